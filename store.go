@@ -1,0 +1,94 @@
+package verifyd
+
+import (
+	"context"
+	"time"
+)
+
+// AccountStore keeps accounts.
+type AccountStore interface {
+	// CreateAccount inserts a and sets its ID; ECONFLICT if the name is taken.
+	CreateAccount(ctx context.Context, a *Account) error
+	// FindAccountByName returns ENOTFOUND for an unknown name.
+	FindAccountByName(ctx context.Context, name string) (*Account, error)
+	// ListAccounts returns every account, ordered by name.
+	ListAccounts(ctx context.Context) ([]*Account, error)
+	// UpdateAccount writes a's credential, Disabled flag and Settings.
+	UpdateAccount(ctx context.Context, a *Account) error
+}
+
+// VerificationStore keeps verifications and their outgoing messages.
+type VerificationStore interface {
+	// CreateVerification commits v, its message m (nil when nothing is sent)
+	// and a charge to every limit in one transaction. When any limit is
+	// exhausted nothing is written and the error is the Limit's Throttled
+	// error for the longest wait.
+	CreateVerification(ctx context.Context, v *Verification, m *Message, limits []Limit) error
+	// FindVerification returns the account's verification with its Delivery;
+	// ENOTFOUND for an unknown id or another account's.
+	FindVerification(ctx context.Context, accountID int64, id string) (*Verification, error)
+	// UpdateVerification runs fn on the current row and writes back State,
+	// Attempts, Verified and Updated, atomically with respect to every other
+	// update of the same row in any process. When fn returns an error
+	// nothing is written and that error is returned. When the state becomes
+	// Cancelled, a message still Queued is withdrawn (DeliveryFailed,
+	// "cancelled") and its text wiped.
+	UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*Verification) error) (*Verification, error)
+	// PurgeVerifications deletes verifications (and their messages) created
+	// before their account's retention ended, and limit buckets that ran
+	// out, as of now. It returns how many verifications went.
+	PurgeVerifications(ctx context.Context, now time.Time) (int, error)
+}
+
+// MessageStore is the delivery queue: the outbox rows of CreateVerification.
+type MessageStore interface {
+	// ClaimMessages leases up to max due messages (Queued, NextAttempt and
+	// any earlier lease passed) until now+lease, counting an attempt on each.
+	// Due messages whose Deadline has passed are not returned: they become
+	// DeliveryExpired and their text is wiped. A message is never returned
+	// to two claims while its lease holds.
+	ClaimMessages(ctx context.Context, now time.Time, lease time.Duration, max int) ([]*Message, error)
+	// FinishMessages records the outcome of claimed messages in one
+	// transaction, releases their leases, and matches any receipt that
+	// arrived before its carrier id was known.
+	FinishMessages(ctx context.Context, results []MessageResult) error
+	// RecordReceipt records a carrier's receipt against the message part
+	// with that carrier id. A receipt for an id not yet known is kept and
+	// matched when the id is recorded; the same receipt twice changes
+	// nothing. It returns only once the receipt is durable.
+	RecordReceipt(ctx context.Context, r Receipt) error
+}
+
+// InboxStore keeps the dev inbox.
+type InboxStore interface {
+	// AddInboxMessages stores messages and sets their IDs.
+	AddInboxMessages(ctx context.Context, ms []*InboxMessage) error
+	// ListInboxMessages returns up to limit messages to the number to ("" for
+	// all), newest first.
+	ListInboxMessages(ctx context.Context, to string, limit int) ([]*InboxMessage, error)
+}
+
+// IdempotencyStore remembers creates that carried an Idempotency-Key.
+type IdempotencyStore interface {
+	// BeginIdempotentRequest reserves (r.AccountID, r.Key). It returns nil
+	// when the key was free (the caller now runs the request), or the record
+	// already there, whether Done or still running. Records older than
+	// 24 hours count as free.
+	BeginIdempotentRequest(ctx context.Context, r *IdempotentRequest) (*IdempotentRequest, error)
+	// FinishIdempotentRequest stores the answer of a reserved key, or with
+	// r.Status 0 releases the key so that a retry runs anew.
+	FinishIdempotentRequest(ctx context.Context, r *IdempotentRequest) error
+}
+
+// Store is everything the server keeps. sqlite.Store and postgres.Store
+// implement it, and storetest checks both the same way.
+type Store interface {
+	AccountStore
+	VerificationStore
+	MessageStore
+	InboxStore
+	IdempotencyStore
+	// Ping reports whether the database answers (EUNAVAILABLE if not).
+	Ping(ctx context.Context) error
+	Close() error
+}

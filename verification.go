@@ -1,0 +1,77 @@
+package verifyd
+
+import "time"
+
+// Policy bounds that no account setting can pass.
+const (
+	// MaxValidity is the longest a code may live (Comapi's cap).
+	MaxValidity = 30 * time.Minute
+	// DefaultValidity is how long a code lives when the request does not say.
+	DefaultValidity = 10 * time.Minute
+	// DefaultMaxAttempts is how many wrong codes lock a request.
+	DefaultMaxAttempts = 5
+	// DefaultCodeLength is the number of digits in a code.
+	DefaultCodeLength = 6
+	// DefaultRetention is how long finished verifications stay readable.
+	DefaultRetention = 30 * 24 * time.Hour
+)
+
+// Attempt applies one validate with a well-formed code to v at time now;
+// match reports whether the code was right. It returns the answer's status,
+// or ok=false when the verification is already finished (the answer is then
+// 204 and v is unchanged).
+//
+// The order matters: expiry is judged before the code, so a right code after
+// the validity answers CodeExpired; a request locked by its last wrong code
+// stays locked, so its right code never succeeds afterwards.
+func (v *Verification) Attempt(now time.Time, match bool) (status Status, ok bool) {
+	if v.State.Finished() {
+		return "", false
+	}
+	v.Updated = now
+	if !now.Before(v.ValidUntil) {
+		v.State = StateExpired
+		return CodeExpired, true
+	}
+	if match {
+		v.State = StateVerified
+		v.Verified = now
+		return CodeVerified, true
+	}
+	v.Attempts++
+	if v.Attempts >= v.MaxAttempts {
+		v.State = StateLocked
+		return CodeLocked, true
+	}
+	return CodeNotVerified, true
+}
+
+// Cancel withdraws a pending verification. It reports whether anything
+// changed; cancelling a finished request is a no-op.
+func (v *Verification) Cancel(now time.Time) bool {
+	if v.State.Finished() {
+		return false
+	}
+	v.State = StateCancelled
+	v.Updated = now
+	return true
+}
+
+// AttemptsRemaining is how many wrong codes the request still takes.
+func (v *Verification) AttemptsRemaining() int {
+	if v.State.Finished() {
+		return 0
+	}
+	if n := v.MaxAttempts - v.Attempts; n > 0 {
+		return n
+	}
+	return 0
+}
+
+// CreateStatus is the status a create answers with.
+func (v *Verification) CreateStatus() Status {
+	if v.State == StateNotSent {
+		return CodeNotSent
+	}
+	return CodeNotVerified
+}
