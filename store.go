@@ -22,7 +22,7 @@ type VerificationStore interface {
 	// CreateVerification commits v, its message m (nil when nothing is sent)
 	// and a charge to every limit in one transaction. When any limit is
 	// exhausted nothing is written and the error is the Limit's Throttled
-	// error for the longest wait.
+	// error for the longest wait. v.Created is "now" for the limits.
 	CreateVerification(ctx context.Context, v *Verification, m *Message, limits []Limit) error
 	// FindVerification returns the account's verification with its Delivery;
 	// ENOTFOUND for an unknown id or another account's.
