@@ -1,0 +1,26 @@
+# The two commands of the README. `make test` is also what CI runs.
+.PHONY: run test test-deps fuzz bench
+
+run:
+	go run ./cmd/verifyd serve --dev
+
+# The tests start what they need themselves (a throwaway PostgreSQL cluster,
+# the node-smpp SMSC after an npm install); this only makes sure the
+# PostgreSQL binaries are on the machine.
+test: test-deps
+	go vet ./...
+	go test -race -count=1 -timeout 15m ./...
+
+test-deps:
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+		echo "installing PostgreSQL 15 for the tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "the SMPP tests need Node.js 20 and npm"; exit 1; }
+
+# Fuzz each parser of untrusted input for a while (not part of `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	go test ./http -run '^$$' -fuzz FuzzDecodeCreate -fuzztime $(FUZZTIME)
+	go test ./phone -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	go test ./smpp -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
