@@ -1,0 +1,106 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"verifyd"
+)
+
+// idempotent is a reservation of key by account at created.
+func idempotent(account int64, key string, created time.Time) *verifyd.IdempotentRequest {
+	return &verifyd.IdempotentRequest{AccountID: account, Key: key, BodyHash: []byte("sha256 of the body"), Created: created}
+}
+
+// begin reserves r and returns what was there.
+func (f *fixture) begin(r *verifyd.IdempotentRequest) *verifyd.IdempotentRequest {
+	f.t.Helper()
+	got, err := f.s.BeginIdempotentRequest(f.ctx, r)
+	if err != nil {
+		f.t.Fatalf("BeginIdempotentRequest(%s): %v", r.Key, err)
+	}
+	return got
+}
+
+func normIdempotent(r *verifyd.IdempotentRequest) verifyd.IdempotentRequest {
+	if r == nil {
+		return verifyd.IdempotentRequest{}
+	}
+	out := *r
+	out.BodyHash, out.Response = normBytes(r.BodyHash), normBytes(r.Response)
+	out.Created = normTime(r.Created)
+	return out
+}
+
+func testIdempotency(t *testing.T, newStore NewStore) {
+	t.Run("FreeKeyIsReservedThenSeenRunning", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		r := idempotent(a.ID, "k1", base())
+		if got := f.begin(r); got != nil {
+			t.Fatalf("first Begin = %+v, want nil", got)
+		}
+		got := f.begin(idempotent(a.ID, "k1", base().Add(time.Second)))
+		wantEqual(t, "running record", normIdempotent(got), normIdempotent(r))
+	})
+
+	t.Run("FinishedAnswerIsReturned", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		r := idempotent(a.ID, "k1", base())
+		f.begin(r)
+		r.Done, r.Status, r.Response = true, 202, []byte(`{"requestId":"x"}`)
+		if err := f.s.FinishIdempotentRequest(f.ctx, r); err != nil {
+			t.Fatalf("FinishIdempotentRequest: %v", err)
+		}
+		got := f.begin(idempotent(a.ID, "k1", base().Add(time.Minute)))
+		wantEqual(t, "finished record", normIdempotent(got), normIdempotent(r))
+	})
+
+	t.Run("ReleasedKeyRunsAnew", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		r := idempotent(a.ID, "k1", base())
+		f.begin(r)
+		r.Status = 0
+		if err := f.s.FinishIdempotentRequest(f.ctx, r); err != nil {
+			t.Fatalf("FinishIdempotentRequest: %v", err)
+		}
+		if got := f.begin(idempotent(a.ID, "k1", base().Add(time.Second))); got != nil {
+			t.Fatalf("Begin after release = %+v, want nil", got)
+		}
+	})
+
+	t.Run("KeysBelongToTheirAccount", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a, b := f.account("a"), f.account("b")
+		f.begin(idempotent(a.ID, "k1", base()))
+		if got := f.begin(idempotent(b.ID, "k1", base())); got != nil {
+			t.Fatalf("another account's key was taken: %+v", got)
+		}
+		if got := f.begin(idempotent(a.ID, "k2", base())); got != nil {
+			t.Fatalf("another key was taken: %+v", got)
+		}
+	})
+
+	t.Run("RecordsOlderThan24HoursAreFree", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		r := idempotent(a.ID, "k1", base())
+		f.begin(r)
+		r.Done, r.Status, r.Response = true, 202, []byte(`{}`)
+		if err := f.s.FinishIdempotentRequest(f.ctx, r); err != nil {
+			t.Fatalf("FinishIdempotentRequest: %v", err)
+		}
+		day := 24 * time.Hour
+		if got := f.begin(idempotent(a.ID, "k1", base().Add(day-time.Second))); got == nil || !got.Done {
+			t.Fatalf("Begin a second before 24h = %+v, want the finished record", got)
+		}
+		fresh := idempotent(a.ID, "k1", base().Add(day+time.Second))
+		if got := f.begin(fresh); got != nil {
+			t.Fatalf("Begin a second after 24h = %+v, want nil", got)
+		}
+		got := f.begin(idempotent(a.ID, "k1", base().Add(day+2*time.Second)))
+		wantEqual(t, "the new reservation", normIdempotent(got), normIdempotent(fresh))
+	})
+}

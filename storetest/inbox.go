@@ -1,0 +1,82 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"verifyd"
+)
+
+// inboxMessage is the n-th dev inbox message, to the number to, at created.
+func inboxMessage(n int, to string, created time.Time) *verifyd.InboxMessage {
+	return &verifyd.InboxMessage{
+		RequestID: requestID(n),
+		To:        to,
+		From:      "verifyd",
+		Sealed:    []byte(fmt.Sprintf("sealed %d", n)),
+		Created:   created,
+	}
+}
+
+func normInbox(ms []*verifyd.InboxMessage) []verifyd.InboxMessage {
+	out := make([]verifyd.InboxMessage, len(ms))
+	for i, m := range ms {
+		out[i] = *m
+		out[i].Sealed = normBytes(m.Sealed)
+		out[i].Created = normTime(m.Created)
+	}
+	return out
+}
+
+func testInbox(t *testing.T, newStore NewStore) {
+	t.Run("AddSetsDistinctIDs", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		ms := []*verifyd.InboxMessage{inboxMessage(1, number(1), base()), inboxMessage(2, number(1), base())}
+		if err := f.s.AddInboxMessages(f.ctx, ms); err != nil {
+			t.Fatalf("AddInboxMessages: %v", err)
+		}
+		more := []*verifyd.InboxMessage{inboxMessage(3, number(2), base())}
+		if err := f.s.AddInboxMessages(f.ctx, more); err != nil {
+			t.Fatalf("AddInboxMessages: %v", err)
+		}
+		seen := map[int64]bool{}
+		for _, m := range append(ms, more...) {
+			if m.ID == 0 || seen[m.ID] {
+				t.Fatalf("ID %d is zero or repeated", m.ID)
+			}
+			seen[m.ID] = true
+		}
+	})
+
+	t.Run("ListNewestFirstFilteredAndLimited", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		x, y := number(1), number(2)
+		first := []*verifyd.InboxMessage{inboxMessage(1, x, base()), inboxMessage(2, y, base().Add(time.Second))}
+		second := []*verifyd.InboxMessage{inboxMessage(3, x, base().Add(2*time.Second))}
+		third := []*verifyd.InboxMessage{inboxMessage(4, x, base().Add(3*time.Second))}
+		for _, ms := range [][]*verifyd.InboxMessage{first, second, third} {
+			if err := f.s.AddInboxMessages(f.ctx, ms); err != nil {
+				t.Fatalf("AddInboxMessages: %v", err)
+			}
+		}
+		for _, tc := range []struct {
+			to    string
+			limit int
+			want  []*verifyd.InboxMessage
+		}{
+			{"", 10, []*verifyd.InboxMessage{third[0], second[0], first[1], first[0]}},
+			{"", 2, []*verifyd.InboxMessage{third[0], second[0]}},
+			{x, 10, []*verifyd.InboxMessage{third[0], second[0], first[0]}},
+			{x, 1, []*verifyd.InboxMessage{third[0]}},
+			{y, 10, []*verifyd.InboxMessage{first[1]}},
+			{number(3), 10, nil},
+		} {
+			got, err := f.s.ListInboxMessages(f.ctx, tc.to, tc.limit)
+			if err != nil {
+				t.Fatalf("ListInboxMessages(%q, %d): %v", tc.to, tc.limit, err)
+			}
+			wantEqual(t, fmt.Sprintf("ListInboxMessages(%q, %d)", tc.to, tc.limit), normInbox(got), normInbox(tc.want))
+		}
+	})
+}

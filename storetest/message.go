@@ -1,0 +1,305 @@
+package storetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"verifyd"
+)
+
+func testClaimMessages(t *testing.T, newStore NewStore) {
+	t.Run("LeasesDueMessageCountingAnAttempt", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		got := f.claimOne(base(), m.RequestID)
+		want := normMessage(*m)
+		want.Attempts = 1
+		wantEqual(t, "claimed message", normMessage(*got), want)
+		if d := f.delivery(a.ID, m.RequestID); d.State != verifyd.DeliveryQueued {
+			t.Fatalf("a leased message shows %s, want Queued", d.State)
+		}
+	})
+
+	t.Run("NotClaimedAgainWhileLeaseHolds", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		if ms := f.claim(base().Add(lease-time.Millisecond), 10); len(ms) != 0 {
+			t.Fatalf("claimed %v while the lease held", ids(ms))
+		}
+	})
+
+	t.Run("ReclaimedOnceLeasePassed", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		if got := f.claimOne(base().Add(lease+time.Second), m.RequestID); got.Attempts != 2 {
+			t.Fatalf("attempts %d after the second claim, want 2", got.Attempts)
+		}
+	})
+
+	t.Run("NotClaimedBeforeNextAttempt", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		v, m := pending(a, 1, base())
+		m.NextAttempt = base().Add(time.Minute)
+		f.create(v, m)
+		if ms := f.claim(m.NextAttempt.Add(-time.Millisecond), 10); len(ms) != 0 {
+			t.Fatalf("claimed %v before NextAttempt", ids(ms))
+		}
+		f.claimOne(m.NextAttempt, m.RequestID)
+	})
+
+	t.Run("ClaimsAtMostMax", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		for n := 1; n <= 5; n++ {
+			f.queue(a, n, base())
+		}
+		seen := map[string]bool{}
+		for _, want := range []int{2, 2, 1, 0} {
+			ms := f.claim(base(), 2)
+			if len(ms) != want {
+				t.Fatalf("claimed %v, want %d", ids(ms), want)
+			}
+			for _, m := range ms {
+				if seen[m.RequestID] {
+					t.Fatalf("%s claimed twice", m.RequestID)
+				}
+				seen[m.RequestID] = true
+			}
+		}
+	})
+
+	t.Run("PastDeadlineExpiresInsteadOfClaimed", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, late := f.queue(a, 1, base())
+		_, onTime := f.queue(a, 2, base().Add(time.Minute))
+		now := late.Deadline // a code no longer valid is not worth sending
+		f.claimOne(now, onTime.RequestID)
+		if d := f.delivery(a.ID, late.RequestID); d.State != verifyd.DeliveryExpired || !d.Updated.Equal(now) {
+			t.Fatalf("delivery %+v, want Expired at the claim", d)
+		}
+		if ms := f.claim(now.Add(time.Hour), 10); len(ms) != 0 {
+			t.Fatalf("claimed %v after they expired", ids(ms))
+		}
+	})
+
+	t.Run("LeaseRunningOutPastDeadlineExpires", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(m.Deadline.Add(-time.Second), m.RequestID)
+		if ms := f.claim(m.Deadline.Add(lease), 10); len(ms) != 0 {
+			t.Fatalf("claimed %v past the deadline", ids(ms))
+		}
+		if d := f.delivery(a.ID, m.RequestID); d.State != verifyd.DeliveryExpired {
+			t.Fatalf("delivery %s, want Expired", d.State)
+		}
+	})
+
+	t.Run("ConcurrentClaimersClaimEachMessageOnce", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		const messages = 120
+		for n := 1; n <= messages; n++ {
+			f.queue(a, n, base())
+		}
+		var (
+			wg     sync.WaitGroup
+			mu     sync.Mutex
+			counts = map[string]int{}
+			start  = make(chan struct{})
+		)
+		for range 8 {
+			wg.Go(func() {
+				<-start
+				for {
+					ms, err := f.s.ClaimMessages(f.ctx, base(), lease, 7)
+					if err != nil {
+						t.Errorf("ClaimMessages: %v", err)
+						return
+					}
+					if len(ms) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, m := range ms {
+						counts[m.RequestID]++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if len(counts) != messages {
+			t.Fatalf("%d distinct messages claimed, want %d", len(counts), messages)
+		}
+		for id, n := range counts {
+			if n != 1 {
+				t.Fatalf("%s claimed %d times", id, n)
+			}
+		}
+	})
+}
+
+func testFinishMessages(t *testing.T, newStore NewStore) {
+	t.Run("QueuedIsRetriedAtNextAttempt", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		retry := base().Add(30 * time.Second)
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliveryQueued, Error: "ESME_RMSGQFUL",
+			NextAttempt: retry, At: base().Add(time.Second)})
+		if ms := f.claim(retry.Add(-time.Millisecond), 10); len(ms) != 0 {
+			t.Fatalf("claimed %v before the retry time", ids(ms))
+		}
+		got := f.claimOne(retry, m.RequestID)
+		if got.Attempts != 2 || string(got.Sealed) != string(m.Sealed) {
+			t.Fatalf("retry has %d attempts and text %q, want 2 and the same text", got.Attempts, got.Sealed)
+		}
+		if d := f.delivery(a.ID, m.RequestID); d.State != verifyd.DeliveryQueued {
+			t.Fatalf("delivery %s, want Queued", d.State)
+		}
+	})
+
+	t.Run("SubmittedRecordsFirstCarrierIDAndIsNotClaimedAgain", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		at := base().Add(time.Second)
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"part1", "part2"}, At: at})
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliverySubmitted, CarrierID: "part1", Updated: at})
+		if ms := f.claim(base().Add(time.Minute), 10); len(ms) != 0 {
+			t.Fatalf("claimed %v after submit", ids(ms))
+		}
+	})
+
+	t.Run("FailedAndExpiredAreFinal", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, failed := f.queue(a, 1, base())
+		_, expired := f.queue(a, 2, base())
+		f.claim(base(), 10)
+		at := base().Add(time.Second)
+		f.finish(
+			verifyd.MessageResult{RequestID: failed.RequestID, State: verifyd.DeliveryFailed, Error: "ESME_RINVDSTADR", At: at},
+			verifyd.MessageResult{RequestID: expired.RequestID, State: verifyd.DeliveryExpired, Error: "deadline", At: at},
+		)
+		wantEqual(t, "failed delivery", f.delivery(a.ID, failed.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryFailed, Error: "ESME_RINVDSTADR", Updated: at})
+		wantEqual(t, "expired delivery", f.delivery(a.ID, expired.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryExpired, Error: "deadline", Updated: at})
+		if ms := f.claim(base().Add(time.Minute), 10); len(ms) != 0 {
+			t.Fatalf("claimed %v after they finished", ids(ms))
+		}
+	})
+
+	t.Run("EmptyResultsAreANoOp", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.finish()
+	})
+}
+
+func testReceipts(t *testing.T, newStore NewStore) {
+	t.Run("DeliveredReceiptIsMatched", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "c1")
+		at := base().Add(5 * time.Second)
+		f.receipt(verifyd.Receipt{CarrierID: "c1", State: verifyd.DeliveryDelivered, At: at})
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "c1", Updated: at})
+	})
+
+	t.Run("FailureReceiptCarriesItsError", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "c1")
+		at := base().Add(5 * time.Second)
+		f.receipt(verifyd.Receipt{CarrierID: "c1", State: verifyd.DeliveryUndeliverable, Error: "UNDELIV", At: at})
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "c1", Error: "UNDELIV", Updated: at})
+	})
+
+	t.Run("SameReceiptTwiceChangesNothing", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "c1")
+		r := verifyd.Receipt{CarrierID: "c1", State: verifyd.DeliveryDelivered, At: base().Add(5 * time.Second)}
+		f.receipt(r)
+		first := f.delivery(a.ID, m.RequestID)
+		f.receipt(r)
+		wantEqual(t, "delivery after the repeat", f.delivery(a.ID, m.RequestID), first)
+	})
+
+	t.Run("ReceiptBeforeSubmitIsMatchedWhenIDIsRecorded", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		at := base().Add(time.Second)
+		f.receipt(verifyd.Receipt{CarrierID: "early", State: verifyd.DeliveryDelivered, At: at})
+		f.receipt(verifyd.Receipt{CarrierID: "early", State: verifyd.DeliveryDelivered, At: at})
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"early"}, At: at.Add(time.Second)})
+		if d := f.delivery(a.ID, m.RequestID); d.State != verifyd.DeliveryDelivered || d.CarrierID != "early" {
+			t.Fatalf("delivery %+v, want Delivered with carrier id early", d)
+		}
+	})
+
+	t.Run("ReceiptForUnknownIDIsAccepted", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.receipt(verifyd.Receipt{CarrierID: "never-seen", State: verifyd.DeliveryDelivered, At: base()})
+	})
+
+	t.Run("MultipartDeliveredOnceEveryPartIs", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "p1", "p2")
+		f.receipt(verifyd.Receipt{CarrierID: "p2", State: verifyd.DeliveryDelivered, At: base().Add(time.Second)})
+		if d := f.delivery(a.ID, m.RequestID); d.State != verifyd.DeliverySubmitted {
+			t.Fatalf("delivery %s with one part of two delivered, want Submitted", d.State)
+		}
+		at := base().Add(2 * time.Second)
+		f.receipt(verifyd.Receipt{CarrierID: "p1", State: verifyd.DeliveryDelivered, At: at})
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "p1", Updated: at})
+	})
+
+	t.Run("MultipartFailsWithAnyPart", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "p1", "p2")
+		at := base().Add(time.Second)
+		f.receipt(verifyd.Receipt{CarrierID: "p2", State: verifyd.DeliveryUndeliverable, Error: "UNDELIV", At: at})
+		f.receipt(verifyd.Receipt{CarrierID: "p1", State: verifyd.DeliveryDelivered, At: at.Add(time.Second)})
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "p1", Error: "UNDELIV", Updated: at})
+	})
+
+	t.Run("IntermediateReceiptChangesNothing", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "c1")
+		before := f.delivery(a.ID, m.RequestID)
+		f.receipt(verifyd.Receipt{CarrierID: "c1", State: verifyd.DeliverySubmitted, At: base().Add(time.Second)})
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID), before)
+	})
+}
