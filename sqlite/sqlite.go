@@ -1,0 +1,170 @@
+// Package sqlite is the embedded verifyd.Store: one SQLite file in WAL mode
+// with synchronous=FULL, so a commit is on disk before anyone is told.
+//
+// SQLite takes one writer at a time, and a durable commit costs an fsync.
+// Every write therefore goes through one writer goroutine that runs all the
+// writes waiting at that moment in one transaction, each in its own
+// savepoint, and commits them with one fsync (group commit). Callers are
+// released only after that commit. Reads use a separate pool of read-only
+// connections, which WAL lets run beside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"verifyd"
+)
+
+var _ verifyd.Store = (*Store)(nil)
+
+// busyTimeout is how long a connection waits for a lock another process
+// holds (verifyd accounts create, verifyd migrate) before giving up.
+const busyTimeout = 10 * time.Second
+
+// Store is a verifyd.Store on one SQLite database file.
+type Store struct {
+	w   *writer
+	rdb *sql.DB // read-only connections
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the database file at path, creating it if needed, and starts
+// its writer. It refuses a database that will not run in WAL mode with
+// synchronous=FULL, because then a commit could be lost after the caller
+// was told it happened. Call Migrate before using the store.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: %q is not a plain database file path", path)
+	}
+	timeout := fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds())
+	wdb, err := sql.Open("sqlite", path+"?_pragma="+timeout+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	conn, err := wdb.Conn(ctx)
+	if err == nil {
+		err = checkDurable(ctx, conn)
+		if err != nil {
+			conn.Close()
+		}
+	}
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	rdb, err := sql.Open("sqlite", path+"?_pragma="+timeout+"&_pragma=query_only(ON)")
+	if err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	rdb.SetMaxOpenConns(readers)
+	rdb.SetMaxIdleConns(readers)
+
+	return &Store{w: newWriter(wdb, conn, maxGroup), rdb: rdb}, nil
+}
+
+// checkDurable reads back the settings a durable commit depends on: the
+// pragmas in the DSN fail silently on some files (an in-memory database, a
+// file system without shared memory), and the promise of a 202 rests on them.
+func checkDurable(ctx context.Context, conn *sql.Conn) error {
+	var mode string
+	var sync, fk int
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return err
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		return err
+	}
+	switch {
+	case !strings.EqualFold(mode, "wal"):
+		return fmt.Errorf("journal_mode is %q, not wal: refusing to run without write-ahead logging", mode)
+	case sync != 2:
+		return fmt.Errorf("synchronous is %d, not FULL (2): refusing to run with commits that may not be on disk", sync)
+	case fk != 1:
+		return errors.New("foreign keys are off: refusing to run without them")
+	}
+	return nil
+}
+
+// Close finishes the writes already waiting, stops the writer and closes
+// every connection. Writes after Close fail with EUNAVAILABLE.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = errors.Join(s.w.close(), s.rdb.Close())
+	})
+	return s.closeErr
+}
+
+// Ping reports whether the database answers to a read and the writer runs.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.w.stopped() {
+		return errClosed
+	}
+	var one int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("%w: %w", verifyd.Errorf(verifyd.EUNAVAILABLE, "the database does not answer"), err)
+	}
+	return nil
+}
+
+// errClosed is what a write gets once the store is closed.
+var errClosed = verifyd.Errorf(verifyd.EUNAVAILABLE, "the database is closed")
+
+// notFound is the ENOTFOUND error for a missing thing.
+func notFound(what string) error {
+	return verifyd.Errorf(verifyd.ENOTFOUND, "%s not found", what)
+}
+
+// isConflict reports whether err is a unique or primary key violation,
+// judged by SQLite's extended result code, never by the message text.
+func isConflict(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code()
+	return code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// ms is t as stored: integer Unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// nullMS stores the zero time as NULL, for times that may not have
+// happened yet.
+func nullMS(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+// fromMS reads a stored time back in UTC.
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// fromNullMS reads a nullable stored time; NULL is the zero time.
+func fromNullMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMS(v.Int64)
+}

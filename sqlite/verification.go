@@ -1,0 +1,187 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"verifyd"
+)
+
+const verificationColumns = `id, account_id, phone_number, country, number_status, state, code_mac,
+	attempts, max_attempts, created, valid_until, verified, updated`
+
+// CreateVerification commits v, its message m (nil when nothing is sent)
+// and a charge to every limit in one transaction. When any limit is
+// exhausted nothing is written and the error is the Limit's Throttled error
+// for the longest wait. v.Created is "now" for the limits.
+func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification, m *verifyd.Message, limits []verifyd.Limit) error {
+	if m != nil && m.RequestID != v.ID {
+		return fmt.Errorf("sqlite: message for request %s given with verification %s", m.RequestID, v.ID)
+	}
+	return s.w.write(ctx, func(t *tx) error {
+		if err := chargeLimits(t, limits, v.Created); err != nil {
+			return err
+		}
+		_, err := t.exec(`INSERT INTO verifications (`+verificationColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.AccountID, v.PhoneNumber, v.Country, string(v.NumberStatus), string(v.State), v.CodeMAC,
+			v.Attempts, v.MaxAttempts, ms(v.Created), ms(v.ValidUntil), nullMS(v.Verified), ms(v.Updated))
+		if isConflict(err) {
+			return verifyd.Errorf(verifyd.ECONFLICT, "a verification with that id exists")
+		}
+		if err != nil || m == nil {
+			return err
+		}
+		_, err = t.exec(`INSERT INTO messages (request_id, account_id, to_number, from_id, sealed, state,
+				attempts, next_attempt, deadline, lease_until, error, created, updated)
+			VALUES (?, ?, ?, ?, ?, 'Queued', ?, ?, ?, 0, '', ?, ?)`,
+			m.RequestID, m.AccountID, m.To, m.From, m.Sealed,
+			m.Attempts, ms(m.NextAttempt), ms(m.Deadline), ms(m.Created), ms(m.Created))
+		return err
+	})
+}
+
+// chargeLimits charges one send at now to every limit, or to none: it
+// judges them all first and returns the Throttled error of the longest
+// wait, writing nothing, when any refuses.
+func chargeLimits(t *tx, limits []verifyd.Limit, now time.Time) error {
+	if len(limits) == 0 {
+		return nil
+	}
+	tats := make(map[string]time.Time, len(limits)) // a key listed twice is charged twice
+	var (
+		refused *verifyd.Limit
+		longest time.Duration
+	)
+	for i, l := range limits {
+		if l.Rate.Off() {
+			continue
+		}
+		tat, seen := tats[l.Key]
+		if !seen {
+			var stored int64
+			err := t.queryRow("SELECT tat FROM limit_buckets WHERE key = ?", l.Key).Scan(&stored)
+			switch {
+			case err == nil:
+				tat = fromMS(stored)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+		next, wait, ok := l.Take(tat, now)
+		if !ok {
+			if refused == nil || wait > longest {
+				refused, longest = &limits[i], wait
+			}
+			continue
+		}
+		tats[l.Key] = next
+	}
+	if refused != nil {
+		return refused.Throttled(longest)
+	}
+	for key, tat := range tats {
+		if _, err := t.exec(`INSERT INTO limit_buckets (key, tat) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`, key, ms(tat)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FindVerification returns the account's verification with its Delivery;
+// ENOTFOUND for an unknown id or another account's.
+func (s *Store) FindVerification(ctx context.Context, accountID int64, id string) (*verifyd.Verification, error) {
+	var (
+		dState, dError, carrierID sql.NullString
+		dUpdated                  sql.NullInt64
+	)
+	row := s.rdb.QueryRowContext(ctx, `SELECT v.id, v.account_id, v.phone_number, v.country, v.number_status,
+			v.state, v.code_mac, v.attempts, v.max_attempts, v.created, v.valid_until, v.verified, v.updated,
+			m.state, m.error, m.updated,
+			(SELECT p.carrier_id FROM message_parts p WHERE p.request_id = v.id ORDER BY p.part LIMIT 1)
+		FROM verifications v LEFT JOIN messages m ON m.request_id = v.id
+		WHERE v.id = ? AND v.account_id = ?`, id, accountID)
+	v, err := scanVerification(row, &dState, &dError, &dUpdated, &carrierID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("verification")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if dState.Valid {
+		v.Delivery = &verifyd.Delivery{
+			State:     verifyd.DeliveryState(dState.String),
+			CarrierID: carrierID.String,
+			Error:     dError.String,
+			Updated:   fromMS(dUpdated.Int64),
+		}
+	}
+	return v, nil
+}
+
+// UpdateVerification runs fn on the current row and writes back State,
+// Attempts, Verified and Updated. The read, fn and the write happen in one
+// write transaction, which no other writer, in this process or another,
+// can interleave with. fn runs on the writer goroutine: it must be quick
+// and must not call the store.
+//
+// When fn returns an error nothing is written and that error is returned.
+// When the state becomes Cancelled, a message still Queued (even one leased
+// to a worker) is withdrawn (DeliveryFailed, "cancelled") and its text
+// wiped.
+func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*verifyd.Verification) error) (*verifyd.Verification, error) {
+	var out *verifyd.Verification
+	err := s.w.write(ctx, func(t *tx) error {
+		v, err := scanVerification(t.queryRow("SELECT "+verificationColumns+
+			" FROM verifications WHERE id = ? AND account_id = ?", id, accountID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("verification")
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+		if _, err := t.exec(`UPDATE verifications SET state = ?, attempts = ?, verified = ?, updated = ?
+			WHERE id = ?`, string(v.State), v.Attempts, nullMS(v.Verified), ms(v.Updated), id); err != nil {
+			return err
+		}
+		if v.State == verifyd.StateCancelled {
+			if _, err := t.exec(`UPDATE messages SET state = 'Failed', error = 'cancelled', sealed = NULL,
+					lease_until = 0, updated = ?
+				WHERE request_id = ? AND state = 'Queued'`, ms(v.Updated), id); err != nil {
+				return err
+			}
+		}
+		out = v
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scanVerification reads the verification columns, then any extra ones.
+func scanVerification(r rowScanner, extra ...any) (*verifyd.Verification, error) {
+	var (
+		v                            verifyd.Verification
+		numberStatus, state          string
+		created, validUntil, updated int64
+		verified                     sql.NullInt64
+	)
+	dest := append([]any{&v.ID, &v.AccountID, &v.PhoneNumber, &v.Country, &numberStatus, &state, &v.CodeMAC,
+		&v.Attempts, &v.MaxAttempts, &created, &validUntil, &verified, &updated}, extra...)
+	if err := r.Scan(dest...); err != nil {
+		return nil, err
+	}
+	v.NumberStatus, v.State = verifyd.NumberStatus(numberStatus), verifyd.State(state)
+	v.Created, v.ValidUntil, v.Updated = fromMS(created), fromMS(validUntil), fromMS(updated)
+	v.Verified = fromNullMS(verified)
+	return &v, nil
+}
