@@ -2,7 +2,10 @@ package phone
 
 import (
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // FuzzParse feeds Parse arbitrary text. It must never panic, every refusal
@@ -32,6 +35,33 @@ func FuzzParse(f *testing.F) {
 		}
 		if Normalize(raw) == "" {
 			t.Fatalf("Parse(%q, %q) accepted what Normalize refuses", raw, country)
+		}
+		// Parse judges validity by the number's type; it must agree with
+		// libphonenumber's own IsValidNumber.
+		p, err := phonenumbers.Parse("+"+n.Digits, "")
+		if err != nil || !phonenumbers.IsValidNumber(p) || phonenumbers.GetRegionCodeForNumber(p) != n.Region {
+			t.Fatalf("Parse(%q, %q) = %+v, which libphonenumber does not call valid", raw, country, n)
+		}
+	})
+}
+
+// FuzzParseAgreesWithIsValidNumber checks the other direction on
+// international numbers: whatever libphonenumber calls a valid number of a
+// country, Parse accepts.
+func FuzzParseAgreesWithIsValidNumber(f *testing.F) {
+	for _, d := range []string{"447123123456", "4479790802150", "12015550123", "80012345678", "38343201234", "2908999"} {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, digits string) {
+		if len(digits) > maxDigits || strings.Trim(digits, "0123456789") != "" {
+			t.Skip()
+		}
+		// A leading "00" is the international prefix, to Parse as to a phone.
+		p, err := phonenumbers.Parse("+"+strings.TrimPrefix(digits, "00"), "")
+		want := err == nil && phonenumbers.IsValidNumber(p) && phonenumbers.GetRegionCodeForNumber(p) != "001"
+		_, err = Parse(digits, "")
+		if got := err == nil; got != want {
+			t.Fatalf("Parse(%q) accepted = %v, libphonenumber says valid = %v", digits, got, want)
 		}
 	})
 }
