@@ -127,6 +127,18 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// WriteStats counts the writer's work since Open. Writes/Groups is the
+// mean group size: how many writes shared each commit's fsync.
+type WriteStats struct {
+	Groups int64 // transactions committed or attempted
+	Writes int64 // writes run in them
+}
+
+// WriteStats returns the writer's counts so far, for metrics.
+func (s *Store) WriteStats() WriteStats {
+	return WriteStats{Groups: s.w.groups.Load(), Writes: s.w.writes.Load()}
+}
+
 // errClosed is what a write gets once the store is closed.
 var errClosed = verifyd.Errorf(verifyd.EUNAVAILABLE, "the database is closed")
 

@@ -42,6 +42,8 @@ type writer struct {
 	ops    chan *op
 	quit   chan struct{}
 	exited chan struct{}
+
+	groups, writes atomic.Int64 // transactions run, and writes in them
 }
 
 func newWriter(db *sql.DB, conn *sql.Conn, max int) *writer {
@@ -203,6 +205,8 @@ func (w *writer) commit(group []*op) {
 	if len(taken) == 0 {
 		return
 	}
+	w.groups.Add(1)
+	w.writes.Add(int64(len(taken)))
 	defer func() {
 		for _, o := range taken {
 			close(o.done)

@@ -1,0 +1,290 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"verifyd"
+)
+
+// openTest opens and migrates a store on a new file; the file's path is
+// returned too, for tests that look underneath.
+func openTest(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "verifyd.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return s, path
+}
+
+// scratch adds a table of keys to write into, away from the schema.
+func scratch(t *testing.T, s *Store) {
+	t.Helper()
+	err := s.w.write(t.Context(), func(tx *tx) error {
+		_, err := tx.execOnce(`CREATE TABLE scratch (k TEXT PRIMARY KEY);
+			CREATE TABLE parent (id INTEGER PRIMARY KEY);
+			CREATE TABLE child (parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)`)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("scratch tables: %v", err)
+	}
+}
+
+// insert is a write that adds key to the scratch table.
+func insert(key string) func(*tx) error {
+	return func(tx *tx) error {
+		_, err := tx.exec("INSERT INTO scratch (k) VALUES (?)", key)
+		return err
+	}
+}
+
+// keys reads the scratch table through the read pool: what is committed.
+func keys(t *testing.T, s *Store) string {
+	t.Helper()
+	rows, err := s.rdb.QueryContext(t.Context(), "SELECT k FROM scratch ORDER BY k")
+	if err != nil {
+		t.Fatalf("read scratch: %v", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, k)
+	}
+	return strings.Join(out, ",")
+}
+
+// hold occupies the writer until release is called, so that the writes
+// sent meanwhile queue up and make the next group.
+func hold(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	entered, done := make(chan struct{}), make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.w.write(context.Background(), func(*tx) error {
+			close(entered)
+			<-done
+			return nil
+		})
+	}()
+	<-entered
+	return func() {
+		close(done)
+		if err := <-errc; err != nil {
+			t.Errorf("holding write: %v", err)
+		}
+	}
+}
+
+// waitQueued returns once n writes wait in the writer's queue.
+func waitQueued(s *Store, n int) {
+	for len(s.w.ops) < n {
+		runtime.Gosched()
+	}
+}
+
+// sendAll starts one write per fn and returns a wait for their outcomes,
+// by key.
+func sendAll(s *Store, fns map[string]func(*tx) error) func() map[string]error {
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		out = map[string]error{}
+	)
+	for key, fn := range fns {
+		wg.Go(func() {
+			err := s.w.write(context.Background(), fn)
+			mu.Lock()
+			out[key] = err
+			mu.Unlock()
+		})
+	}
+	return func() map[string]error {
+		wg.Wait()
+		return out
+	}
+}
+
+func TestWriter(t *testing.T) {
+	t.Parallel()
+
+	t.Run("WaitingWritesShareOneCommit", func(t *testing.T) {
+		t.Parallel()
+		s, _ := openTest(t)
+		scratch(t, s)
+		release := hold(t, s)
+		before := s.WriteStats()
+		fns := map[string]func(*tx) error{}
+		for i := range 30 {
+			fns[fmt.Sprint(i)] = insert(fmt.Sprintf("k%02d", i))
+		}
+		wait := sendAll(s, fns)
+		waitQueued(s, 30)
+		release()
+		for key, err := range wait() {
+			if err != nil {
+				t.Fatalf("write %s: %v", key, err)
+			}
+		}
+		after := s.WriteStats()
+		if groups, writes := after.Groups-before.Groups, after.Writes-before.Writes; groups != 1 || writes != 30 {
+			t.Fatalf("%d writes in %d groups, want one group of 30", writes, groups)
+		}
+		if got := strings.Count(keys(t, s), ",") + 1; got != 30 {
+			t.Fatalf("%d rows committed, want 30", got)
+		}
+	})
+
+	t.Run("FailingWriteRollsBackAloneInItsGroup", func(t *testing.T) {
+		t.Parallel()
+		s, _ := openTest(t)
+		scratch(t, s)
+		release := hold(t, s)
+		failure := errors.New("second thoughts")
+		wait := sendAll(s, map[string]func(*tx) error{
+			"a": insert("a"),
+			"b": func(tx *tx) error {
+				if err := insert("b")(tx); err != nil {
+					return err
+				}
+				return failure
+			},
+			"dup": func(tx *tx) error {
+				if err := insert("c")(tx); err != nil {
+					return err
+				}
+				return insert("c")(tx)
+			},
+			"d": insert("d"),
+		})
+		waitQueued(s, 4)
+		release()
+		got := wait()
+		if got["a"] != nil || got["d"] != nil || !errors.Is(got["b"], failure) || !isConflict(got["dup"]) {
+			t.Fatalf("results %v, want a and d to succeed, b its own error, dup a conflict", got)
+		}
+		if k := keys(t, s); k != "a,d" {
+			t.Fatalf("committed %q, want a,d", k)
+		}
+	})
+
+	t.Run("FailedCommitFailsEveryCaller", func(t *testing.T) {
+		t.Parallel()
+		s, _ := openTest(t)
+		scratch(t, s)
+		release := hold(t, s)
+		wait := sendAll(s, map[string]func(*tx) error{
+			"fine": insert("fine"),
+			"orphan": func(tx *tx) error { // a deferred key fails only at COMMIT
+				_, err := tx.exec("INSERT INTO child (parent_id) VALUES (42)")
+				return err
+			},
+		})
+		waitQueued(s, 2)
+		release()
+		for key, err := range wait() {
+			if err == nil || !strings.Contains(err.Error(), "commit") {
+				t.Fatalf("write %s: %v, want the commit's error", key, err)
+			}
+		}
+		if k := keys(t, s); k != "" {
+			t.Fatalf("committed %q from a failed commit", k)
+		}
+		if err := s.w.write(t.Context(), insert("after")); err != nil {
+			t.Fatalf("write after a failed commit: %v", err)
+		}
+	})
+
+	t.Run("PanicReachesItsCallerAndWriterGoesOn", func(t *testing.T) {
+		t.Parallel()
+		s, _ := openTest(t)
+		scratch(t, s)
+		func() {
+			defer func() {
+				if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "boom") {
+					t.Fatalf("recovered %v, want the write's panic", p)
+				}
+			}()
+			_ = s.w.write(t.Context(), func(tx *tx) error {
+				_ = insert("half")(tx)
+				panic("boom")
+			})
+		}()
+		if err := s.w.write(t.Context(), insert("after")); err != nil {
+			t.Fatalf("write after a panic: %v", err)
+		}
+		if k := keys(t, s); k != "after" {
+			t.Fatalf("committed %q, want only after", k)
+		}
+	})
+
+	t.Run("CancelledBeforeTakenNeverRuns", func(t *testing.T) {
+		t.Parallel()
+		s, _ := openTest(t)
+		scratch(t, s)
+		release := hold(t, s)
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() { errc <- s.w.write(ctx, insert("late")) }()
+		waitQueued(s, 1)
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("write = %v, want context.Canceled", err)
+		}
+		release()
+		if err := s.w.write(t.Context(), insert("next")); err != nil {
+			t.Fatalf("next write: %v", err)
+		}
+		if k := keys(t, s); k != "next" {
+			t.Fatalf("committed %q, want only next", k)
+		}
+	})
+
+	t.Run("CloseFinishesQueuedWritesThenRefuses", func(t *testing.T) {
+		t.Parallel()
+		s, path := openTest(t)
+		scratch(t, s)
+		release := hold(t, s)
+		wait := sendAll(s, map[string]func(*tx) error{"queued": insert("queued")})
+		waitQueued(s, 1)
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		release()
+		if err := wait()["queued"]; err != nil {
+			t.Fatalf("queued write: %v", err)
+		}
+		if err := <-closed; err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := s.w.write(t.Context(), insert("after")); verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE {
+			t.Fatalf("write after Close = %v, want EUNAVAILABLE", err)
+		}
+		if err := s.Ping(t.Context()); verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE {
+			t.Fatalf("Ping after Close = %v, want EUNAVAILABLE", err)
+		}
+		again, err := Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		defer again.Close()
+		if k := keys(t, again); k != "queued" {
+			t.Fatalf("after reopening: %q, want the queued write", k)
+		}
+	})
+}
