@@ -21,6 +21,7 @@ const (
 	UCS2 Coding = 8 // UCS-2 (UTF-16 big-endian, with surrogate pairs)
 )
 
+// String names the coding for logs and test failures.
 func (c Coding) String() string {
 	switch c {
 	case GSM7:
