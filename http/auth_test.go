@@ -1,0 +1,104 @@
+package http
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestUnauthorized(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	body := `{"from":"Test","to":"4479790802150"}`
+	var first *http.Response
+	var firstBody string
+	for _, c := range []struct {
+		name string
+		edit func(r *http.Request)
+	}{
+		{"NoCredentials", func(r *http.Request) {}},
+		{"UnknownUser", func(r *http.Request) { r.SetBasicAuth("nobody", e.secret) }},
+		{"WrongSecret", func(r *http.Request) { r.SetBasicAuth(e.user, e.secret+"x") }},
+		{"NotBasic", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+e.secret) }},
+		{"BadBase64", func(r *http.Request) { r.Header.Set("Authorization", "Basic !!!") }},
+		{"BasicWinsOverHeaders", func(r *http.Request) {
+			r.SetBasicAuth(e.user, "wrong")
+			r.Header.Set("username", e.user)
+			r.Header.Set("password", e.secret)
+		}},
+		{"HeaderUserOnly", func(r *http.Request) { r.Header.Set("username", e.user) }},
+		{"HeaderWrongPassword", func(r *http.Request) {
+			r.Header.Set("username", e.user)
+			r.Header.Set("password", "nope")
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.doWith("POST", "/webapi/verify", body, c.edit)
+			res := w.Result()
+			if res.StatusCode != 401 {
+				t.Fatalf("status %d, body %s", res.StatusCode, w.Body)
+			}
+			if got := res.Header.Get("WWW-Authenticate"); got != `Basic realm="verifyd"` {
+				t.Fatalf("WWW-Authenticate = %q", got)
+			}
+			if got := w.Body.String(); got != "No authorization header supplied or invalid username or password" {
+				t.Fatalf("body = %q", got)
+			}
+			if first == nil {
+				first, firstBody = res, w.Body.String()
+				return
+			}
+			if w.Body.String() != firstBody || !sameHeaders(first.Header, res.Header) {
+				t.Fatalf("answer differs from the first refusal: %v vs %v", res.Header, first.Header)
+			}
+		})
+	}
+	t.Run("NothingWasQueued", func(t *testing.T) {
+		if ms, _ := e.store.ClaimMessages(t.Context(), e.clock(), 60e9, 10); len(ms) != 0 {
+			t.Fatalf("%d messages queued by refused requests", len(ms))
+		}
+	})
+	e.noLeaks()
+}
+
+func sameHeaders(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if strings.Join(a[k], ",") != strings.Join(b[k], ",") {
+			return false
+		}
+	}
+	return true
+}
+
+func TestBasicWithColonInSecretStillSplitsAtTheFirst(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.doWith("GET", "/webapi/verify/0bd57dc3-580c-4c1d-8aee-2ff79bd8633c", "", func(r *http.Request) {
+		r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(e.user+":"+e.secret)))
+	})
+	if w.Code != 404 {
+		t.Fatalf("status %d, want 404 (authenticated, unknown id)", w.Code)
+	}
+}
+
+func TestCredentialsInQuery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, q := range []string{"password=hunter2", "user=app&Secret=abc", "x=1&PASSWORD=2", "pass%77ord=x", "client_secret=zz"} {
+		t.Run(q, func(t *testing.T) {
+			// Refused before authentication: no credentials at all.
+			w := e.doWith("POST", "/webapi/verify?"+q, `{"to":"447979080215","from":"Test"}`, nil)
+			if got := failures(t, w); w.Code != 400 || len(got) != 1 || got[0] != ":CredentialsInQuery" {
+				t.Fatalf("%d %v", w.Code, got)
+			}
+		})
+	}
+	e.noLeaks("hunter2", "Secret=abc", "PASSWORD=2", "client_secret")
+	if w := e.do("GET", "/webapi/verify/x?passwords_are=fine", ""); w.Code != 404 {
+		t.Fatalf("a query merely mentioning passwords: %d %s", w.Code, w.Body)
+	}
+}

@@ -1,0 +1,236 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"verifyd"
+	"verifyd/gsm"
+	"verifyd/otp"
+	"verifyd/phone"
+)
+
+// createBody is the create request as sent. Every field is raw so that a
+// field of the wrong type fails that field alone.
+type createBody struct {
+	To             json.RawMessage `json:"to"`
+	From           json.RawMessage `json:"from"`
+	CountryIsoCode json.RawMessage `json:"countryIsoCode"`
+	Body           json.RawMessage `json:"body"`
+	ValidUntil     json.RawMessage `json:"validUntil"`
+}
+
+// createInput is a create request that passed every field rule.
+type createInput struct {
+	number     verifyd.Number
+	from       string
+	template   string
+	validUntil time.Time
+}
+
+// judgeCreate decodes and checks a create body for account a at now, by the
+// rules of API.md section 3 in their order. Each failing field is reported
+// once, with its first failing rule; every failing field is reported. It
+// judges nothing that needs the network or the store (number lookup,
+// limits).
+func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, now time.Time) (createInput, *verifyd.Error) {
+	var req createBody
+	if err := decodeObject(body, &req); err != nil {
+		return createInput{}, err
+	}
+	var in createInput
+	var toF, countryF, fromF, bodyF, untilF *verifyd.Failure
+	fail := func(property, code, details string) *verifyd.Failure {
+		return &verifyd.Failure{Property: property, Code: code, Details: details}
+	}
+
+	// countryIsoCode first, because whether "to" is judged depends on it.
+	country, _, ok := optionalString(req.CountryIsoCode)
+	country = strings.TrimSpace(country)
+	switch {
+	case !ok:
+		countryF = fail("countryIsoCode", verifyd.FailInvalidJSON, "countryIsoCode must be a string.")
+	case country != "":
+		if _, known := phone.Alpha3(country); !known {
+			countryF = fail("countryIsoCode", verifyd.FailCountryIsoCodeInvalid,
+				"countryIsoCode must be an ISO 3166-1 alpha-3 country code, such as GBR.")
+		}
+	}
+
+	to, _, ok := optionalString(req.To)
+	switch {
+	case !ok:
+		toF = fail("to", verifyd.FailInvalidJSON, "to must be a string.")
+	case strings.TrimSpace(to) == "":
+		toF = fail("to", verifyd.FailToEmpty, "to is required: the phone number to send the code to.")
+	case countryF != nil:
+		// The number cannot be judged without knowing its country.
+	default:
+		n, err := phone.Parse(to, country)
+		if err != nil {
+			toF = fail("to", verifyd.FailToInvalid, "to is not a valid phone number; write it in international form, such as 447123123456, or give countryIsoCode.")
+			break
+		}
+		in.number = n
+		if !countryAllowed(a.Settings.Countries, n.Region) {
+			toF = fail("to", verifyd.FailCountryNotAllowed, "This account may not send codes to numbers in that country.")
+		}
+	}
+
+	from, _, ok := optionalString(req.From)
+	switch {
+	case !ok:
+		fromF = fail("from", verifyd.FailInvalidJSON, "from must be a string.")
+	case from == "":
+		from = a.Settings.DefaultFrom
+		if from == "" {
+			from = defaultFrom
+		}
+		if from == "" {
+			fromF = fail("from", verifyd.FailFromEmpty, "from is required: this account has no default sender.")
+		}
+	default:
+		if code, details := judgeFrom(from); code != "" {
+			fromF = fail("from", code, details)
+		} else if reserved(a.Settings.ReservedFrom, from) {
+			fromF = fail("from", verifyd.FailFromReserved, "That sender is reserved; choose another from.")
+		}
+	}
+	in.from = from
+
+	// validUntil before body, because the body's {{validMinutes}} and so its
+	// length depend on it; the failures are still listed in field order.
+	in.validUntil = now.Add(min(a.Settings.Validity(), verifyd.MaxValidity))
+	until, present, ok := optionalString(req.ValidUntil)
+	switch {
+	case !ok:
+		untilF = fail("validUntil", verifyd.FailInvalidJSON, "validUntil must be a timestamp such as 2015-10-21T13:28:06.419Z.")
+	case present:
+		t, ok := parseTime(until)
+		switch {
+		case !ok:
+			untilF = fail("validUntil", verifyd.FailInvalidJSON, "validUntil must be a timestamp such as 2015-10-21T13:28:06.419Z.")
+		case t.Before(now):
+			untilF = fail("validUntil", verifyd.FailValidUntilMinExceeded, "validUntil is in the past.")
+		case t.After(now.Add(verifyd.MaxValidity)):
+			untilF = fail("validUntil", verifyd.FailValidUntilMaxExceeded, "validUntil is more than 30 minutes ahead.")
+		default:
+			in.validUntil = t
+		}
+	}
+
+	tmpl, _, ok := optionalString(req.Body)
+	switch {
+	case !ok:
+		bodyF = fail("body", verifyd.FailInvalidJSON, "body must be a string.")
+	case tmpl == "":
+		tmpl = otp.DefaultTemplate
+		fallthrough
+	default:
+		if err := otp.CheckTemplate(tmpl); errors.Is(err, otp.ErrNoCode) {
+			bodyF = fail("body", verifyd.FailBodyInvalid, "body must contain the {{code}} placeholder, where the code goes.")
+			break
+		} else if err != nil {
+			bodyF = fail("body", verifyd.FailBodyInvalid, "body may only hold the placeholders {{code}} and {{validMinutes}}.")
+			break
+		}
+		// Digits are one GSM-7 character each, so any code of the right
+		// length gives the real text's size.
+		sample := otp.Render(tmpl, strings.Repeat("0", a.Settings.CodeLen()), validMinutes(now, in.validUntil))
+		if n, max := gsm.Segments(sample), a.Settings.Segments(); n > max {
+			bodyF = fail("body", verifyd.FailBodyInvalid, fmt.Sprintf("body takes %d SMS segments once rendered; this account allows %d.", n, max))
+		}
+	}
+	in.template = tmpl
+
+	var failures []verifyd.Failure
+	for _, f := range []*verifyd.Failure{toF, countryF, fromF, bodyF, untilF} {
+		if f != nil {
+			failures = append(failures, *f)
+		}
+	}
+	if len(failures) > 0 {
+		return createInput{}, verifyd.Invalid(failures...)
+	}
+	return in, nil
+}
+
+// judgeFrom checks a sender given in the request: numeric senders 2 to 15
+// digits, alphanumeric ones 2 to 11 characters from A-Z a-z 0-9 - _ . and
+// space. It returns the first failing rule's code and details, or "".
+func judgeFrom(from string) (code, details string) {
+	n := utf8.RuneCountInString(from)
+	if allDigits(from) {
+		switch {
+		case n < 2:
+			return verifyd.FailFromUnderMinTextLength, "from must have at least 2 characters."
+		case n > 15:
+			return verifyd.FailFromExceedsMaxNumericLen, "A numeric from may have at most 15 digits."
+		}
+		return "", ""
+	}
+	for _, c := range from {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ' ') {
+			return verifyd.FailFromDisallowedCharacters, "from may only contain A-Z, a-z, 0-9, hyphen, underscore, full stop and space."
+		}
+	}
+	switch {
+	case n < 2:
+		return verifyd.FailFromUnderMinTextLength, "from must have at least 2 characters."
+	case n > 11:
+		return verifyd.FailFromExceedsMaxTextLength, "An alphanumeric from may have at most 11 characters."
+	}
+	return "", ""
+}
+
+// allDigits reports whether s is non-empty and only ASCII digits.
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// reserved reports whether from is on the account's reserved list, ignoring
+// case (a handset shows "BANK" and "bank" alike).
+func reserved(list []string, from string) bool {
+	for _, r := range list {
+		if strings.EqualFold(strings.TrimSpace(r), strings.TrimSpace(from)) {
+			return true
+		}
+	}
+	return false
+}
+
+// countryAllowed reports whether region may be sent to under the account's
+// allow-list (alpha-2 or alpha-3 codes; empty allows all).
+func countryAllowed(list []string, region string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, c := range list {
+		if a2, ok := phone.Alpha2(strings.TrimSpace(c)); ok && a2 == region {
+			return true
+		}
+	}
+	return false
+}
+
+// validMinutes is the {{validMinutes}} of a code: the whole minutes left,
+// rounded up.
+func validMinutes(now, until time.Time) int {
+	left := until.Sub(now)
+	if left <= 0 {
+		return 0
+	}
+	return int((left + time.Minute - 1) / time.Minute)
+}

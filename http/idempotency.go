@@ -1,0 +1,112 @@
+package http
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"net/http"
+	"strconv"
+
+	"verifyd"
+)
+
+// maxIdempotencyKey bounds the Idempotency-Key header (the IETF draft's keys
+// are UUIDs; 255 leaves room for any client's scheme).
+const maxIdempotencyKey = 255
+
+// idempotent runs fn at most once per (account, key): a repeat with the
+// same body gets the first answer again, one with another body 422, one
+// while the first is still running 409. A first answer that is a 5xx or a
+// Throttled refusal is not kept, so the retry those answers invite runs
+// anew instead of replaying them for a day.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.Account, key string, body []byte, fn func(w http.ResponseWriter) error) error {
+	if len(key) > maxIdempotencyKey || !printable(key) {
+		return verifyd.Invalid(verifyd.Failure{Property: "Idempotency-Key", Code: verifyd.FailInvalidJSON,
+			Details: "The Idempotency-Key header must be 1 to 255 printable ASCII characters."})
+	}
+	sum := sha256.Sum256(body)
+	now := s.now().UTC()
+	ctx := withoutCancel(r.Context())
+	prev, err := s.cfg.Store.BeginIdempotentRequest(ctx, &verifyd.IdempotentRequest{
+		AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now,
+	})
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		switch {
+		case !bytes.Equal(prev.BodyHash, sum[:]):
+			return verifyd.Errorf(verifyd.EMISMATCH, "This Idempotency-Key was used with a different request body.")
+		case !prev.Done:
+			return verifyd.Errorf(verifyd.ECONFLICT, "A request with this Idempotency-Key is still running; retry later.")
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(prev.Response)))
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(prev.Status)
+		w.Write(prev.Response)
+		return nil
+	}
+
+	rec := &recorder{header: http.Header{}}
+	done := false
+	defer func() {
+		if !done {
+			// A panic: free the key so the client's retry can run, and let
+			// the panic go on to the recovery in ServeHTTP.
+			s.cfg.Store.FinishIdempotentRequest(ctx, &verifyd.IdempotentRequest{AccountID: a.ID, Key: key})
+		}
+	}()
+	if err := fn(rec); err != nil {
+		s.renderError(rec, r, err)
+	}
+	done = true
+
+	result := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now}
+	if rec.status < 500 && rec.header.Get("Retry-After") == "" {
+		result.Done, result.Status, result.Response = true, rec.status, rec.body.Bytes()
+	}
+	if err := s.cfg.Store.FinishIdempotentRequest(ctx, result); err != nil {
+		// The create has committed, so its answer is still the truth and is
+		// sent; only a retry with this key would now wait until the record
+		// is purged. That is worth an operator's attention.
+		s.log.Error("recording an idempotent answer", "request", requestID(r.Context()), "err", err)
+	}
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.status)
+	w.Write(rec.body.Bytes())
+	return nil
+}
+
+// printable reports whether s is non-empty visible ASCII (spaces allowed).
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// recorder keeps an answer so it can be both stored and sent.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}

@@ -1,0 +1,140 @@
+package http
+
+import (
+	"context"
+	"crypto/sha256"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"verifyd"
+)
+
+func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	send := func(key, body string) *httptestResult {
+		t.Helper()
+		w := e.doWith("POST", "/webapi/verify", body, func(r *http.Request) {
+			r.SetBasicAuth(e.user, e.secret)
+			r.Header.Set("Idempotency-Key", key)
+		})
+		return &httptestResult{w.Code, w.Body.String(), w.Header()}
+	}
+	body := `{"to":"447979080215","from":"Test"}`
+
+	first := send("k1", body)
+	if first.code != http.StatusAccepted {
+		t.Fatalf("first: %d %s", first.code, first.body)
+	}
+	t.Run("SameBodyReplaysAndSendsNothing", func(t *testing.T) {
+		e.text("") // claim the first message (its lease outlasts the test)
+		e.advance(10 * time.Second)
+		again := send("k1", body)
+		if again.code != first.code || again.body != first.body {
+			t.Fatalf("replay = %d %s, want %d %s", again.code, again.body, first.code, first.body)
+		}
+		if ms, _ := e.store.ClaimMessages(t.Context(), e.clock(), time.Minute, 10); len(ms) != 0 {
+			t.Fatalf("the replay queued %d messages", len(ms))
+		}
+	})
+	t.Run("ErrOtherBody", func(t *testing.T) {
+		w := send("k1", `{"to":"447979080216","from":"Test"}`)
+		if w.code != http.StatusUnprocessableEntity || !strings.Contains(w.body, `"code":"mismatch"`) {
+			t.Fatalf("%d %s", w.code, w.body)
+		}
+	})
+	t.Run("OtherKeyRunsAnew", func(t *testing.T) {
+		w := send("k2", body)
+		if w.code != http.StatusAccepted || w.body == first.body {
+			t.Fatalf("%d %s", w.code, w.body)
+		}
+	})
+	t.Run("ErrStillRunning", func(t *testing.T) {
+		// A first request that has reserved the key and not finished.
+		prev, err := e.store.BeginIdempotentRequest(context.Background(), &verifyd.IdempotentRequest{
+			AccountID: e.account.ID, Key: "k3", BodyHash: sha(body), Created: e.clock(),
+		})
+		if err != nil || prev != nil {
+			t.Fatalf("reserve: %v %v", prev, err)
+		}
+		w := send("k3", body)
+		if w.code != http.StatusConflict {
+			t.Fatalf("%d %s", w.code, w.body)
+		}
+	})
+	t.Run("ValidationFailureIsKept", func(t *testing.T) {
+		bad := `{"to":"","from":"Test"}`
+		a, b := send("k4", bad), send("k4", bad)
+		if a.code != 400 || b.code != 400 || a.body != b.body {
+			t.Fatalf("%d %s / %d %s", a.code, a.body, b.code, b.body)
+		}
+	})
+	t.Run("ErrKeyTooLong", func(t *testing.T) {
+		if w := send(strings.Repeat("k", 256), body); w.code != 400 {
+			t.Fatalf("%d %s", w.code, w.body)
+		}
+	})
+}
+
+func TestIdempotencyKeyReleasedAfterAFailure(t *testing.T) {
+	t.Parallel()
+	lookup := &switchLookup{fail: true}
+	e := newEnv(t, withConfig(func(cfg *Config) { cfg.Lookup = lookup }))
+	send := func() int {
+		w := e.doWith("POST", "/webapi/verify", `{"to":"447979080215","from":"Test"}`, func(r *http.Request) {
+			r.SetBasicAuth(e.user, e.secret)
+			r.Header.Set("Idempotency-Key", "k")
+		})
+		return w.Code
+	}
+	if got := send(); got != 500 {
+		t.Fatalf("first: %d", got)
+	}
+	lookup.fail = false
+	if got := send(); got != http.StatusAccepted {
+		t.Fatalf("retry after a 500: %d, want a fresh 202", got)
+	}
+}
+
+func TestIdempotencyKeyReleasedAfterThrottle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withSettings(func(s *verifyd.Settings) { s.Limits = map[string]string{"number": "1/1m"} }))
+	send := func(key string) *httptestResult {
+		w := e.doWith("POST", "/webapi/verify", `{"to":"447979080215","from":"Test"}`, func(r *http.Request) {
+			r.SetBasicAuth(e.user, e.secret)
+			r.Header.Set("Idempotency-Key", key)
+		})
+		return &httptestResult{w.Code, w.Body.String(), w.Header()}
+	}
+	send("a")
+	if w := send("b"); w.code != 400 || w.header.Get("Retry-After") != "60" {
+		t.Fatalf("throttled: %d %v %s", w.code, w.header, w.body)
+	}
+	e.advance(time.Minute)
+	if w := send("b"); w.code != http.StatusAccepted {
+		t.Fatalf("retry after Retry-After: %d %s", w.code, w.body)
+	}
+}
+
+type httptestResult struct {
+	code   int
+	body   string
+	header http.Header
+}
+
+// switchLookup fails until told otherwise.
+type switchLookup struct{ fail bool }
+
+func (l *switchLookup) LookupNumber(ctx context.Context, n verifyd.Number) (verifyd.NumberStatus, error) {
+	if l.fail {
+		return failingLookup{}.LookupNumber(ctx, n)
+	}
+	return verifyd.NumberOn, nil
+}
+
+func sha(s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return sum[:]
+}

@@ -1,0 +1,284 @@
+// Package http serves the verifyd API over HTTP: the Comapi Verify routes,
+// the extensions (read, cancel, health) and, in dev mode, the inbox page.
+//
+// Handlers return errors; one adapter (error.go) renders them, and one table
+// maps the domain's error codes to statuses.
+package http
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"verifyd"
+	"verifyd/auth"
+	"verifyd/otp"
+)
+
+// Config is everything a Server depends on. Store, Auth, Keyring, Lookup,
+// Now, Rand and Logger are required.
+type Config struct {
+	Store   verifyd.Store
+	Auth    *auth.Checker
+	Keyring *otp.Keyring
+	Lookup  verifyd.NumberLookup
+	Now     func() time.Time
+	// Rand is the source of request ids and codes (crypto/rand.Reader in
+	// production). The server serialises reads, so it need not be safe for
+	// concurrent use.
+	Rand   io.Reader
+	Logger *slog.Logger
+	// DefaultFrom is the sender of an account that names none.
+	DefaultFrom string
+	// Dev turns on the inbox routes.
+	Dev bool
+	// TrustedProxies are the peers whose X-Forwarded-For is believed. When
+	// empty the client IP is unknown and the per-IP send limit is off.
+	TrustedProxies []netip.Prefix
+	// Ready reports whether the server can do its work (database and sender)
+	// for /readyz; nil means Store.Ping.
+	Ready func(ctx context.Context) error
+	// Wake, when set, is called after a create commits a message, to nudge
+	// the delivery worker.
+	Wake func()
+}
+
+// Server is the API as an http.Handler.
+type Server struct {
+	cfg    Config
+	mux    *http.ServeMux
+	log    *slog.Logger
+	now    func() time.Time
+	randMu sync.Mutex
+	seq    atomic.Uint64 // request ids for log lines
+}
+
+// NewServer returns the API server for cfg.
+func NewServer(cfg Config) *Server {
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, now: cfg.Now}
+	s.routes()
+	return s
+}
+
+// requestInfo is what the one log line of a request says beyond the
+// basics; handlers add to it (a masked number, a verification id).
+type requestInfo struct {
+	id    string
+	mu    sync.Mutex
+	attrs []slog.Attr
+}
+
+type infoKey struct{}
+
+// addLog adds attributes to the request's log line. Callers mask numbers
+// and never pass a code or a secret.
+func addLog(ctx context.Context, attrs ...slog.Attr) {
+	if ri, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		ri.mu.Lock()
+		ri.attrs = append(ri.attrs, attrs...)
+		ri.mu.Unlock()
+	}
+}
+
+// requestID returns the id of the request's log line.
+func requestID(ctx context.Context) string {
+	if ri, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return ri.id
+	}
+	return ""
+}
+
+// ServeHTTP normalises the path, refuses credentials in the query, routes,
+// recovers panics and writes the request's one log line.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	ri := &requestInfo{id: fmt.Sprintf("%x", s.seq.Add(1))}
+	rw := &statusWriter{ResponseWriter: w}
+
+	r2 := r.Clone(context.WithValue(r.Context(), infoKey{}, ri))
+	r2.URL.Path = normalizePath(r.URL.Path)
+	r2.URL.RawPath = ""
+
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("panic", "request", ri.id, "panic", fmt.Sprint(p))
+			if rw.status == 0 {
+				s.renderError(rw, r2, fmt.Errorf("panic: %v", p))
+			}
+		}
+		route := r2.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		attrs := []slog.Attr{
+			slog.String("id", ri.id),
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.String("path", r2.URL.Path), // never the query: it may hold a credential
+			slog.Int("status", rw.code()),
+			slog.Duration("duration", s.now().Sub(start)),
+		}
+		ri.mu.Lock()
+		attrs = append(attrs, ri.attrs...)
+		ri.mu.Unlock()
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	}()
+
+	if credentialsInQuery(r.URL.RawQuery) {
+		s.renderError(rw, r2, verifyd.Invalid(verifyd.Failure{
+			Property: "",
+			Code:     verifyd.FailCredentialsInQuery,
+			Details:  "Credentials must not be sent in the query string; use HTTP Basic authentication.",
+		}))
+		return
+	}
+
+	if _, pattern := s.mux.Handler(r2); pattern == "" {
+		s.unrouted(rw, r2)
+		return
+	}
+	s.mux.ServeHTTP(rw, r2)
+}
+
+// unrouted answers a request no route matched: 405 with Allow when the path
+// exists under another method, else 404, both as JSON errors.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	probe := &headerProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Code: "method_not_allowed", Message: "This route does not take the " + r.Method + " method."})
+		return
+	}
+	s.renderError(w, r, verifyd.Errorf(verifyd.ENOTFOUND, "There is no such route."))
+}
+
+// headerProbe runs the mux's own 404/405 handler to learn which it is,
+// discarding the plain-text body it writes.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(status int)      { p.status = status }
+
+// normalizePath makes routing case-insensitive and blind to a trailing or
+// doubled slash. Request ids are lowercase UUIDs, so lowering them too is
+// harmless and lets an uppercased id still match.
+func normalizePath(p string) string {
+	return path.Clean("/" + strings.ToLower(p))
+}
+
+// credentialsInQuery reports whether the raw query carries a password or
+// secret, encoded or not.
+func credentialsInQuery(raw string) bool {
+	if raw == "" {
+		return false
+	}
+	q := strings.ToLower(raw)
+	if strings.Contains(q, "%") {
+		// Decode repeatedly bounded: %2570assword would otherwise slip past.
+		for range 3 {
+			d, err := url.QueryUnescape(q)
+			if err != nil || d == q {
+				break
+			}
+			q = strings.ToLower(d)
+		}
+	}
+	return strings.Contains(q, "password=") || strings.Contains(q, "secret=")
+}
+
+// statusWriter remembers the status a handler wrote, for the log line.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// clientIP is the address the per-IP send limit is keyed by: "" unless
+// trusted proxies are configured; then the peer itself, or when the peer is
+// a trusted proxy, the right-most X-Forwarded-For address that is not one.
+func (s *Server) clientIP(r *http.Request) string {
+	if len(s.cfg.TrustedProxies) == 0 {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	peer = peer.Unmap()
+	if !s.trusted(peer) {
+		return peer.String()
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			// A hop we cannot read was written by someone we do not trust;
+			// the last trusted hop's peer is the best we know.
+			return peer.String()
+		}
+		a = a.Unmap()
+		if !s.trusted(a) {
+			return a.String()
+		}
+		peer = a
+	}
+	return peer.String()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,345 @@
+package http
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"verifyd"
+	"verifyd/otp"
+	"verifyd/phone"
+)
+
+// verifyCode is Comapi's VerifyCode answer.
+type verifyCode struct {
+	RequestID    string               `json:"requestId"`
+	PhoneNumber  string               `json:"phoneNumber"`
+	Status       verifyd.Status       `json:"status"`
+	NumberStatus verifyd.NumberStatus `json:"numberStatus"`
+	Created      timestamp            `json:"created"`
+	Verified     *timestamp           `json:"verified,omitempty"`
+}
+
+// handleCreate is POST /webapi/verify: check the request, draw a code, and
+// commit the verification and its message in one transaction.
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, a *verifyd.Account) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		return s.idempotent(w, r, a, key, body, func(w http.ResponseWriter) error {
+			return s.create(w, r, a, body)
+		})
+	}
+	return s.create(w, r, a, body)
+}
+
+// create runs one create whose body has been read.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Account, body []byte) error {
+	ctx := r.Context()
+	now := s.now().UTC()
+	in, ferr := judgeCreate(body, a, s.cfg.DefaultFrom, now)
+	if ferr != nil {
+		return ferr
+	}
+	n := in.number
+	addLog(ctx, slog.String("to", phone.Mask(n.Digits)))
+
+	status, err := s.cfg.Lookup.LookupNumber(ctx, n)
+	if err != nil {
+		return err
+	}
+	if status == verifyd.NumberNotProvisioned && a.Settings.BlockLandlines {
+		return verifyd.Invalid(verifyd.Failure{Property: "to", Code: verifyd.FailNumberTypeNotAllowed,
+			Details: "This account may only send codes to mobile numbers."})
+	}
+
+	var id, code string
+	err = s.draw(func(r io.Reader) error {
+		var err error
+		if id, err = newRequestID(r); err != nil {
+			return err
+		}
+		code, err = otp.Draw(r, a.Settings.CodeLen())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	addLog(ctx, slog.String("requestId", id))
+
+	v := &verifyd.Verification{
+		ID:           id,
+		AccountID:    a.ID,
+		PhoneNumber:  n.Digits,
+		Country:      n.Region,
+		NumberStatus: status,
+		State:        verifyd.StatePending,
+		CodeMAC:      s.cfg.Keyring.MAC(id, n.Digits, code),
+		MaxAttempts:  a.Settings.Attempts(),
+		Created:      now,
+		ValidUntil:   in.validUntil,
+		Updated:      now,
+	}
+	var m *verifyd.Message
+	if status == verifyd.NumberDead {
+		// Nothing is sent to a dead number; the record says so and a later
+		// validate answers 204.
+		v.State = verifyd.StateNotSent
+	} else {
+		text := []byte(otp.Render(in.template, code, validMinutes(now, in.validUntil)))
+		m = &verifyd.Message{
+			RequestID:   id,
+			AccountID:   a.ID,
+			To:          n.Digits,
+			From:        in.from,
+			Sealed:      s.cfg.Keyring.Seal(id, text),
+			NextAttempt: now,
+			Deadline:    in.validUntil,
+			Created:     now,
+		}
+		clear(text)
+	}
+	if err := s.cfg.Store.CreateVerification(ctx, v, m, verifyd.SendLimits(a, n, s.clientIP(r))); err != nil {
+		return err
+	}
+	if m != nil && s.cfg.Wake != nil {
+		s.cfg.Wake()
+	}
+	writeJSON(w, http.StatusAccepted, verifyCode{
+		RequestID:    v.ID,
+		PhoneNumber:  v.PhoneNumber,
+		Status:       v.CreateStatus(),
+		NumberStatus: v.NumberStatus,
+		Created:      timestamp(v.Created),
+	})
+	return nil
+}
+
+// newRequestID draws a random UUID version 4, lowercase and hyphenated.
+func newRequestID(r io.Reader) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+}
+
+// isRequestID reports whether id has the form newRequestID writes, so that
+// a malformed id is answered without a database read.
+func isRequestID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// errFinished stops an update that has nothing to change: the request is
+// finished, and the answer is 204.
+var errFinished = errors.New("verification finished")
+
+// validateBody is the validate request as sent.
+type validateBody struct {
+	Code json.RawMessage `json:"code"`
+}
+
+// handleValidate is PUT (or POST) /webapi/verify/{id}/validate: judge the
+// body, then apply one attempt atomically.
+func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request, a *verifyd.Account) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	code, ferr := judgeCode(body, a.Settings.CodeLen())
+	if ferr != nil {
+		return ferr
+	}
+	id := r.PathValue("id")
+	addLog(r.Context(), slog.String("requestId", id))
+	if !isRequestID(id) {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	var status verifyd.Status
+	v, err := s.cfg.Store.UpdateVerification(r.Context(), a.ID, id, func(v *verifyd.Verification) error {
+		match := s.cfg.Keyring.Equal(s.cfg.Keyring.MAC(v.ID, v.PhoneNumber, code), v.CodeMAC)
+		st, ok := v.Attempt(s.now().UTC(), match)
+		if !ok {
+			return errFinished
+		}
+		status = st
+		return nil
+	})
+	if errors.Is(err, errFinished) || verifyd.ErrorCode(err) == verifyd.ENOTFOUND {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	addLog(r.Context(), slog.String("status", string(status)))
+	answer := verifyCode{
+		RequestID:    v.ID,
+		PhoneNumber:  v.PhoneNumber,
+		Status:       status,
+		NumberStatus: v.NumberStatus,
+		Created:      timestamp(v.Created),
+	}
+	if status == verifyd.CodeVerified {
+		t := timestamp(v.Verified)
+		answer.Verified = &t
+	}
+	writeJSON(w, http.StatusOK, answer)
+	return nil
+}
+
+// judgeCode reads the code of a validate body: a string (spaces around it
+// trimmed) or a JSON number (left-padded with zeros), of exactly length
+// digits.
+func judgeCode(body []byte, length int) (string, *verifyd.Error) {
+	var req validateBody
+	if err := decodeObject(body, &req); err != nil {
+		return "", err
+	}
+	var code string
+	switch jsonKind(req.Code) {
+	case "", "null":
+		return "", invalidJSON("code", "code is required: the code the user typed.")
+	case "string":
+		if err := json.Unmarshal(req.Code, &code); err != nil {
+			return "", invalidJSON("code", "code must be a string of digits.")
+		}
+		code = strings.TrimSpace(code)
+		if code == "" {
+			return "", invalidJSON("code", "code is required: the code the user typed.")
+		}
+	case "number":
+		// The literal as sent: a JSON number cannot carry leading zeros, so
+		// they are put back. A sign, fraction or exponent fails below.
+		code = strings.TrimSpace(string(req.Code))
+		if allDigits(code) && len(code) < length {
+			code = strings.Repeat("0", length-len(code)) + code
+		}
+	default:
+		return "", invalidJSON("code", "code must be a string of digits.")
+	}
+	if !allDigits(code) || len(code) != length {
+		return "", verifyd.Invalid(verifyd.Failure{Property: "code", Code: verifyd.FailCodeInvalid,
+			Details: "code must be the digits of the code that was sent."})
+	}
+	return code, nil
+}
+
+// record is the answer of GET /webapi/verify/{id}.
+type record struct {
+	RequestID         string               `json:"requestId"`
+	PhoneNumber       string               `json:"phoneNumber"`
+	State             verifyd.State        `json:"state"`
+	NumberStatus      verifyd.NumberStatus `json:"numberStatus"`
+	Created           timestamp            `json:"created"`
+	ValidUntil        timestamp            `json:"validUntil"`
+	Verified          *timestamp           `json:"verified,omitempty"`
+	AttemptsRemaining int                  `json:"attemptsRemaining"`
+	Delivery          *delivery            `json:"delivery,omitempty"`
+}
+
+// delivery is the progress of a record's message.
+type delivery struct {
+	State     verifyd.DeliveryState `json:"state"`
+	MessageID string                `json:"messageId,omitempty"`
+	Error     string                `json:"error,omitempty"`
+	Updated   timestamp             `json:"updated"`
+}
+
+// errNoVerification is the 404 of GET for an unknown id and for another
+// account's, which must be indistinguishable.
+func errNoVerification() error {
+	return verifyd.Errorf(verifyd.ENOTFOUND, "There is no verification with that requestId.")
+}
+
+// handleGet is GET /webapi/verify/{id}: the full record, finished or not.
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, a *verifyd.Account) error {
+	id := r.PathValue("id")
+	addLog(r.Context(), slog.String("requestId", id))
+	if !isRequestID(id) {
+		return errNoVerification()
+	}
+	v, err := s.cfg.Store.FindVerification(r.Context(), a.ID, id)
+	if verifyd.ErrorCode(err) == verifyd.ENOTFOUND {
+		return errNoVerification()
+	}
+	if err != nil {
+		return err
+	}
+	rec := record{
+		RequestID:         v.ID,
+		PhoneNumber:       v.PhoneNumber,
+		State:             v.State,
+		NumberStatus:      v.NumberStatus,
+		Created:           timestamp(v.Created),
+		ValidUntil:        timestamp(v.ValidUntil),
+		AttemptsRemaining: v.AttemptsRemaining(),
+	}
+	if v.State == verifyd.StateVerified {
+		t := timestamp(v.Verified)
+		rec.Verified = &t
+	}
+	if d := v.Delivery; d != nil {
+		rec.Delivery = &delivery{State: d.State, MessageID: d.CarrierID, Error: d.Error, Updated: timestamp(d.Updated)}
+	}
+	writeJSON(w, http.StatusOK, rec)
+	return nil
+}
+
+// handleCancel is DELETE /webapi/verify/{id}: 204 whatever the id was, so
+// that it tells nothing about which ids exist.
+func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, a *verifyd.Account) error {
+	id := r.PathValue("id")
+	addLog(r.Context(), slog.String("requestId", id))
+	if isRequestID(id) {
+		_, err := s.cfg.Store.UpdateVerification(r.Context(), a.ID, id, func(v *verifyd.Verification) error {
+			if !v.Cancel(s.now().UTC()) {
+				return errFinished
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errFinished) && verifyd.ErrorCode(err) != verifyd.ENOTFOUND {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// draw runs fn with the random source, one request at a time.
+func (s *Server) draw(fn func(r io.Reader) error) error {
+	s.randMu.Lock()
+	defer s.randMu.Unlock()
+	return fn(s.cfg.Rand)
+}
+
+// withoutCancel is the context for bookkeeping that must finish even when
+// the client has gone.
+func withoutCancel(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
