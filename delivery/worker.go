@@ -1,0 +1,256 @@
+// Package delivery works the outbox: it claims due messages from the store,
+// opens their sealed text, hands them to the sender, and records what
+// happened, in batches so that one commit covers many messages.
+package delivery
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"verifyd"
+)
+
+// Opener opens a message text sealed under the server key.
+type Opener interface {
+	Open(requestID string, sealed []byte) ([]byte, error)
+}
+
+// Config is what a Worker needs. Zero durations and sizes take the defaults
+// noted on each field.
+type Config struct {
+	Store  verifyd.MessageStore
+	Sender verifyd.Sender
+	Opener Opener
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	// Concurrency is how many messages may be with the sender at once
+	// (default 256); an SMPP sender's windows bound the real in-flight count.
+	Concurrency int
+	// Batch is the most messages claimed or finished in one store call
+	// (default 256).
+	Batch int
+	// Lease is how long a claimed message is ours before another worker may
+	// claim it again (default 2 minutes). It must outlast one hand-over.
+	Lease time.Duration
+	// Poll is how often the queue is checked when nobody calls Wake
+	// (default 1 s); retries and other nodes' messages are found this way.
+	Poll time.Duration
+	// MaxBackoff caps the wait between two tries of one message (default 30 s).
+	MaxBackoff time.Duration
+}
+
+// Worker delivers queued messages until its context ends.
+type Worker struct {
+	cfg     Config
+	wake    chan struct{}
+	slots   chan struct{}
+	results chan verifyd.MessageResult
+}
+
+// New returns a Worker; call Run to start it.
+func New(cfg Config) *Worker {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 256
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 256
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 2 * time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{
+		cfg:     cfg,
+		wake:    make(chan struct{}, 1),
+		slots:   make(chan struct{}, cfg.Concurrency),
+		results: make(chan verifyd.MessageResult, cfg.Concurrency),
+	}
+}
+
+// Wake tells the worker that a message was just queued, so it claims now
+// instead of at the next poll. It never blocks.
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and delivers messages until ctx ends. Hand-overs already under
+// way finish and are recorded before Run returns, so a graceful stop loses
+// no outcome (an SMPP submit waits for its response).
+func (w *Worker) Run(ctx context.Context) {
+	var sends sync.WaitGroup
+	finished := make(chan struct{})
+	go func() {
+		w.finishLoop()
+		close(finished)
+	}()
+	w.claimLoop(ctx, &sends)
+	sends.Wait()
+	close(w.results)
+	<-finished
+}
+
+func (w *Worker) claimLoop(ctx context.Context, sends *sync.WaitGroup) {
+	poll := time.NewTicker(w.cfg.Poll)
+	defer poll.Stop()
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		free := cap(w.slots) - len(w.slots)
+		if free > w.cfg.Batch {
+			free = w.cfg.Batch
+		}
+		var msgs []*verifyd.Message
+		var err error
+		if free > 0 {
+			msgs, err = w.cfg.Store.ClaimMessages(ctx, w.cfg.Now(), w.cfg.Lease, free)
+		}
+		if err != nil && ctx.Err() == nil {
+			// The database is away: keep the error in the log, not in a loop.
+			w.cfg.Logger.Error("claiming messages", "err", err)
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			sleep(ctx, backoff)
+			continue
+		}
+		backoff = 0
+		for _, m := range msgs {
+			w.slots <- struct{}{}
+			sends.Add(1)
+			go func() {
+				defer sends.Done()
+				w.results <- w.deliver(ctx, m)
+				<-w.slots
+			}()
+		}
+		if len(msgs) == free && free > 0 {
+			continue // there may be more waiting
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// deliver hands one message over and says what to record. The sender gets
+// a context that outlives a shutdown by the lease, so a submit under way
+// gets its answer instead of being cut off.
+func (w *Worker) deliver(ctx context.Context, m *verifyd.Message) verifyd.MessageResult {
+	now := w.cfg.Now()
+	res := verifyd.MessageResult{RequestID: m.RequestID, At: now}
+	text, err := w.cfg.Opener.Open(m.RequestID, m.Sealed)
+	if err != nil {
+		// Only a changed server key gets here; retrying cannot help.
+		w.cfg.Logger.Error("opening message text", "request", m.RequestID, "err", err)
+		res.State, res.Error = verifyd.DeliveryFailed, "text cannot be opened with the server key"
+		return res
+	}
+	sendCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), m.Deadline)
+	defer cancel()
+	ids, err := w.cfg.Sender.Send(sendCtx, &verifyd.SMS{
+		RequestID:  m.RequestID,
+		To:         m.To,
+		From:       m.From,
+		Text:       string(text),
+		ValidUntil: m.Deadline,
+	})
+	clear(text)
+	res.At = w.cfg.Now()
+	if err == nil {
+		res.State, res.CarrierIDs = verifyd.DeliverySubmitted, ids
+		return res
+	}
+	se := verifyd.SendErrorOf(err)
+	res.Error = se.Reason
+	if se.Kind == verifyd.SendPermanent {
+		w.cfg.Logger.Warn("message refused", "request", m.RequestID, "reason", se.Reason)
+		res.State = verifyd.DeliveryFailed
+		return res
+	}
+	next := res.At.Add(w.backoff(m.Attempts, se.Kind))
+	if !next.Before(m.Deadline) {
+		res.State = verifyd.DeliveryExpired
+		return res
+	}
+	w.cfg.Logger.Info("message will be retried", "request", m.RequestID, "reason", se.Reason, "attempt", m.Attempts)
+	res.State, res.NextAttempt = verifyd.DeliveryQueued, next
+	return res
+}
+
+// backoff is the wait before try attempts+1: exponential from one second,
+// capped, with full jitter in its upper half so that a carrier outage does
+// not come back as one synchronised burst. Throttling waits only briefly:
+// the carrier is up, just busy.
+func (w *Worker) backoff(attempts int, kind verifyd.SendErrorKind) time.Duration {
+	if kind == verifyd.SendThrottled {
+		return time.Second
+	}
+	d := w.cfg.MaxBackoff
+	if attempts < 16 {
+		d = min(time.Second<<max(attempts-1, 0), w.cfg.MaxBackoff)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// finishLoop records results, grouping whatever has arrived into one call.
+func (w *Worker) finishLoop() {
+	batch := make([]verifyd.MessageResult, 0, w.cfg.Batch)
+	for r := range w.results {
+		batch = append(batch[:0], r)
+	more:
+		for len(batch) < w.cfg.Batch {
+			select {
+			case r, ok := <-w.results:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		w.record(batch)
+	}
+}
+
+// record stores one batch, retrying while the store is away. If it never
+// comes back, the leases run out and the messages are claimed again: at
+// least once, with the same text.
+func (w *Worker) record(batch []verifyd.MessageResult) {
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := w.cfg.Store.FinishMessages(ctx, batch)
+		cancel()
+		if err == nil {
+			return
+		}
+		w.cfg.Logger.Error("recording deliveries", "messages", len(batch), "err", err)
+		if try == 5 {
+			return
+		}
+		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
