@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -164,4 +165,32 @@ func mustPrefixes(ss ...string) []netip.Prefix {
 		out = append(out, netip.MustParsePrefix(s))
 	}
 	return out
+}
+
+func TestOneLogLinePerRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	vc := e.create(`{"to":"447979080215","from":"Test"}`)
+	e.do("GET", "/webapi/verify/"+vc.RequestID+"?trace=abc123", "")
+	e.logMu.Lock()
+	lines := strings.Split(strings.TrimSpace(e.logs.String()), "\n")
+	e.logMu.Unlock()
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want 2:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	var create, get map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &create); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &get); err != nil {
+		t.Fatal(err)
+	}
+	if create["route"] != "POST /webapi/verify" || create["status"] != 202.0 || create["to"] != "44*******215" ||
+		create["requestId"] != vc.RequestID || create["account"] != "app" || create["id"] == get["id"] {
+		t.Fatalf("create line = %v", create)
+	}
+	if get["route"] != "GET /webapi/verify/{id}" || get["status"] != 200.0 || strings.Contains(lines[1], "abc123") {
+		t.Fatalf("get line = %s", lines[1])
+	}
+	e.noLeaks("447979080215", e.code(vc.RequestID))
 }

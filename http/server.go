@@ -105,9 +105,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ri := &requestInfo{id: fmt.Sprintf("%x", s.seq.Add(1))}
 	rw := &statusWriter{ResponseWriter: w}
 
-	r2 := r.Clone(context.WithValue(r.Context(), infoKey{}, ri))
-	r2.URL.Path = normalizePath(r.URL.Path)
-	r2.URL.RawPath = ""
+	// A shallow copy with its own URL: cloning the headers as r.Clone does
+	// would cost every request an allocation for nothing.
+	r2 := r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
+	u := *r.URL
+	u.Path, u.RawPath = normalizePath(r.URL.Path), ""
+	r2.URL = &u
 
 	defer func() {
 		if p := recover(); p != nil {
