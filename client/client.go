@@ -1,0 +1,207 @@
+// Package client is a Go client for the verifyd API (and any Comapi Verify
+// compatible service): send a code, validate it, read or cancel a request.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client talks to one verifyd server as one account.
+type Client struct {
+	BaseURL  string // e.g. "http://127.0.0.1:8080"
+	User     string
+	Password string
+	// HTTP is the client used for requests; nil means a client with a 30 s
+	// timeout.
+	HTTP *http.Client
+}
+
+// SendRequest is the body of a create. Only To is required.
+type SendRequest struct {
+	To             string     `json:"to"`
+	From           string     `json:"from,omitempty"`
+	CountryIsoCode string     `json:"countryIsoCode,omitempty"`
+	Body           string     `json:"body,omitempty"`
+	ValidUntil     *time.Time `json:"validUntil,omitempty"`
+	// IdempotencyKey, when set, makes a retried send return the first answer
+	// instead of sending a second code.
+	IdempotencyKey string `json:"-"`
+}
+
+// VerifyCode is the answer to a create or a validate.
+type VerifyCode struct {
+	RequestID    string     `json:"requestId"`
+	PhoneNumber  string     `json:"phoneNumber"`
+	Status       string     `json:"status"`
+	NumberStatus string     `json:"numberStatus"`
+	Created      time.Time  `json:"created"`
+	Verified     *time.Time `json:"verified,omitempty"`
+}
+
+// The statuses of a VerifyCode.
+const (
+	CodeNotVerified = "CodeNotVerified"
+	CodeNotSent     = "CodeNotSent"
+	CodeVerified    = "CodeVerified"
+	CodeLocked      = "CodeLocked"
+	CodeExpired     = "CodeExpired"
+	// Finished is what Validate reports for a 204: the request is unknown or
+	// already finished.
+	Finished = "Finished"
+)
+
+// Failure is one ValidationFailure of a 400 answer.
+type Failure struct {
+	Property string `json:"property"`
+	Code     string `json:"failureCode"`
+	Details  string `json:"details"`
+}
+
+// Error is a refused request.
+type Error struct {
+	StatusCode int
+	Failures   []Failure     // for 400
+	RetryAfter time.Duration // for a Throttled 400
+	Message    string
+}
+
+func (e *Error) Error() string {
+	if len(e.Failures) > 0 {
+		parts := make([]string, len(e.Failures))
+		for i, f := range e.Failures {
+			parts[i] = fmt.Sprintf("%s (%s): %s", f.Code, f.Property, f.Details)
+		}
+		return fmt.Sprintf("verifyd: %d: %s", e.StatusCode, strings.Join(parts, "; "))
+	}
+	return fmt.Sprintf("verifyd: %d: %s", e.StatusCode, e.Message)
+}
+
+// Has reports whether the error carries the failure code.
+func (e *Error) Has(code string) bool {
+	for _, f := range e.Failures {
+		if f.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// Send asks the server to text a code to r.To.
+func (c *Client) Send(ctx context.Context, r SendRequest) (*VerifyCode, error) {
+	var out VerifyCode
+	hdr := http.Header{}
+	if r.IdempotencyKey != "" {
+		hdr.Set("Idempotency-Key", r.IdempotencyKey)
+	}
+	status, err := c.do(ctx, http.MethodPost, "/webapi/verify", hdr, r, &out)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusAccepted {
+		return nil, &Error{StatusCode: status, Message: "unexpected status"}
+	}
+	return &out, nil
+}
+
+// Validate checks code against the request. A request that is unknown or
+// already finished answers with Status Finished.
+func (c *Client) Validate(ctx context.Context, requestID, code string) (*VerifyCode, error) {
+	var out VerifyCode
+	status, err := c.do(ctx, http.MethodPut, "/webapi/verify/"+url.PathEscape(requestID)+"/validate", nil,
+		map[string]string{"code": code}, &out)
+	if err != nil {
+		return nil, err
+	}
+	if status == http.StatusNoContent {
+		return &VerifyCode{RequestID: requestID, Status: Finished}, nil
+	}
+	return &out, nil
+}
+
+// Cancel withdraws a pending request.
+func (c *Client) Cancel(ctx context.Context, requestID string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/webapi/verify/"+url.PathEscape(requestID), nil, nil, nil)
+	return err
+}
+
+func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(c.User, c.Password)
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNoContent:
+		return resp.StatusCode, nil
+	case resp.StatusCode < 300:
+		if out != nil {
+			if err := json.Unmarshal(data, out); err != nil {
+				return 0, fmt.Errorf("verifyd: reading the answer: %w", err)
+			}
+		}
+		return resp.StatusCode, nil
+	}
+	e := &Error{StatusCode: resp.StatusCode}
+	if resp.StatusCode == http.StatusBadRequest && json.Unmarshal(data, &e.Failures) == nil {
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
+		return 0, e
+	}
+	var msg struct{ Message string }
+	if json.Unmarshal(data, &msg) == nil && msg.Message != "" {
+		e.Message = msg.Message
+	} else {
+		e.Message = strings.TrimSpace(string(data))
+	}
+	return 0, e
+}
+
+// IsFinished reports whether err or the answer means the request can no
+// longer be validated.
+func IsFinished(v *VerifyCode) bool {
+	return v != nil && v.Status != CodeNotVerified
+}
+
+// AsError returns err as an *Error when it is one.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+
+	"verifyd"
+	"verifyd/auth"
+)
+
+const accountsSynopsis = `accounts create NAME [--password-stdin] [--db ...]
+       verifyd accounts list [--db ...]
+       verifyd accounts disable NAME [--db ...]
+       verifyd accounts enable NAME [--db ...]
+       verifyd accounts set NAME key=value ... [--db ...]`
+
+// Account names travel in HTTP Basic auth, so no colon, and in logs, so
+// nothing that needs quoting.
+var accountName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func accounts(ctx context.Context, args []string, e *env) error {
+	fs := e.newFlags("accounts", accountsSynopsis)
+	dbFlag := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://...")
+	passwordStdin := fs.Bool("password-stdin", false, "create: read a chosen password from standard input instead of generating a secret")
+	pos, err := e.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return usagef("accounts needs a subcommand: create, list, disable, enable or set")
+	}
+	sub, pos := pos[0], pos[1:]
+	wantArgs := map[string]int{"create": 1, "list": 0, "disable": 1, "enable": 1, "set": -1}
+	n, known := wantArgs[sub]
+	switch {
+	case !known:
+		return usagef("unknown accounts subcommand %q", sub)
+	case n >= 0 && len(pos) != n:
+		return usagef("accounts %s takes %d argument(s)", sub, n)
+	case sub == "set" && len(pos) < 2:
+		return usagef("accounts set takes NAME and at least one key=value (keys: %s)", strings.Join(verifyd.SettingKeys(), ", "))
+	}
+	if sub != "list" && !accountName.MatchString(pos[0]) {
+		return usagef("account name %q: use 1 to 64 letters, digits, '.', '_' or '-'", pos[0])
+	}
+	db, err := parseDB(*dbFlag)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, db)
+	if err != nil {
+		return fmt.Errorf("opening the database: %w", err)
+	}
+	defer store.Close()
+
+	switch sub {
+	case "create":
+		return createAccount(ctx, store, pos[0], *passwordStdin, e)
+	case "list":
+		return listAccounts(ctx, store, e)
+	case "disable", "enable":
+		a, err := store.FindAccountByName(ctx, pos[0])
+		if err != nil {
+			return accountErr(pos[0], err)
+		}
+		a.Disabled = sub == "disable"
+		if err := store.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "account %s %sd\n", a.Name, sub)
+		return nil
+	default: // set
+		a, err := store.FindAccountByName(ctx, pos[0])
+		if err != nil {
+			return accountErr(pos[0], err)
+		}
+		for _, kv := range pos[1:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return usagef("%q is not key=value", kv)
+			}
+			if err := a.Settings.Set(k, v); err != nil {
+				return usageError{err.Error()}
+			}
+		}
+		if err := store.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+		out, _ := json.Marshal(a.Settings)
+		fmt.Fprintf(e.stdout, "account %s settings: %s\n", a.Name, out)
+		return nil
+	}
+}
+
+func accountErr(name string, err error) error {
+	if verifyd.ErrorCode(err) == verifyd.ENOTFOUND {
+		return fmt.Errorf("no account named %q", name)
+	}
+	return err
+}
+
+// createAccount makes an account and prints its generated secret, the one
+// time it is ever shown, as the only line on stdout so scripts can take it.
+func createAccount(ctx context.Context, store verifyd.Store, name string, passwordStdin bool, e *env) error {
+	a := &verifyd.Account{Name: name, Created: e.now().UTC()}
+	var secret string
+	if passwordStdin {
+		pw, err := readPassword(e.stdin)
+		if err != nil {
+			return err
+		}
+		if err := auth.SetPassword(a, pw, e.random); err != nil {
+			return usageError{strings.TrimPrefix(err.Error(), "auth: ")}
+		}
+	} else {
+		var err error
+		if secret, err = auth.SetSecret(a, e.random); err != nil {
+			return err
+		}
+	}
+	if err := store.CreateAccount(ctx, a); err != nil {
+		if verifyd.ErrorCode(err) == verifyd.ECONFLICT {
+			return fmt.Errorf("an account named %q exists already", name)
+		}
+		return err
+	}
+	if secret != "" {
+		fmt.Fprintln(e.stdout, secret)
+		fmt.Fprintf(e.stderr, "account %s created; its secret (above) is shown only this once\n", name)
+	} else {
+		fmt.Fprintf(e.stdout, "account %s created with the chosen password\n", name)
+	}
+	return nil
+}
+
+// readPassword takes the password from stdin, less one trailing newline.
+func readPassword(r io.Reader) (string, error) {
+	pw, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(pw, "\n"), "\r"), nil
+}
+
+func listAccounts(ctx context.Context, store verifyd.Store, e *env) error {
+	list, err := store.ListAccounts(ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tSTATUS\tCREDENTIAL\tCREATED\tSETTINGS")
+	for _, a := range list {
+		status, cred := "active", "secret"
+		if a.Disabled {
+			status = "disabled"
+		}
+		if a.PasswordHash != "" {
+			cred = "password"
+		}
+		settings, _ := json.Marshal(a.Settings)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Name, status, cred, a.Created.UTC().Format("2006-01-02"), settings)
+	}
+	return w.Flush()
+}

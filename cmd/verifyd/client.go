@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"verifyd/client"
+)
+
+// clientFlags are the connection flags of send and validate.
+type clientFlags struct {
+	url, user, password string
+}
+
+func (c *clientFlags) client() (*client.Client, error) {
+	if c.url == "" || c.user == "" || c.password == "" {
+		return nil, usagef("--url, --user and --password (or VERIFYD_URL, VERIFYD_USER, VERIFYD_PASSWORD) are required")
+	}
+	return &client.Client{BaseURL: c.url, User: c.user, Password: c.password}, nil
+}
+
+func (e *env) clientFlags(name, synopsis string) (*clientFlags, *flag.FlagSet) {
+	fs := e.newFlags(name, synopsis)
+	c := &clientFlags{}
+	fs.StringVar(&c.url, "url", "", "the server's base URL, e.g. http://127.0.0.1:8080")
+	fs.StringVar(&c.user, "user", "", "account name")
+	fs.StringVar(&c.password, "password", "", "account secret")
+	return c, fs
+}
+
+func send(ctx context.Context, args []string, e *env) error {
+	c, fs := e.clientFlags("send", "send --url URL --user NAME --password SECRET --to NUMBER [--from ID] [--country ISO3]")
+	to := fs.String("to", "", "phone number, international form")
+	from := fs.String("from", "", "sender id (default: the account's or the server's)")
+	country := fs.String("country", "", "ISO 3166-1 alpha-3 country, allowing a national-form --to")
+	pos, err := e.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("send takes no arguments, got %q", pos[0])
+	}
+	if *to == "" {
+		return usagef("--to is required")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	v, err := cl.Send(ctx, client.SendRequest{To: *to, From: *from, CountryIsoCode: *country})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, v.RequestID)
+	return nil
+}
+
+func validate(ctx context.Context, args []string, e *env) error {
+	c, fs := e.clientFlags("validate", "validate --url URL --user NAME --password SECRET REQUEST_ID CODE")
+	pos, err := e.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("validate takes REQUEST_ID and CODE")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	v, err := cl.Validate(ctx, pos[0], pos[1])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, v.Status)
+	return nil
+}

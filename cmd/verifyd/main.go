@@ -1,0 +1,98 @@
+// Command verifyd is the verifyd server and its administration tool.
+//
+//	verifyd serve      run the API server and the delivery workers
+//	verifyd accounts   create, list, disable and configure accounts
+//	verifyd migrate    apply the database schema
+//	verifyd keygen     print a new server key
+//	verifyd send       ask a server to send a code (client)
+//	verifyd validate   ask a server to check a code (client)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
+}
+
+// exitCode prints err as one line and maps it to the documented status:
+// 0 success, 2 bad flags, 1 anything else.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "verifyd:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `usage: verifyd COMMAND [flags]
+
+commands:
+  serve       run the API server and the delivery workers
+  accounts    create | list | disable | set: manage API accounts
+  migrate     apply the database schema migrations
+  keygen      print a new random server key (64 hex characters)
+  send        ask a server to send a code: prints the request id
+  validate    ask a server to check a code: prints the status
+
+Every flag can also be set in the environment: --db is VERIFYD_DB,
+--default-from is VERIFYD_DEFAULT_FROM, and so on.
+Run 'verifyd COMMAND -h' for a command's flags.`
+
+// run is the whole program, with its surroundings passed in so that tests
+// can drive it end to end.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
+}
+
+func runWith(ctx context.Context, args []string, e *env) error {
+	e.defaults()
+	if len(args) == 0 {
+		fmt.Fprintln(e.stderr, usage)
+		return usagef("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, e)
+	case "accounts":
+		return accounts(ctx, rest, e)
+	case "migrate":
+		return migrate(ctx, rest, e)
+	case "keygen":
+		return keygen(rest, e)
+	case "send":
+		return send(ctx, rest, e)
+	case "validate":
+		return validate(ctx, rest, e)
+	case "help", "-h", "--help":
+		fmt.Fprintln(e.stdout, usage)
+		return nil
+	}
+	fmt.Fprintln(e.stderr, usage)
+	return usagef("unknown command %q", cmd)
+}

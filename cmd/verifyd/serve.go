@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"verifyd"
+	"verifyd/auth"
+	"verifyd/delivery"
+	"verifyd/http"
+	"verifyd/inbox"
+	"verifyd/otp"
+	"verifyd/phone"
+	"verifyd/smpp"
+)
+
+const serveSynopsis = `serve [--addr 127.0.0.1:8080] [--db sqlite:verifyd.db | --db postgres://...]
+                     [--sms inbox | --sms smpp://SYSTEM_ID:PASSWORD@HOST:PORT?...] [--dev] [flags]`
+
+// serveConfig is the parsed command line of serve.
+type serveConfig struct {
+	addr            string
+	db              database
+	sms             string
+	dev             bool
+	secretKeyFile   string
+	defaultFrom     string
+	tlsCert, tlsKey string
+	shutdownTimeout time.Duration
+	trustedProxies  []netip.Prefix
+	logFormat       string
+}
+
+func parseServe(args []string, e *env) (*serveConfig, error) {
+	fs := e.newFlags("serve", serveSynopsis)
+	c := &serveConfig{}
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	dbFlag := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://...")
+	fs.StringVar(&c.sms, "sms", "inbox", "sender: inbox (messages kept for the dev inbox) or smpp://SYSTEM_ID:PASSWORD@HOST:PORT?window=50&binds=1&...")
+	fs.BoolVar(&c.dev, "dev", false, "dev mode: create a dev account, keep a server key beside the database, serve the inbox page")
+	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "file holding the server key (64 hex characters); VERIFYD_SECRET_KEY holds it directly")
+	fs.StringVar(&c.defaultFrom, "default-from", "", "sender id for requests and accounts that name none")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "certificate file: serve HTTPS (TLS 1.2+)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file for --tls-cert")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a stop may take to finish requests and submits in flight")
+	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed (turns on the per-IP limit)")
+	fs.StringVar(&c.logFormat, "log-format", "", "json or text (default json, text with --dev)")
+	pos, err := e.parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 {
+		return nil, usagef("serve takes no arguments, got %q", pos[0])
+	}
+	if c.db, err = parseDB(*dbFlag); err != nil {
+		return nil, err
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if c.sms != "inbox" && !strings.HasPrefix(c.sms, "smpp://") && !strings.HasPrefix(c.sms, "smpps://") {
+		return nil, usagef("--sms must be inbox or smpp://...")
+	}
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return nil, usagef("--trusted-proxies: %q is not a CIDR or an address", p)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		c.trustedProxies = append(c.trustedProxies, prefix)
+	}
+	switch c.logFormat {
+	case "":
+		c.logFormat = "json"
+		if c.dev {
+			c.logFormat = "text"
+		}
+	case "json", "text":
+	default:
+		return nil, usagef("--log-format must be json or text")
+	}
+	return c, nil
+}
+
+// sender is what serve needs of a verifyd.Sender: the SMPP client also
+// has to be started and stopped.
+type sender interface {
+	verifyd.Sender
+	Close(ctx context.Context) error
+}
+
+// inboxSender adapts the inbox, which has nothing to close.
+type inboxSender struct{ *inbox.Sender }
+
+func (inboxSender) Close(context.Context) error { return nil }
+
+func serve(ctx context.Context, args []string, e *env) error {
+	c, err := parseServe(args, e)
+	if err != nil {
+		return err
+	}
+	var logger *slog.Logger
+	if c.logFormat == "text" {
+		logger = slog.New(slog.NewTextHandler(e.stderr, nil))
+	} else {
+		logger = slog.New(slog.NewJSONHandler(e.stderr, nil))
+	}
+
+	key, err := serverKey(c, e)
+	if err != nil {
+		return err
+	}
+	keyring, err := otp.NewKeyring(key)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, c.db)
+	if err != nil {
+		return fmt.Errorf("opening the database: %w", err)
+	}
+	defer store.Close()
+
+	var devUser, devSecret string
+	if c.dev {
+		if devUser, devSecret, err = devAccount(ctx, store, c, e); err != nil {
+			return err
+		}
+	}
+
+	var snd sender
+	if c.sms == "inbox" {
+		snd = inboxSender{inbox.New(store, store, keyring, e.now)}
+	} else {
+		cfg, err := smpp.ParseURL(c.sms)
+		if err != nil {
+			return usageError{"--sms: " + err.Error()}
+		}
+		client := smpp.NewClient(cfg, store, logger)
+		client.Start(ctx)
+		snd = client
+	}
+
+	worker := delivery.New(delivery.Config{
+		Store:  store,
+		Sender: snd,
+		Opener: keyring,
+		Now:    e.now,
+		Logger: logger,
+	})
+	handler := http.NewServer(http.Config{
+		Store:          store,
+		Auth:           auth.NewChecker(store, e.now, 30*time.Second),
+		Keyring:        keyring,
+		Lookup:         phone.Lookup{},
+		Now:            e.now,
+		Rand:           e.random,
+		Logger:         logger,
+		DefaultFrom:    c.defaultFrom,
+		Dev:            c.dev,
+		TrustedProxies: c.trustedProxies,
+		Ready: func(ctx context.Context) error {
+			if err := store.Ping(ctx); err != nil {
+				return err
+			}
+			return snd.Ready()
+		},
+		Wake: worker.Wake,
+	})
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	srv := &nethttp.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if c.tlsCert != "" {
+		scheme = "https"
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	url := fmt.Sprintf("%s://%s", scheme, ln.Addr())
+
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Go(func() { worker.Run(workerCtx) })
+	background.Go(func() { maintain(workerCtx, store, e.now, logger) })
+
+	served := make(chan error, 1)
+	go func() {
+		if c.tlsCert != "" {
+			served <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	note := "plain HTTP: put a TLS-terminating proxy in front of it"
+	if c.tlsCert != "" {
+		note = "HTTPS, TLS 1.2 and newer"
+	}
+	logger.Info("verifyd listening", "url", url, "transport", note, "db", c.db.kind, "sms", smsKind(c.sms), "dev", c.dev)
+	if c.dev {
+		printDevBanner(e, url, devUser, devSecret)
+	}
+	if e.started != nil {
+		e.started(url)
+	}
+
+	select {
+	case err = <-served:
+		// The listener failed on its own: still stop the rest cleanly.
+	case <-ctx.Done():
+		err = nil
+	}
+	logger.Info("verifyd stopping", "timeout", c.shutdownTimeout)
+	deadline, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if serr := srv.Shutdown(deadline); serr != nil {
+		logger.Warn("requests still running at the shutdown deadline", "err", serr)
+	}
+	// Stop claiming; let the hand-overs under way get their answers, then
+	// unbind. Closing the sender at the deadline cuts off whatever is left,
+	// and those messages are retried after the restart.
+	stopWorker()
+	done := make(chan struct{})
+	go func() { background.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-deadline.Done():
+	}
+	if cerr := snd.Close(deadline); cerr != nil {
+		logger.Warn("closing the sender", "err", cerr)
+	}
+	<-done
+	logger.Info("verifyd stopped")
+	if errors.Is(err, nethttp.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func smsKind(s string) string {
+	if s == "inbox" {
+		return "inbox"
+	}
+	return "smpp"
+}
+
+// maintain purges what the retention period no longer keeps. With several
+// instances on PostgreSQL only the one holding the maintenance lock does it.
+func maintain(ctx context.Context, store verifyd.Store, now func() time.Time, logger *slog.Logger) {
+	type exclusive interface {
+		TryMaintenance(ctx context.Context, fn func(context.Context) error) (bool, error)
+	}
+	purge := func(ctx context.Context) error {
+		n, err := store.PurgeVerifications(ctx, now())
+		if n > 0 {
+			logger.Info("purged verifications past their retention", "count", n)
+		}
+		return err
+	}
+	tick := time.NewTicker(10 * time.Minute)
+	defer tick.Stop()
+	for {
+		var err error
+		if ex, ok := store.(exclusive); ok {
+			_, err = ex.TryMaintenance(ctx, purge)
+		} else {
+			err = purge(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
+			logger.Error("maintenance", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// serverKey finds the server key: VERIFYD_SECRET_KEY, --secret-key-file,
+// or in dev mode a key kept beside the SQLite database (made once).
+func serverKey(c *serveConfig, e *env) ([]byte, error) {
+	if v := e.getenv("VERIFYD_SECRET_KEY"); v != "" {
+		key, err := otp.ParseKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("VERIFYD_SECRET_KEY: %w", err)
+		}
+		return key, nil
+	}
+	if c.secretKeyFile != "" {
+		b, err := os.ReadFile(c.secretKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--secret-key-file: %w", err)
+		}
+		key, err := otp.ParseKey(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("--secret-key-file %s: %w", c.secretKeyFile, err)
+		}
+		return key, nil
+	}
+	if !c.dev {
+		return nil, errors.New("no server key: set VERIFYD_SECRET_KEY or --secret-key-file to a key from 'verifyd keygen' (or use --dev to try verifyd out)")
+	}
+	if c.db.kind != "sqlite" {
+		return nil, errors.New("dev mode keeps its key beside a SQLite database; with PostgreSQL set VERIFYD_SECRET_KEY (from 'verifyd keygen')")
+	}
+	path := c.db.dsn + ".key"
+	if b, err := os.ReadFile(path); err == nil {
+		key, err := otp.ParseKey(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("dev key %s: %w", path, err)
+		}
+		return key, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	hex, err := otp.GenerateKey(e.random)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeNew(path, hex+"\n"); err != nil {
+		return nil, fmt.Errorf("keeping the dev key: %w", err)
+	}
+	return otp.ParseKey(hex)
+}
+
+// writeNew writes a private file that must not exist yet, so that two
+// servers starting at once cannot overwrite each other's key.
+func writeNew(path, content string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"strings"
+
+	"verifyd"
+	"verifyd/postgres"
+	"verifyd/sqlite"
+)
+
+const defaultDB = "sqlite:verifyd.db"
+
+// dbFlag is the --db value: sqlite:PATH or postgres://...
+type database struct {
+	kind string // "sqlite" or "postgres"
+	dsn  string // the file path for sqlite
+}
+
+func parseDB(s string) (database, error) {
+	switch {
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return database{kind: "postgres", dsn: s}, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		if path == "" {
+			break
+		}
+		return database{kind: "sqlite", dsn: path}, nil
+	}
+	return database{}, usagef("--db must be sqlite:PATH or postgres://..., not %q", redactDSN(s))
+}
+
+// redactDSN hides a password in a connection string for messages.
+func redactDSN(s string) string {
+	at := strings.LastIndex(s, "@")
+	scheme := strings.Index(s, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return s
+	}
+	userinfo := s[scheme+3 : at]
+	if user, _, ok := strings.Cut(userinfo, ":"); ok {
+		return s[:scheme+3] + user + ":xxxxx" + s[at:]
+	}
+	return s
+}
+
+// openStore opens the database and applies the migrations.
+func openStore(ctx context.Context, db database) (verifyd.Store, error) {
+	switch db.kind {
+	case "postgres":
+		s, err := postgres.Open(ctx, db.dsn)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	default:
+		s, err := sqlite.Open(ctx, db.dsn)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	}
+}
