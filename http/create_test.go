@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -334,4 +335,29 @@ func TestCreateThrottled(t *testing.T) {
 			e.create(`{"to":"447979080215","from":"Test"}`)
 		}
 	})
+}
+
+// Behind a trusted proxy the per-IP limit counts each client apart, and is
+// an account-wide failure (property "").
+func TestCreateThrottledPerClientIP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t,
+		withConfig(func(cfg *Config) { cfg.TrustedProxies = mustPrefixes("192.0.2.0/24") }), // httptest's peer
+		withSettings(func(s *verifyd.Settings) { s.Limits = map[string]string{"ip": "1/1m"} }))
+	send := func(client, to string) *httptest.ResponseRecorder {
+		return e.doWith("POST", "/webapi/verify", `{"to":"`+to+`","from":"Test"}`, func(r *http.Request) {
+			r.SetBasicAuth(e.user, e.secret)
+			r.Header.Set("X-Forwarded-For", client)
+		})
+	}
+	if w := send("198.51.100.1", "447979080215"); w.Code != http.StatusAccepted {
+		t.Fatalf("first: %d %s", w.Code, w.Body)
+	}
+	w := send("198.51.100.1", "447979080216")
+	if got := failures(t, w); w.Code != 400 || !slices.Equal(got, []string{":Throttled"}) || w.Header().Get("Retry-After") != "60" {
+		t.Fatalf("same client: %d %v %v", w.Code, got, w.Header())
+	}
+	if w := send("198.51.100.2", "447979080216"); w.Code != http.StatusAccepted {
+		t.Fatalf("other client: %d %s", w.Code, w.Body)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,4 +138,48 @@ func (l *switchLookup) LookupNumber(ctx context.Context, n verifyd.Number) (veri
 func sha(s string) []byte {
 	sum := sha256.Sum256([]byte(s))
 	return sum[:]
+}
+
+// A repeat that arrives while the first request is still running is 409;
+// once the first has answered, a repeat replays it.
+func TestIdempotencyKeyConcurrentRepeat(t *testing.T) {
+	t.Parallel()
+	lookup := &blockingLookup{entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEnv(t, withConfig(func(cfg *Config) { cfg.Lookup = lookup }))
+	body := `{"to":"447979080215","from":"Test"}`
+	send := func() *httptestResult {
+		w := e.doWith("POST", "/webapi/verify", body, func(r *http.Request) {
+			r.SetBasicAuth(e.user, e.secret)
+			r.Header.Set("Idempotency-Key", "same")
+		})
+		return &httptestResult{w.Code, w.Body.String(), w.Header()}
+	}
+	firstDone := make(chan *httptestResult)
+	go func() { firstDone <- send() }()
+	<-lookup.entered // the first request holds the key and is mid-way
+
+	if w := send(); w.code != http.StatusConflict || !strings.Contains(w.body, `"code":"conflict"`) {
+		t.Fatalf("repeat while running: %d %s", w.code, w.body)
+	}
+	close(lookup.release)
+	first := <-firstDone
+	if first.code != http.StatusAccepted {
+		t.Fatalf("first: %d %s", first.code, first.body)
+	}
+	if again := send(); again.code != first.code || again.body != first.body || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("repeat after: %d %s", again.code, again.body)
+	}
+}
+
+// blockingLookup signals entered once, then waits for release.
+type blockingLookup struct {
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (l *blockingLookup) LookupNumber(ctx context.Context, n verifyd.Number) (verifyd.NumberStatus, error) {
+	l.once.Do(func() { close(l.entered) })
+	<-l.release
+	return verifyd.NumberOn, nil
 }

@@ -7,6 +7,7 @@ package http
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,10 +24,11 @@ import (
 	"verifyd"
 	"verifyd/auth"
 	"verifyd/otp"
+	"verifyd/phone"
 )
 
-// Config is everything a Server depends on. Store, Auth, Keyring, Lookup,
-// Now, Rand and Logger are required.
+// Config is everything a Server depends on. Store, Auth and Keyring are
+// required.
 type Config struct {
 	Store   verifyd.Store
 	Auth    *auth.Checker
@@ -63,8 +65,24 @@ type Server struct {
 	seq    atomic.Uint64 // request ids for log lines
 }
 
-// NewServer returns the API server for cfg.
+var _ http.Handler = (*Server)(nil)
+
+// NewServer returns the API server for cfg. A nil Logger discards, a nil
+// Now is time.Now, a nil Rand is crypto/rand and a nil Lookup is the
+// built-in one, so that only the parts with no safe default must be given.
 func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Lookup == nil {
+		cfg.Lookup = phone.Lookup{}
+	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, now: cfg.Now}
 	s.routes()
 	return s
