@@ -1,0 +1,576 @@
+package smpp_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"verifyd"
+	"verifyd/smpp"
+	"verifyd/smpp/smpptest"
+)
+
+func TestSendSingleGSMPart(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.Now = func() time.Time { return t0 } })
+	m := sms("Your code is 123456 @£$")
+	m.ValidUntil = t0.Add(10*time.Minute + 900*time.Millisecond)
+	ids, err := c.Send(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs := srv.Submits()
+	if len(subs) != 1 || len(ids) != 1 || ids[0] != subs[0].MessageID {
+		t.Fatalf("ids %v, submits %+v", ids, subs)
+	}
+	s := subs[0]
+	if s.Text != m.Text || s.TextErr != nil {
+		t.Errorf("text %q (%v), want %q", s.Text, s.TextErr, m.Text)
+	}
+	if s.DataCoding != 0 || s.ESMClass != 0 || s.RegisteredDelivery != 1 {
+		t.Errorf("data_coding %d esm_class %#x registered_delivery %d", s.DataCoding, s.ESMClass, s.RegisteredDelivery)
+	}
+	if s.ShortMessage[len("Your code is 123456 ")] != 0x00 {
+		t.Errorf("'@' not sent as the octet 0x00: %x", s.ShortMessage)
+	}
+	if s.Source != (smpp.Address{TON: 5, NPI: 0, Addr: "verifyd"}) || s.Dest != (smpp.Address{TON: 1, NPI: 1, Addr: "447700900123"}) {
+		t.Errorf("source %+v dest %+v", s.Source, s.Dest)
+	}
+	// Rounded down to the second, never past ValidUntil.
+	if s.ValidityPeriod != "250314104000000+" {
+		t.Errorf("validity_period %q, want 250314104000000+", s.ValidityPeriod)
+	}
+}
+
+func TestSendLongTextsInConcatenatedParts(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "", nil)
+	cases := map[string]struct {
+		text   string
+		coding byte
+		parts  int
+	}{
+		"GSM7":         {strings.Repeat("0123456789", 30) + "{€}", 0, 2},
+		"UCS2":         {strings.Repeat("Код подтверждения ", 8) + "🙂", 8, 3},
+		"GSM7Exact160": {strings.Repeat("x", 160), 0, 1},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := sms(tc.text)
+			m.RequestID = name
+			before := len(srv.Submits())
+			ids, err := c.Send(context.Background(), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subs := srv.Submits()[before:]
+			if len(subs) != tc.parts || len(ids) != tc.parts {
+				t.Fatalf("%d submits, %d ids, want %d", len(subs), len(ids), tc.parts)
+			}
+			for i, s := range subs {
+				if s.MessageID != ids[i] {
+					t.Errorf("part %d: id %q, Send returned %q", i+1, s.MessageID, ids[i])
+				}
+				if s.DataCoding != tc.coding || s.TextErr != nil {
+					t.Errorf("part %d: data_coding %d (%v)", i+1, s.DataCoding, s.TextErr)
+				}
+				if tc.parts == 1 {
+					if s.ESMClass != 0 || s.Total != 0 {
+						t.Errorf("single part carries a UDH: esm_class %#x", s.ESMClass)
+					}
+					continue
+				}
+				if s.ESMClass != 0x40 || s.Total != tc.parts || s.Part != i+1 || s.Ref != subs[0].Ref {
+					t.Errorf("part %d: esm_class %#x ref %d total %d part %d", i+1, s.ESMClass, s.Ref, s.Total, s.Part)
+				}
+				if !slices.Equal(s.ShortMessage[:3], []byte{5, 0, 3}) {
+					t.Errorf("part %d: UDH %x", i+1, s.ShortMessage[:6])
+				}
+				if len(s.ShortMessage) > 140+6 && tc.coding == 8 {
+					t.Errorf("part %d: %d octets", i+1, len(s.ShortMessage))
+				}
+			}
+			if got := smpptest.Reassemble(subs); len(got) != 1 || got[0] != tc.text {
+				t.Fatalf("reassembled %q, want %q", got, tc.text)
+			}
+		})
+	}
+}
+
+func TestConcatRefIsStableAcrossRetries(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "", nil)
+	m := sms(strings.Repeat("a", 200))
+	for range 2 {
+		if _, err := c.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subs := srv.Submits()
+	if len(subs) != 4 || subs[0].Ref != subs[2].Ref {
+		t.Fatalf("refs differ between attempts of one request: %+v", subs)
+	}
+}
+
+func TestSourceAndDestinationAddresses(t *testing.T) {
+	t.Parallel()
+	ton3 := uint8(3)
+	cases := []struct {
+		name, from, to string
+		ton, npi       byte
+		fix            *uint8
+		wantAddr       string
+	}{
+		{name: "International", from: "447700900999", ton: 1, npi: 1, wantAddr: "447700900999"},
+		{name: "PlusStripped", from: "+447700900999", ton: 1, npi: 1, wantAddr: "447700900999"},
+		{name: "ShortCode", from: "12345", ton: 0, npi: 1, wantAddr: "12345"},
+		{name: "SixDigitShortCode", from: "123456", ton: 0, npi: 1, wantAddr: "123456"},
+		{name: "Alphanumeric", from: "Brand-1", ton: 5, npi: 0, wantAddr: "Brand-1"},
+		{name: "ConfiguredTON", from: "12345", ton: 3, npi: 1, fix: &ton3, wantAddr: "12345"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.SourceTON = tc.fix })
+			m := sms("hi")
+			m.From = tc.from
+			m.To = "+33612345678"
+			if _, err := c.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			s := srv.Submits()[0]
+			if s.Source != (smpp.Address{TON: tc.ton, NPI: tc.npi, Addr: tc.wantAddr}) {
+				t.Errorf("source %+v", s.Source)
+			}
+			if s.Dest != (smpp.Address{TON: 1, NPI: 1, Addr: "33612345678"}) {
+				t.Errorf("dest %+v", s.Dest)
+			}
+		})
+	}
+}
+
+func TestSendRefusesBadAddressesPermanently(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "", nil)
+	for name, m := range map[string]*verifyd.SMS{
+		"ErrLettersInTo":    {To: "44abc", From: "x", Text: "t"},
+		"ErrEmptyTo":        {To: "", From: "x", Text: "t"},
+		"ErrLongSender":     {To: "4477", From: strings.Repeat("x", 21), Text: "t"},
+		"ErrSenderNonASCII": {To: "4477", From: "Brändi", Text: "t"},
+	} {
+		_, err := c.Send(context.Background(), m)
+		if se := sendErr(t, err); se.Kind != verifyd.SendPermanent {
+			t.Errorf("%s: kind %v", name, se.Kind)
+		}
+	}
+	if n := srv.Count(); n != 0 {
+		t.Fatalf("%d submits reached the SMSC", n)
+	}
+}
+
+func TestValidityPeriod(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		query string
+		left  time.Duration
+		want  string
+	}{
+		"Absolute":              {"", 5*time.Minute + 999*time.Millisecond, "250314103500000+"},
+		"RelativeRoundsDown":    {"validity=relative", 10*time.Minute + 999*time.Millisecond, "000000001000000R"},
+		"RelativeOverOneDay":    {"validity=relative", 26*time.Hour + 3*time.Second, "000001020003000R"},
+		"AbsoluteFromLocalTime": {"", time.Hour, "250314113000000+"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv, c, _ := newPair(t, tc.query, func(cfg *smpp.Config) { cfg.Now = func() time.Time { return t0 } })
+			m := sms("x")
+			m.ValidUntil = t0.Add(tc.left).In(time.FixedZone("UTC+2", 7200))
+			if _, err := c.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.Submits()[0].ValidityPeriod; got != tc.want {
+				t.Fatalf("validity_period %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSendPastValidUntilIsTemporaryAndNotSent(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.Now = func() time.Time { return t0 } })
+	m := sms("x")
+	m.ValidUntil = t0.Add(500 * time.Millisecond)
+	_, err := c.Send(context.Background(), m)
+	if se := sendErr(t, err); se.Kind != verifyd.SendTemporary {
+		t.Fatalf("kind %v", se.Kind)
+	}
+	if srv.Count() != 0 {
+		t.Fatal("an expired message was submitted")
+	}
+}
+
+func TestWindowIsNeverExceeded(t *testing.T) {
+	t.Parallel()
+	const window, total = 5, 23
+	srv, c, _ := newPair(t, fmt.Sprintf("window=%d", window), nil)
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Withhold: true} })
+	var wg sync.WaitGroup
+	errs := make(chan error, total)
+	for i := range total {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := sms(fmt.Sprintf("message %d", i))
+			_, err := c.Send(context.Background(), m)
+			errs <- err
+		}()
+	}
+	// Let the window fill, answer everything in it (last first), and
+	// repeat: the fake counts a submit in flight until its answer leaves.
+	for sent := 0; sent < total; {
+		sent = min(sent+window, total)
+		if !srv.Wait(5*time.Second, func() bool { return srv.Count() >= uint64(sent) }) {
+			t.Fatalf("%d submits, want %d", srv.Count(), sent)
+		}
+		// A full window: the client agrees every slot is taken. (In the last,
+		// partial round, answered senders may not have run yet to give
+		// their slots back, so the count is not exact there.)
+		if got := c.Stats().InFlight; sent%window == 0 && got != window {
+			t.Fatalf("client counts %d in flight at %d submits, want %d", got, sent, window)
+		}
+		srv.Release()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := srv.MaxInFlight(); got != window {
+		t.Fatalf("SMSC saw %d in flight, want exactly the window %d", got, window)
+	}
+}
+
+func TestResponsesMatchedBySequenceInAnyOrder(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "window=4", nil)
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Withhold: true} })
+	type out struct {
+		text string
+		ids  []string
+	}
+	res := make(chan out, 4)
+	for i := range 4 {
+		go func() {
+			text := fmt.Sprintf("text %d", i)
+			ids, err := c.Send(context.Background(), sms(text))
+			if err != nil {
+				t.Error(err)
+			}
+			res <- out{text, ids}
+		}()
+	}
+	srv.WaitSubmits(t, 4, 5*time.Second)
+	srv.Release() // answers the last submit first
+	byText := map[string]string{}
+	for _, s := range srv.Submits() {
+		byText[s.Text] = s.MessageID
+	}
+	for range 4 {
+		o := <-res
+		if len(o.ids) != 1 || o.ids[0] != byText[o.text] {
+			t.Errorf("%q got ids %v, want [%s]", o.text, o.ids, byText[o.text])
+		}
+	}
+}
+
+func TestSequenceNumbersWrapToOne(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "", nil)
+	smpp.SetNextSeq(c, smpp.MaxSeq-1)
+	for range 3 {
+		if _, err := c.Send(context.Background(), sms("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seqs []uint32
+	for _, s := range srv.Submits() {
+		seqs = append(seqs, s.Seq)
+	}
+	if want := []uint32{smpp.MaxSeq - 1, smpp.MaxSeq, 1}; !slices.Equal(seqs, want) {
+		t.Fatalf("sequence numbers %v, want %v", seqs, want)
+	}
+}
+
+func TestThrottlePausesTheBindAndResendsTheSameMessage(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	n := 0
+	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.ThrottleMin = 60 * time.Millisecond })
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if n == 1 {
+			return smpptest.Reply{Status: smpp.StatusThrottled}
+		}
+		return smpptest.Reply{}
+	})
+	ids, err := c.Send(context.Background(), sms("code 1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs := srv.Submits()
+	if len(subs) != 2 || subs[0].Text != "code 1" || subs[1].Text != "code 1" {
+		t.Fatalf("submits %+v, want the same message twice", subs)
+	}
+	if len(ids) != 1 || ids[0] != subs[1].MessageID {
+		t.Fatalf("ids %v, want the resend's id %s", ids, subs[1].MessageID)
+	}
+	if gap := subs[1].At.Sub(subs[0].At); gap < 60*time.Millisecond {
+		t.Fatalf("resent after %v, before the 60ms pause ended", gap)
+	}
+	if st := c.Stats(); st.Throttles != 1 {
+		t.Fatalf("stats %+v, want 1 throttle", st)
+	}
+}
+
+func TestThrottledMessageStaysFirstInLine(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	n := 0
+	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.ThrottleMin = 50 * time.Millisecond })
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if n == 1 {
+			return smpptest.Reply{Status: smpp.StatusThrottled}
+		}
+		return smpptest.Reply{}
+	})
+	first := make(chan error, 1)
+	go func() { _, err := c.Send(context.Background(), sms("first")); first <- err }()
+	waitFor(t, "the throttle", func() bool { return c.Stats().Throttles == 1 })
+	// Sent during the pause: it must wait for "first" to go again.
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Send(context.Background(), sms(fmt.Sprint("later ", i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	subs := srv.Submits()
+	if len(subs) != 5 || subs[0].Text != "first" || subs[1].Text != "first" {
+		var texts []string
+		for _, s := range subs {
+			texts = append(texts, s.Text)
+		}
+		t.Fatalf("order %q, want the throttled message resent before the others", texts)
+	}
+}
+
+func TestThrottleBacksOffThenReturnsThrottledAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) {
+		cfg.ThrottleMin = 20 * time.Millisecond
+		cfg.ThrottleMax = 80 * time.Millisecond
+	})
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Status: smpp.StatusThrottled} })
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := c.Send(ctx, sms("x"))
+	se := sendErr(t, err)
+	if se.Kind != verifyd.SendThrottled || se.Reason != "ESME_RTHROTTLED" {
+		t.Fatalf("got %v (kind %v), want SendThrottled", se, se.Kind)
+	}
+	subs := srv.Submits()
+	if len(subs) < 2 {
+		t.Fatalf("%d attempts, want the message resent after a pause", len(subs))
+	}
+	// Pauses double from 20ms up to the 80ms cap.
+	for i := 1; i < len(subs); i++ {
+		want := min(20*time.Millisecond<<(i-1), 80*time.Millisecond)
+		if gap := subs[i].At.Sub(subs[i-1].At); gap < want {
+			t.Errorf("attempt %d came %v after the previous one, want at least %v", i+1, gap, want)
+		}
+	}
+}
+
+func TestQueueFullRetriedThenTemporary(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.QueueFullRetries = 2 })
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Status: smpp.StatusMsgQFul} })
+	_, err := c.Send(context.Background(), sms("x"))
+	se := sendErr(t, err)
+	if se.Kind != verifyd.SendTemporary || se.Reason != "ESME_RMSGQFUL" {
+		t.Fatalf("got %v (kind %v)", se, se.Kind)
+	}
+	if n := srv.Count(); n != 3 {
+		t.Fatalf("%d attempts, want 1 + 2 retries", n)
+	}
+}
+
+func TestQueueFullOnceThenAccepted(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	n := 0
+	srv, c, _ := newPair(t, "", nil)
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		if n++; n == 1 {
+			return smpptest.Reply{Status: smpp.StatusMsgQFul}
+		}
+		return smpptest.Reply{}
+	})
+	ids, err := c.Send(context.Background(), sms("x"))
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("ids %v err %v", ids, err)
+	}
+}
+
+func TestStatusClasses(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		status smpp.Status
+		kind   verifyd.SendErrorKind
+		reason string
+	}{
+		{smpp.StatusInvDstAdr, verifyd.SendPermanent, "ESME_RINVDSTADR"},
+		{smpp.StatusSubmitFail, verifyd.SendPermanent, "ESME_RSUBMITFAIL"},
+		{smpp.StatusInvSrcAdr, verifyd.SendPermanent, "ESME_RINVSRCADR"},
+		{0x401, verifyd.SendPermanent, "0x00000401"},
+		{smpp.StatusSysErr, verifyd.SendTemporary, "ESME_RSYSERR"},
+		{smpp.StatusXTAppn, verifyd.SendTemporary, "ESME_RX_T_APPN"},
+		{smpp.StatusUnknownErr, verifyd.SendTemporary, "ESME_RUNKNOWNERR"},
+	}
+	srv, c, _ := newPair(t, "", nil)
+	for _, tc := range cases {
+		srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Status: tc.status} })
+		before := srv.Count()
+		_, err := c.Send(context.Background(), sms("x"))
+		se := sendErr(t, err)
+		if se.Kind != tc.kind || se.Reason != tc.reason {
+			t.Errorf("%s: kind %v reason %q, want %v %q", tc.status, se.Kind, se.Reason, tc.kind, tc.reason)
+		}
+		if n := srv.Count() - before; n != 1 {
+			t.Errorf("%s: %d attempts, want 1", tc.status, n)
+		}
+	}
+}
+
+func TestDroppedConnectionFailsInFlightTemporarilyAndReconnects(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "window=4", nil)
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Withhold: true} })
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() { _, err := c.Send(context.Background(), sms(fmt.Sprint(i))); errs <- err }()
+	}
+	srv.WaitSubmits(t, 4, 5*time.Second)
+	srv.DropConnections()
+	for range 4 {
+		se := sendErr(t, <-errs)
+		if se.Kind != verifyd.SendTemporary || se.Reason != "ESME_CONNLOST" {
+			t.Fatalf("got %v (kind %v), want a temporary connection loss", se, se.Kind)
+		}
+	}
+	srv.OnSubmit(nil)
+	if !srv.Wait(5*time.Second, func() bool { return srv.Counters().Binds == 2 }) {
+		t.Fatalf("no rebind: %+v", srv.Counters())
+	}
+	waitReady(t, c)
+	if _, err := c.Send(context.Background(), sms("after")); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Reconnects < 1 || st.InFlight != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestResponseTimeoutFailsTemporarilyAndFreesTheSlot(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "window=1&timeout=80ms", nil)
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Withhold: true} })
+	_, err := c.Send(context.Background(), sms("x"))
+	if se := sendErr(t, err); se.Kind != verifyd.SendTemporary || se.Reason != "ESME_TIMEOUT" {
+		t.Fatalf("got %v (kind %v)", se, se.Kind)
+	}
+	srv.OnSubmit(nil)
+	srv.Release() // the late answer is ignored
+	if _, err := c.Send(context.Background(), sms("y")); err != nil {
+		t.Fatalf("window slot not freed: %v", err)
+	}
+}
+
+func TestSendSpreadsOverBinds(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "binds=3", nil)
+	waitFor(t, "3 binds", func() bool { return c.Stats().BindsUp == 3 })
+	for i := range 30 {
+		if _, err := c.Send(context.Background(), sms(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	per := map[int]int{}
+	for _, s := range srv.Submits() {
+		per[s.Session]++
+	}
+	if len(per) != 3 {
+		t.Fatalf("submits per session %v, want all 3 used", per)
+	}
+	if st := c.Stats(); st.Binds != 3 || st.BindsUp != 3 || st.Window != 150 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSendWithoutBindFailsTemporarily(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "smpp://a:b@127.0.0.1:1?timeout=50ms")
+	c := startClient(t, cfg, nil, nil)
+	_, err := c.Send(context.Background(), sms("x"))
+	if se := sendErr(t, err); se.Kind != verifyd.SendTemporary {
+		t.Fatalf("kind %v", se.Kind)
+	}
+	if c.Ready() == nil {
+		t.Fatal("Ready with nothing to bind to")
+	}
+}
+
+func TestRateLimitSpacesSubmits(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "rate=100", nil)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 150 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Send(context.Background(), sms(fmt.Sprint(i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// A burst of 100, then 50 more at 100/s: at least half a second.
+	if d := time.Since(start); d < 490*time.Millisecond {
+		t.Fatalf("150 submits at rate=100 took %v", d)
+	}
+	if srv.Count() != 150 {
+		t.Fatalf("%d submits", srv.Count())
+	}
+}

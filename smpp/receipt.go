@@ -1,0 +1,263 @@
+package smpp
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"verifyd"
+)
+
+// MessageState is a message_state value (the TLV, or the receipt text's
+// stat: word).
+type MessageState byte
+
+// The message states of SMPP 3.4, plus SMPP 5.0's 0 and 9.
+const (
+	StateScheduled     MessageState = 0
+	StateEnroute       MessageState = 1
+	StateDelivered     MessageState = 2
+	StateExpired       MessageState = 3
+	StateDeleted       MessageState = 4
+	StateUndeliverable MessageState = 5
+	StateAccepted      MessageState = 6
+	StateUnknown       MessageState = 7
+	StateRejected      MessageState = 8
+	StateSkipped       MessageState = 9
+)
+
+var stateWords = map[string]MessageState{
+	"SCHEDULED": StateScheduled,
+	"ENROUTE":   StateEnroute, "DELIVRD": StateDelivered, "EXPIRED": StateExpired,
+	"DELETED": StateDeleted, "UNDELIV": StateUndeliverable, "ACCEPTD": StateAccepted,
+	"UNKNOWN": StateUnknown, "REJECTD": StateRejected, "SKIPPED": StateSkipped,
+	// Spelled out by some SMSCs.
+	"DELIVERED": StateDelivered, "UNDELIVERABLE": StateUndeliverable,
+	"ACCEPTED": StateAccepted, "REJECTED": StateRejected,
+}
+
+var stateNames = [...]string{"SCHEDULED", "ENROUTE", "DELIVRD", "EXPIRED", "DELETED",
+	"UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD", "SKIPPED"}
+
+// String returns the receipt text's word for the state ("DELIVRD").
+func (s MessageState) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("STATE_%d", s)
+}
+
+// DeliveryReport is what one receipt says, read from its TLVs first and its
+// text second.
+type DeliveryReport struct {
+	// ID is the SMSC message id as the receipt quotes it
+	// (receipted_message_id, else the text's id:), not normalised.
+	ID string
+	// State is the message state (message_state, else the text's stat:);
+	// HasState is false when neither was there or the word is unknown.
+	State    MessageState
+	HasState bool
+	// Stat is the text's stat: word as sent, for words outside the list.
+	Stat string
+	// Err is the text's err: value; Network the network_error_code TLV.
+	Err        string
+	Network    NetworkError
+	HasNetwork bool
+	// SubmitDate and DoneDate are the text's dates in the SMSC's local time
+	// (read as UTC, which it may not be); zero when absent or unreadable.
+	SubmitDate, DoneDate time.Time
+}
+
+// IsReceipt reports whether a deliver_sm is a delivery receipt. All of bits
+// 5-2 of esm_class are compared, since a mask of 0x1C would take an
+// intermediate notification (0x20) for a receipt.
+func IsReceipt(p *PDU) bool { return p.ESMClass&0x3C == 0x04 }
+
+// ParseReceipt reads a receipt deliver_sm. It never fails: missing fields are
+// left empty. The text's text: field (the start of the message, so the code)
+// is skipped and never kept.
+func ParseReceipt(p *PDU) DeliveryReport {
+	text := p.ShortMessage
+	if len(text) == 0 {
+		text, _ = p.TLVs.Get(TagMessagePayload)
+	}
+	fields := receiptFields(string(text))
+	var r DeliveryReport
+	if id, ok := p.TLVs.CString(TagReceiptedMessageID); ok && strings.TrimSpace(id) != "" {
+		r.ID = strings.TrimSpace(id)
+	} else {
+		r.ID = fields["id"]
+	}
+	r.Stat = fields["stat"]
+	if st, ok := p.TLVs.Uint8(TagMessageState); ok {
+		r.State, r.HasState = MessageState(st), true
+	} else if st, ok := stateWords[strings.ToUpper(r.Stat)]; ok {
+		r.State, r.HasState = st, true
+	}
+	r.Err = fields["err"]
+	r.Network, r.HasNetwork = p.TLVs.NetworkErrorCode()
+	r.SubmitDate = receiptDate(fields["submit date"])
+	r.DoneDate = receiptDate(fields["done date"])
+	return r
+}
+
+var receiptKeys = []string{"id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text"}
+
+// receiptFields splits the recommended receipt text ("id:… sub:… dlvrd:…
+// submit date:… done date:… stat:… err:… text:…") into its fields: keys in
+// any case and any order, separated by spaces or commas, each value running
+// to the next key. text: runs to the end and is dropped.
+func receiptFields(s string) map[string]string {
+	lower := strings.ToLower(s)
+	type hit struct {
+		key        string
+		start, end int // of "key:" in s
+	}
+	var hits []hit
+	for i := 0; i < len(lower); i++ {
+		if i > 0 && lower[i-1] != ' ' && lower[i-1] != ',' && lower[i-1] != ';' && lower[i-1] != '\t' {
+			continue
+		}
+		for _, k := range receiptKeys {
+			if strings.HasPrefix(lower[i:], k+":") {
+				hits = append(hits, hit{k, i, i + len(k) + 1})
+				i += len(k)
+				break
+			}
+		}
+		if n := len(hits); n > 0 && hits[n-1].key == "text" {
+			break
+		}
+	}
+	out := make(map[string]string, len(hits))
+	for i, h := range hits {
+		if h.key == "text" {
+			break
+		}
+		end := len(s)
+		if i+1 < len(hits) {
+			end = hits[i+1].start
+		}
+		if _, dup := out[h.key]; !dup {
+			out[h.key] = strings.Trim(s[h.end:end], " ,;\t\r\n")
+		}
+	}
+	return out
+}
+
+// receiptDate reads YYMMDDhhmm or YYMMDDhhmmss.
+func receiptDate(s string) time.Time {
+	layout := ""
+	switch len(s) {
+	case 10:
+		layout = "0601021504"
+	case 12:
+		layout = "060102150405"
+	default:
+		return time.Time{}
+	}
+	t, err := time.Parse(layout, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// NormalizeID puts an SMSC message id in the one form both sides of a match
+// use: trimmed, uppercase, without leading zeros ("0a1F" and "A1F" match).
+func NormalizeID(id string) string {
+	id = strings.ToUpper(strings.TrimSpace(id))
+	trimmed := strings.TrimLeft(id, "0")
+	if trimmed == "" && id != "" {
+		return "0"
+	}
+	return trimmed
+}
+
+// convertID applies Config.ReceiptIDBase to a receipt's id so it reads as
+// submit_sm_resp gave it. An id that does not parse in the expected base is
+// left as it is.
+func convertID(id string, base IDBase) string {
+	var from, to int
+	switch base {
+	case IDHexToDec:
+		from, to = 16, 10
+	case IDDecToHex:
+		from, to = 10, 16
+	default:
+		return id
+	}
+	n, ok := new(big.Int).SetString(strings.TrimSpace(id), from)
+	if !ok || n.Sign() < 0 {
+		return id
+	}
+	return strings.ToUpper(n.Text(to))
+}
+
+// receiptState maps a final state to the delivery state the store records;
+// ok is false for intermediate states (ENROUTE, ACCEPTD, SCHEDULED), which are
+// acknowledged and otherwise ignored.
+func receiptState(s MessageState) (verifyd.DeliveryState, bool) {
+	switch s {
+	case StateDelivered:
+		return verifyd.DeliveryDelivered, true
+	case StateUndeliverable, StateRejected:
+		return verifyd.DeliveryUndeliverable, true
+	case StateExpired:
+		return verifyd.DeliveryExpired, true
+	case StateDeleted, StateUnknown, StateSkipped:
+		return verifyd.DeliveryFailed, true
+	}
+	return "", false
+}
+
+// handleDeliver acts on one deliver_sm and returns the status of its
+// deliver_sm_resp: 0 once the receipt is recorded (or for anything that is
+// not a final receipt), ESME_RX_T_APPN when the recorder failed, so the SMSC
+// delivers it again later.
+func (c *Client) handleDeliver(p *PDU) Status {
+	if !IsReceipt(p) {
+		return StatusOK // a mobile-originated message: not ours to keep
+	}
+	r := ParseReceipt(p)
+	if r.ID == "" {
+		c.log.Warn("smpp: receipt without a message id, acknowledged and dropped")
+		return StatusOK
+	}
+	if !r.HasState {
+		c.log.Warn("smpp: receipt with an unknown state, acknowledged and dropped", "stat", r.Stat)
+		return StatusOK
+	}
+	state, final := receiptState(r.State)
+	if !final {
+		return StatusOK
+	}
+	rec := verifyd.Receipt{
+		CarrierID: NormalizeID(convertID(r.ID, c.cfg.ReceiptIDBase)),
+		State:     state,
+		At:        c.cfg.Now(),
+	}
+	if state != verifyd.DeliveryDelivered {
+		rec.Error = r.State.String()
+		if r.Err != "" {
+			rec.Error += " err:" + r.Err
+		}
+	}
+	if c.rec == nil {
+		return StatusOK
+	}
+	ctx := c.runCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	if err := c.rec.RecordReceipt(ctx, rec); err != nil {
+		c.log.Error("smpp: recording a receipt failed, asking the SMSC to resend it", "err", err)
+		return StatusXTAppn
+	}
+	c.stats.receipts.Add(1)
+	return StatusOK
+}
