@@ -153,6 +153,39 @@ func (c *Cluster) CloneDatabase(ctx context.Context, name, template string) (dsn
 	return c.admin(ctx, name, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize())
 }
 
+// CreateSchema creates an empty schema in database dbname and returns a DSN
+// whose connections use it (search_path). A schema is several times quicker
+// to make than a database (CREATE DATABASE copies and logs the whole
+// template), and isolates tables as well; advisory locks, database settings
+// and connections are still shared with the rest of the database.
+func (c *Cluster) CreateSchema(ctx context.Context, dbname, schema string) (dsn string, err error) {
+	conn, err := pgconn.Connect(ctx, c.DSN(dbname))
+	if err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	sql := "CREATE SCHEMA " + pgx.Identifier{schema}.Sanitize()
+	if _, err := conn.Exec(ctx, sql).ReadAll(); err != nil {
+		return "", fmt.Errorf("pgtest: %s: %w", sql, err)
+	}
+	// libpq-style URLs do not read "+" as a space.
+	return c.DSN(dbname) + "&search_path=" + strings.ReplaceAll(url.QueryEscape(pgx.Identifier{schema}.Sanitize()), "+", "%20"), nil
+}
+
+// DropSchema drops a schema of database dbname and everything in it.
+func (c *Cluster) DropSchema(ctx context.Context, dbname, schema string) error {
+	conn, err := pgconn.Connect(ctx, c.DSN(dbname))
+	if err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	sql := "DROP SCHEMA IF EXISTS " + pgx.Identifier{schema}.Sanitize() + " CASCADE"
+	if _, err := conn.Exec(ctx, sql).ReadAll(); err != nil {
+		return fmt.Errorf("pgtest: %s: %w", sql, err)
+	}
+	return nil
+}
+
 // DropDatabase drops a database, closing any connection still open to it.
 func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
 	_, err := c.admin(ctx, name, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")

@@ -334,3 +334,38 @@ func TestStartRemovesDirectoriesOfDeadClustersOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestCreateSchemaDSNUsesTheSchema(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	if _, err := cluster.CreateDatabase(ctx, "schemas"); err != nil {
+		t.Fatal(err)
+	}
+	dsnA, err := cluster.CreateSchema(ctx, "schemas", "Mixed Case")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsnB, err := cluster.CreateSchema(ctx, "schemas", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := connect(t, dsnA), connect(t, dsnB)
+	for _, conn := range []*pgx.Conn{a, b} {
+		if _, err := conn.Exec(ctx, "CREATE TABLE t (v text)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Exec(ctx, "INSERT INTO t VALUES ('a')"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := b.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("schema b sees %d rows (%v), want its own empty table", n, err)
+	}
+	if err := cluster.DropSchema(ctx, "schemas", "Mixed Case"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = 'Mixed Case'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("dropped schema still listed (%d, %v)", n, err)
+	}
+}

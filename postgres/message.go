@@ -1,0 +1,195 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"verifyd"
+)
+
+// claimMessages expires the due messages whose deadline has passed and
+// leases the others, in one statement. Both halves skip rows another claim
+// (on any instance) has locked, so a message is never handed to two claims;
+// the expiry has a batch of its own so a backlog of dead messages never
+// crowds out live ones.
+const claimMessages = `WITH expiring AS (
+	SELECT request_id FROM messages
+	WHERE state = 'Queued' AND GREATEST(next_attempt, lease_until) <= $1 AND deadline <= $1
+	ORDER BY GREATEST(next_attempt, lease_until)
+	LIMIT 1000
+	FOR UPDATE SKIP LOCKED
+), expired AS (
+	UPDATE messages m SET state = 'Expired', sealed = NULL, lease_until = 0, updated = $1
+	FROM expiring e WHERE m.request_id = e.request_id
+), due AS (
+	SELECT request_id FROM messages
+	WHERE state = 'Queued' AND GREATEST(next_attempt, lease_until) <= $1 AND deadline > $1
+	ORDER BY GREATEST(next_attempt, lease_until)
+	LIMIT $3
+	FOR UPDATE SKIP LOCKED
+)
+UPDATE messages m SET attempts = m.attempts + 1, lease_until = $2
+FROM due d WHERE m.request_id = d.request_id
+RETURNING m.request_id, m.account_id, m.to_number, m.from_id, m.sealed, m.attempts, m.next_attempt, m.deadline, m.created`
+
+// ClaimMessages leases up to max due messages (Queued, NextAttempt and any
+// earlier lease passed) until now+lease, counting an attempt on each. Due
+// messages whose Deadline has passed are not returned: they become
+// DeliveryExpired and their text is wiped. A message is never returned to
+// two claims while its lease holds, whichever instance claims.
+func (s *Store) ClaimMessages(ctx context.Context, now time.Time, lease time.Duration, max int) ([]*verifyd.Message, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	var out []*verifyd.Message
+	err := s.do(ctx, func(ctx context.Context) error {
+		rows, _ := s.pool.Query(ctx, claimMessages, ms(now), ms(now.Add(lease)), max)
+		var err error
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*verifyd.Message, error) {
+			var (
+				m                              verifyd.Message
+				nextAttempt, deadline, created int64
+			)
+			if err := row.Scan(&m.RequestID, &m.AccountID, &m.To, &m.From, &m.Sealed, &m.Attempts,
+				&nextAttempt, &deadline, &created); err != nil {
+				return nil, err
+			}
+			m.NextAttempt, m.Deadline, m.Created = fromMS(nextAttempt), fromMS(deadline), fromMS(created)
+			return &m, nil
+		})
+		return err
+	})
+	return out, err
+}
+
+// finishMessages records the results of still-queued messages (a message
+// withdrawn or expired meanwhile keeps its final state) and the parts of
+// the submitted ones. A part whose receipt came first already has a row,
+// with no request id: it is adopted, receipt and all.
+const finishMessages = `WITH r AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
+		AS r(request_id, state, error, next_attempt, at, carrier_id)
+), upd AS (
+	UPDATE messages m SET
+		state = r.state,
+		error = r.error,
+		next_attempt = CASE WHEN r.state = 'Queued' THEN r.next_attempt ELSE m.next_attempt END,
+		sealed = CASE WHEN r.state = 'Queued' THEN m.sealed END,
+		carrier_id = r.carrier_id,
+		lease_until = 0,
+		updated = r.at
+	FROM r WHERE m.request_id = r.request_id AND m.state = 'Queued'
+	RETURNING m.request_id, m.state, m.updated
+)
+INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
+SELECT p.carrier_id, p.request_id, p.part, 'Submitted', '', upd.updated
+FROM unnest($7::text[], $8::text[], $9::int[]) AS p(carrier_id, request_id, part)
+JOIN upd ON upd.request_id = p.request_id AND upd.state = 'Submitted'
+ON CONFLICT (carrier_id) DO UPDATE SET
+	request_id = excluded.request_id,
+	part = excluded.part,
+	state = CASE WHEN message_parts.request_id IS NULL THEN message_parts.state ELSE excluded.state END,
+	error = CASE WHEN message_parts.request_id IS NULL THEN message_parts.error ELSE excluded.error END,
+	updated = CASE WHEN message_parts.request_id IS NULL THEN message_parts.updated ELSE excluded.updated END`
+
+// settleMessages moves submitted messages to their final state once their
+// parts say so: Delivered when every part is, or the first failure of any
+// part. The caller holds the messages' row locks, so two receipts for two
+// parts of one message take turns and the second sees the first.
+const settleMessages = `WITH agg AS (
+	SELECT request_id,
+		bool_and(state = 'Delivered') AS delivered,
+		max(updated) AS last,
+		(array_agg(state ORDER BY updated, part) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered'))[1] AS fail_state,
+		(array_agg(error ORDER BY updated, part) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered'))[1] AS fail_error,
+		min(updated) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered') AS fail_at
+	FROM message_parts WHERE request_id = ANY(%s) GROUP BY request_id
+)
+UPDATE messages m SET
+	state = COALESCE(a.fail_state, 'Delivered'),
+	error = COALESCE(a.fail_error, ''),
+	updated = COALESCE(a.fail_at, a.last)
+FROM agg a
+WHERE m.request_id = a.request_id AND m.state = 'Submitted' AND (a.fail_state IS NOT NULL OR a.delivered)`
+
+// FinishMessages records the outcome of claimed messages in one
+// transaction and one round trip, releases their leases, and matches any
+// receipt that arrived before its carrier id was known.
+func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	var (
+		ids, states, errs, firstIDs []string
+		nexts, ats                  []int64
+		partIDs, partReqs           []string
+		partNos                     []int32
+		submitted                   []string
+		seen                        = map[string]bool{}
+	)
+	for _, r := range results {
+		first := ""
+		if r.State == verifyd.DeliverySubmitted {
+			submitted = append(submitted, r.RequestID)
+			for i, id := range r.CarrierIDs {
+				// One row per carrier id: an id twice in a batch would
+				// make the upsert touch its row twice, which it refuses.
+				if !seen[id] {
+					seen[id] = true
+					partIDs, partReqs, partNos = append(partIDs, id), append(partReqs, r.RequestID), append(partNos, int32(i))
+				}
+			}
+			if len(r.CarrierIDs) > 0 {
+				first = r.CarrierIDs[0]
+			}
+		}
+		ids, states, errs, firstIDs = append(ids, r.RequestID), append(states, string(r.State)), append(errs, r.Error), append(firstIDs, first)
+		nexts, ats = append(nexts, ms(r.NextAttempt)), append(ats, ms(r.At))
+	}
+	return s.do(ctx, func(ctx context.Context) error {
+		b := &pgx.Batch{}
+		b.Queue(finishMessages, ids, states, errs, nexts, ats, firstIDs, partIDs, partReqs, partNos)
+		if len(submitted) > 0 {
+			b.Queue(settleByRequestIDs, submitted)
+		}
+		return s.pool.SendBatch(ctx, b).Close()
+	})
+}
+
+var (
+	settleByRequestIDs = fmt.Sprintf(settleMessages, "$1::text[]")
+	settleByCarrierID  = fmt.Sprintf(settleMessages, "ARRAY(SELECT request_id FROM message_parts WHERE carrier_id = $1)")
+)
+
+// RecordReceipt records a carrier's receipt against the message part with
+// that carrier id, in one round trip. A receipt for an id not yet known is
+// kept (a part row without a request id) and matched when FinishMessages
+// records the id; the same receipt twice changes nothing, and so does an
+// intermediate one (a part leaves Submitted once). It returns only once
+// the receipt is committed.
+func (s *Store) RecordReceipt(ctx context.Context, r verifyd.Receipt) error {
+	if r.State == verifyd.DeliveryQueued || r.State == verifyd.DeliverySubmitted {
+		return nil
+	}
+	return s.do(ctx, func(ctx context.Context) error {
+		var err error
+		for range 3 {
+			b := &pgx.Batch{}
+			b.Queue(`INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
+				VALUES ($1, NULL, 0, $2, $3, $4)
+				ON CONFLICT (carrier_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated = excluded.updated
+				WHERE message_parts.state = 'Submitted'`, r.CarrierID, string(r.State), r.Error, ms(r.At))
+			// Lock the message before reading its other parts (see settleMessages).
+			b.Queue(`SELECT 1 FROM messages WHERE request_id = (SELECT request_id FROM message_parts WHERE carrier_id = $1)
+				FOR UPDATE`, r.CarrierID)
+			b.Queue(settleByCarrierID, r.CarrierID)
+			if err = s.pool.SendBatch(ctx, b).Close(); !isDeadlock(err) {
+				break
+			}
+		}
+		return err
+	})
+}

@@ -1,0 +1,244 @@
+// Package postgres is the verifyd.Store that many verifyd instances share:
+// PostgreSQL through github.com/jackc/pgx/v5.
+//
+// Every promise of verifyd.Store holds across instances because it is kept
+// by the database, not by a process: a validate locks its row, a create
+// locks its limit buckets in one order, a claim skips rows another claim
+// holds. Each call is bounded by a timeout, and a database that does not
+// answer is reported as verifyd.EUNAVAILABLE (a 503), never as a hang.
+//
+// Most calls are one round trip: statements that need no Go logic between
+// them go in one pipelined batch, which PostgreSQL runs as one implicit
+// transaction. The two that run Go code inside their transaction (a
+// validate's fn, a create's limits) take two.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"verifyd"
+)
+
+var _ verifyd.Store = (*Store)(nil)
+
+// DefaultTimeout bounds each call when Open is given no WithTimeout.
+const DefaultTimeout = 5 * time.Second
+
+// Store is a verifyd.Store on a PostgreSQL database. It is safe for
+// concurrent use, and any number of Stores (in any number of processes) may
+// share one database.
+type Store struct {
+	pool    *pgxpool.Pool
+	timeout time.Duration
+}
+
+// Option changes how Open sets a Store up.
+type Option func(*options)
+
+type options struct {
+	timeout time.Duration
+}
+
+// WithTimeout bounds every call (waiting for a connection included); past
+// it the call fails with EUNAVAILABLE. Zero or less keeps DefaultTimeout.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
+}
+
+// Open connects to the database at dsn (a postgres:// URL or key=value
+// string; pool_max_conns and the other pgxpool settings are honoured) and
+// checks that it answers and that its commits are durable. It does not
+// migrate: call Migrate.
+//
+// Open refuses a database whose connections run with synchronous_commit off
+// or local: verifyd answers 202 only for a committed verification, and with
+// those settings a commit can be acknowledged and then lost.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	o := options{timeout: DefaultTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// The parse error may quote the DSN, password included.
+		return nil, errors.New("postgres: the database address is not a valid connection string")
+	}
+	if cfg.ConnConfig.ConnectTimeout <= 0 || cfg.ConnConfig.ConnectTimeout > o.timeout {
+		cfg.ConnConfig.ConnectTimeout = o.timeout
+	}
+	if cfg.MaxConns < 2 {
+		// TryMaintenance holds one connection while fn uses others.
+		cfg.MaxConns = 2
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		// A create or a validate keeps its transaction open across two round
+		// trips; if the instance dies between them, the server frees its row
+		// locks after this instead of when TCP notices.
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint((2 * o.timeout).Milliseconds())
+	}
+	cfg.AfterConnect = checkDurable
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &Store{pool: pool, timeout: o.timeout}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		var weak *weakCommitError
+		if errors.As(err, &weak) {
+			return nil, weak
+		}
+		return nil, fmt.Errorf("postgres: cannot reach the database: %w", err)
+	}
+	return s, nil
+}
+
+// weakCommitError is a connection whose commits are not durable.
+type weakCommitError struct{ setting string }
+
+func (e *weakCommitError) Error() string {
+	return fmt.Sprintf("postgres: synchronous_commit is %q for this database's connections, so a commit could be "+
+		"acknowledged and then lost; verifyd needs it on (or remote_write, remote_apply): remove the setting with "+
+		"ALTER DATABASE ... RESET synchronous_commit or ALTER ROLE ... RESET synchronous_commit, or drop it from the "+
+		"connection string", e.setting)
+}
+
+// checkDurable refuses every new connection with a weak synchronous_commit,
+// so a setting changed after Open is caught too.
+func checkDurable(ctx context.Context, conn *pgx.Conn) error {
+	var setting string
+	if err := conn.QueryRow(ctx, "SHOW synchronous_commit").Scan(&setting); err != nil {
+		return err
+	}
+	if setting == "off" || setting == "local" {
+		return &weakCommitError{setting: setting}
+	}
+	return nil
+}
+
+// Close closes every connection. Calls in flight finish first.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Ping reports whether the database answers: EUNAVAILABLE if it does not
+// within the Store's timeout.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		return s.unavailable(err)
+	}
+	return nil
+}
+
+// bound limits ctx to the Store's timeout.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// unavailable is EUNAVAILABLE carrying its cause for the logs. Only
+// verifyd.ErrorMessage reaches a client, and it says "database unavailable".
+func (s *Store) unavailable(cause error) error {
+	return fmt.Errorf("postgres: %w: %w", &verifyd.Error{Code: verifyd.EUNAVAILABLE, Message: "database unavailable"}, cause)
+}
+
+// translate turns a driver error into the product's: a unique violation is
+// ECONFLICT, a database that cannot answer (down, unreachable, restarting,
+// out of connections, timed out) is EUNAVAILABLE. A caller that gave up
+// gets its context's error; anything else stays as it is, an internal error
+// whose cause is logged by the caller.
+func (s *Store) translate(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *verifyd.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	switch ctx.Err() {
+	case context.Canceled:
+		return fmt.Errorf("postgres: %w", err)
+	case context.DeadlineExceeded:
+		return s.unavailable(err)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return verifyd.Errorf(verifyd.ENOTFOUND, "not found")
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch code := pgErr.Code; {
+		case code == "23505":
+			return fmt.Errorf("postgres: %w: %w", verifyd.Errorf(verifyd.ECONFLICT, "already exists"), err)
+		case strings.HasPrefix(code, "08"), // connection exception
+			strings.HasPrefix(code, "53"),                     // insufficient resources: too many connections, disk full
+			strings.HasPrefix(code, "58"),                     // system error: I/O
+			code == "57014",                                   // query canceled: our timeout
+			code == "57P01", code == "57P02", code == "57P03", // shutting down, crashed, starting up
+			code == "25006": // read-only transaction: a standby after a failover
+			return s.unavailable(err)
+		}
+		return fmt.Errorf("postgres: %w", err)
+	}
+	var (
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+		weak       *weakCommitError
+	)
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) ||
+		errors.As(err, &connectErr) || errors.As(err, &netErr) || errors.As(err, &weak) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) {
+		return s.unavailable(err)
+	}
+	return fmt.Errorf("postgres: %w", err)
+}
+
+// do runs fn under the Store's timeout, once more if the first try failed
+// before anything reached the server (a pooled connection found dead), and
+// translates its error.
+func (s *Store) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	err := fn(ctx)
+	if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil {
+		err = fn(ctx)
+	}
+	return s.translate(ctx, err)
+}
+
+// Times are stored as Unix milliseconds and read back in UTC.
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// nullMS stores the zero time as NULL.
+func nullMS(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	v := t.UnixMilli()
+	return &v
+}
+
+func fromNullMS(v *int64) time.Time {
+	if v == nil {
+		return time.Time{}
+	}
+	return fromMS(*v)
+}

@@ -1,0 +1,107 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"verifyd"
+)
+
+// purgeBatch is how many rows one purge statement deletes: small enough to
+// finish well within the call timeout and to hold row locks only briefly,
+// beside live traffic.
+const purgeBatch = 5000
+
+// orphanReceiptLife is how long a receipt waits for its carrier id.
+const orphanReceiptLife = 24 * time.Hour
+
+// PurgeVerifications deletes verifications (and their messages) created
+// before their account's retention ended, limit buckets that ran out,
+// receipts that never found their message within a day, and idempotency
+// records past their 24 hours, as of now. It returns how many
+// verifications went. Each batch is its own statement and its own timeout,
+// so a large backlog is worked through rather than timed out; run it from
+// TryMaintenance so one instance does it.
+//
+// Every delete re-checks its condition on the row it deletes: a bucket
+// charged (or a receipt matched) while the purge waited for its lock is
+// kept.
+func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, error) {
+	type retention struct {
+		account int64
+		cutoff  int64
+	}
+	var accounts []retention
+	err := s.do(ctx, func(ctx context.Context) error {
+		rows, _ := s.pool.Query(ctx, "SELECT id, settings FROM accounts")
+		var err error
+		accounts, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (retention, error) {
+			var (
+				id       int64
+				raw      []byte
+				settings verifyd.Settings
+			)
+			if err := row.Scan(&id, &raw); err != nil {
+				return retention{}, err
+			}
+			if err := json.Unmarshal(raw, &settings); err != nil {
+				return retention{}, fmt.Errorf("account %d settings: %w", id, err)
+			}
+			return retention{id, ms(now.Add(-settings.Retention()))}, nil
+		})
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, a := range accounts {
+		n, err := s.deleteInBatches(ctx, `DELETE FROM verifications WHERE id IN (
+			SELECT id FROM verifications WHERE account_id = $1 AND created < $2 LIMIT $3)`, a.account, a.cutoff)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	for _, del := range []struct {
+		sql string
+		arg int64
+	}{
+		{`DELETE FROM limit_buckets WHERE key IN (SELECT key FROM limit_buckets WHERE tat <= $1 LIMIT $2) AND tat <= $1`,
+			now.UnixNano()},
+		{`DELETE FROM message_parts WHERE carrier_id IN (
+			SELECT carrier_id FROM message_parts WHERE request_id IS NULL AND updated < $1 LIMIT $2)
+			AND request_id IS NULL AND updated < $1`, ms(now.Add(-orphanReceiptLife))},
+		{`DELETE FROM idempotent_requests WHERE (account_id, key) IN (
+			SELECT account_id, key FROM idempotent_requests WHERE created < $1 LIMIT $2) AND created < $1`,
+			ms(now.Add(-idempotencyWindow))},
+	} {
+		if _, err := s.deleteInBatches(ctx, del.sql, del.arg); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// deleteInBatches runs a delete whose last parameter is its batch size
+// until a batch comes back short, and returns how many rows went.
+func (s *Store) deleteInBatches(ctx context.Context, sql string, args ...any) (int, error) {
+	args = append(args, purgeBatch)
+	total := 0
+	for {
+		var n int64
+		err := s.do(ctx, func(ctx context.Context) error {
+			tag, err := s.pool.Exec(ctx, sql, args...)
+			n = tag.RowsAffected()
+			return err
+		})
+		total += int(n)
+		if err != nil || n < purgeBatch {
+			return total, err
+		}
+	}
+}
