@@ -322,14 +322,13 @@ func (c *Client) tlsConfig() (*tls.Config, error) {
 
 // Ready reports nil when at least one bind can submit.
 func (c *Client) Ready() error {
-	if len(*c.tx.Load()) > 0 {
-		return nil
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case c.closing:
 		return errors.New("smpp: client closed")
+	case len(*c.tx.Load()) > 0:
+		return nil
 	case !c.started:
 		return errors.New("smpp: client not started")
 	case c.lastErr != nil:

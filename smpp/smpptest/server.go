@@ -366,8 +366,12 @@ func receiptPDU(r Receipt) *smpp.PDU {
 		errCode = "000"
 	}
 	now := time.Now().UTC().Format("0601021504")
+	dlvrd := "000"
+	if r.Stat == "DELIVRD" {
+		dlvrd = "001"
+	}
 	text := fmt.Sprintf("id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s text:%s",
-		r.ID, map[bool]string{true: "001", false: "000"}[r.Stat == "DELIVRD"], now, now, r.Stat, errCode, r.Text)
+		r.ID, dlvrd, now, now, r.Stat, errCode, r.Text)
 	if len(text) > smpp.MaxShortMessage {
 		text = text[:smpp.MaxShortMessage]
 	}
@@ -449,6 +453,7 @@ func (c *conn) handle(p *smpp.PDU) bool {
 	if p.ID.IsResponse() {
 		if p.ID == smpp.GenericNack {
 			s.nacks.Add(1)
+			s.notify()
 		}
 		c.pmu.Lock()
 		ch := c.pending[p.Seq]

@@ -1,0 +1,191 @@
+package smpp
+
+import (
+	"testing"
+	"time"
+
+	"verifyd"
+)
+
+func TestParseReceipt(t *testing.T) {
+	t.Parallel()
+	withTLVs := func(text, id string, state byte) *PDU {
+		p := &PDU{ID: DeliverSM, ESMClass: 4, ShortMessage: []byte(text)}
+		if id != "" {
+			p.TLVs.SetCString(TagReceiptedMessageID, id)
+		}
+		if state != 0 {
+			p.TLVs.SetUint8(TagMessageState, state)
+		}
+		return p
+	}
+	cases := map[string]struct {
+		p        *PDU
+		id, stat string
+		state    MessageState
+		hasState bool
+		err      string
+		done     time.Time
+	}{
+		"Recommended": {
+			p:  withTLVs("id:0221067780 sub:001 dlvrd:001 submit date:2503141030 done date:2503141031 stat:DELIVRD err:000 text:Your code is 1", "", 0),
+			id: "0221067780", stat: "DELIVRD", state: StateDelivered, hasState: true, err: "000",
+			done: time.Date(2025, 3, 14, 10, 31, 0, 0, time.UTC),
+		},
+		"TLVsWinOverText": {
+			p:  withTLVs("id:111 stat:DELIVRD", "AB12", byte(StateUndeliverable)),
+			id: "AB12", stat: "DELIVRD", state: StateUndeliverable, hasState: true,
+		},
+		"CaseInsensitiveAnyOrderTwelveDigitDates": {
+			p:  withTLVs("Stat:UNDELIV ERR:954 Done Date:250314103159 ID:77 Text:", "", 0),
+			id: "77", stat: "UNDELIV", state: StateUndeliverable, hasState: true, err: "954",
+			done: time.Date(2025, 3, 14, 10, 31, 59, 0, time.UTC),
+		},
+		"MissingFields": {
+			p:  withTLVs("id:5 stat:EXPIRED", "", 0),
+			id: "5", stat: "EXPIRED", state: StateExpired, hasState: true,
+		},
+		"CommaSeparated": {
+			p:  withTLVs("id:9,stat:REJECTD,err:001", "", 0),
+			id: "9", stat: "REJECTD", state: StateRejected, hasState: true, err: "001",
+		},
+		"TextIsNeverParsedForKeys": {
+			p:  withTLVs("id:42 stat:DELIVRD text:id:99 stat:UNDELIV", "", 0),
+			id: "42", stat: "DELIVRD", state: StateDelivered, hasState: true,
+		},
+		"UnknownStatWord": {
+			p:  withTLVs("id:1 stat:DELIVERED TO CARRIER err:0", "", 0),
+			id: "1", stat: "DELIVERED TO CARRIER", err: "0",
+		},
+		"NoText": {
+			p:  withTLVs("", "X1", byte(StateDeleted)),
+			id: "X1", state: StateDeleted, hasState: true,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := ParseReceipt(tc.p)
+			if r.ID != tc.id || r.Stat != tc.stat || r.State != tc.state || r.HasState != tc.hasState || r.Err != tc.err {
+				t.Fatalf("got %+v", r)
+			}
+			if !r.DoneDate.Equal(tc.done) {
+				t.Fatalf("done date %v, want %v", r.DoneDate, tc.done)
+			}
+		})
+	}
+}
+
+func TestParseReceiptFromMessagePayload(t *testing.T) {
+	t.Parallel()
+	p := &PDU{ID: DeliverSM, ESMClass: 4}
+	p.TLVs.Set(TagMessagePayload, []byte("id:7 stat:DELIVRD"))
+	if r := ParseReceipt(p); r.ID != "7" || r.State != StateDelivered {
+		t.Fatalf("got %+v", r)
+	}
+}
+
+func TestIsReceipt(t *testing.T) {
+	t.Parallel()
+	for esm, want := range map[byte]bool{0x04: true, 0x44: true, 0x00: false, 0x20: false, 0x24: false, 0x08: false} {
+		if got := IsReceipt(&PDU{ESMClass: esm}); got != want {
+			t.Errorf("esm_class %#x: %v, want %v", esm, got, want)
+		}
+	}
+}
+
+func TestNormalizeID(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"0221067780": "221067780",
+		"0a1f":       "A1F",
+		" A1F ":      "A1F",
+		"000":        "0",
+		"":           "",
+		"abc-def":    "ABC-DEF",
+	} {
+		if got := NormalizeID(in); got != want {
+			t.Errorf("NormalizeID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestConvertID(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		id   string
+		base IDBase
+		want string
+	}{
+		{"1A2B", IDHexToDec, "6699"},
+		{"00ff", IDHexToDec, "255"},
+		{"6699", IDDecToHex, "1A2B"},
+		{"123456789012345678901234567890", IDDecToHex, "18EE90FF6C373E0EE4E3F0AD2"},
+		{"xyz", IDHexToDec, "xyz"},
+		{"1A2B", IDSame, "1A2B"},
+	}
+	for _, tc := range cases {
+		if got := convertID(tc.id, tc.base); got != tc.want {
+			t.Errorf("convertID(%q, %q) = %q, want %q", tc.id, tc.base, got, tc.want)
+		}
+	}
+}
+
+func TestReceiptStateMapping(t *testing.T) {
+	t.Parallel()
+	cases := map[MessageState]verifyd.DeliveryState{
+		StateDelivered:     verifyd.DeliveryDelivered,
+		StateUndeliverable: verifyd.DeliveryUndeliverable,
+		StateRejected:      verifyd.DeliveryUndeliverable,
+		StateExpired:       verifyd.DeliveryExpired,
+		StateDeleted:       verifyd.DeliveryFailed,
+		StateUnknown:       verifyd.DeliveryFailed,
+	}
+	for st, want := range cases {
+		if got, final := receiptState(st); !final || got != want {
+			t.Errorf("%s: %q %v, want %q", st, got, final, want)
+		}
+	}
+	for _, st := range []MessageState{StateEnroute, StateAccepted, StateScheduled} {
+		if _, final := receiptState(st); final {
+			t.Errorf("%s is intermediate, mapped as final", st)
+		}
+	}
+}
+
+func TestTimeFormats(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 3, 14, 12, 30, 0, 0, time.FixedZone("UTC+2", 7200))
+	if got := AbsoluteTime(at); got != "250314103000000+" {
+		t.Errorf("AbsoluteTime = %q", got)
+	}
+	for d, want := range map[time.Duration]string{
+		10 * time.Minute:                      "000000001000000R",
+		24 * time.Hour:                        "000001000000000R",
+		90*time.Second + 999*time.Millisecond: "000000000130000R",
+		200 * 24 * time.Hour:                  "000099235959000R",
+	} {
+		if got := RelativeTime(d); got != want {
+			t.Errorf("RelativeTime(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestNextSeqWraps(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[uint32]uint32{1: 2, MaxSeq - 1: MaxSeq, MaxSeq: 1, 0: 1} {
+		if got := nextSeq(in); got != want {
+			t.Errorf("nextSeq(%#x) = %#x, want %#x", in, got, want)
+		}
+	}
+}
+
+func TestJitterStaysWithinHalfAndFull(t *testing.T) {
+	t.Parallel()
+	for _, r := range []float64{0, 0.5, 0.999999} {
+		got := jitter(time.Second, func() float64 { return r })
+		if got < 500*time.Millisecond || got >= time.Second {
+			t.Errorf("jitter(1s, %v) = %v", r, got)
+		}
+	}
+}

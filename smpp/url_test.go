@@ -1,0 +1,113 @@
+package smpp
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseURL(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseURL("smpp://acme:s%40cr%3At@smsc.example:2775?window=10&binds=2&enquire=20s&timeout=5s" +
+		"&rate=12.5&system_type=SMS&mode=txrx&source_ton=3&source_npi=0&validity=relative&receipt_id_base=hex2dec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SystemID != "acme" || cfg.Password != "s@cr:t" || cfg.Addr != "smsc.example:2775" ||
+		cfg.Window != 10 || cfg.Binds != 2 || cfg.EnquireLink != 20*time.Second || cfg.Timeout != 5*time.Second ||
+		cfg.Rate != 12.5 || cfg.SystemType != "SMS" || cfg.Mode != ModeTXRX || cfg.TLS ||
+		cfg.SourceTON == nil || *cfg.SourceTON != 3 || cfg.SourceNPI == nil || *cfg.SourceNPI != 0 ||
+		cfg.Validity != ValidityRelative || cfg.ReceiptIDBase != IDHexToDec {
+		t.Fatalf("got %#v", cfg)
+	}
+}
+
+func TestParseURLDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseURL("smpp://acme:pw@127.0.0.1:2775")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SourceTON != nil || cfg.SourceNPI != nil || cfg.TLS {
+		t.Fatalf("got %#v", cfg)
+	}
+	d := cfg.withDefaults()
+	if d.Window != 50 || d.Binds != 1 || d.EnquireLink != 30*time.Second || d.Timeout != 10*time.Second ||
+		d.Mode != ModeTRX || d.Validity != ValidityAbsolute || d.Rate != 0 {
+		t.Fatalf("defaults %#v", d)
+	}
+}
+
+func TestParseURLTLS(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]bool{
+		"smpps://a:b@h:1":         true,
+		"smpp://a:b@h:1?tls=1":    true,
+		"smpp://a:b@h:1?ca=x.pem": true,
+		"smpp://a:b@h:1?tls=0":    false,
+	} {
+		cfg, err := ParseURL(raw)
+		if err != nil || cfg.TLS != want {
+			t.Errorf("%s: TLS %v (%v), want %v", raw, cfg.TLS, err, want)
+		}
+	}
+}
+
+func TestParseURLErrorsNeverShowThePassword(t *testing.T) {
+	t.Parallel()
+	const pw = "Hunter2x"
+	for name, raw := range map[string]string{
+		"ErrScheme":          "http://acme:" + pw + "@h:1",
+		"ErrNoPort":          "smpp://acme:" + pw + "@h",
+		"ErrBadPort":         "smpp://acme:" + pw + "@h:port",
+		"ErrNoUser":          "smpp://h:1",
+		"ErrWindow":          "smpp://acme:" + pw + "@h:1?window=0",
+		"ErrBinds":           "smpp://acme:" + pw + "@h:1?binds=x",
+		"ErrEnquire":         "smpp://acme:" + pw + "@h:1?enquire=-1s",
+		"ErrTimeout":         "smpp://acme:" + pw + "@h:1?timeout=soon",
+		"ErrRate":            "smpp://acme:" + pw + "@h:1?rate=-1",
+		"ErrMode":            "smpp://acme:" + pw + "@h:1?mode=rx",
+		"ErrTON":             "smpp://acme:" + pw + "@h:1?source_ton=300",
+		"ErrValidity":        "smpp://acme:" + pw + "@h:1?validity=never",
+		"ErrIDBase":          "smpp://acme:" + pw + "@h:1?receipt_id_base=oct",
+		"ErrUnknownParam":    "smpp://acme:" + pw + "@h:1?colour=red",
+		"ErrPasswordTooLong": "smpp://acme:" + pw + "9@h:1",
+		"ErrSystemIDTooLong": "smpp://" + strings.Repeat("a", 16) + ":" + pw + "@h:1",
+		"ErrUnparsable":      "smpp://acme:" + pw + "@h:1%zz",
+		"ErrPath":            "smpp://acme:" + pw + "@h:1/x",
+	} {
+		_, err := ParseURL(raw)
+		if err == nil {
+			t.Errorf("%s: parsed", name)
+			continue
+		}
+		if strings.Contains(err.Error(), pw) {
+			t.Errorf("%s: error shows the password: %v", name, err)
+		}
+	}
+}
+
+func TestConfigRedacted(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseURL("smpp://acme:Hunter2x@h:1?window=5&source_ton=5&ca=/etc/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "smpp://acme:xxxxx@h:1?ca=%2Fetc%2Fca.pem&source_ton=5&tls=1&window=5"
+	var logs strings.Builder
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("config", "cfg", cfg)
+	for _, got := range []string{cfg.Redacted(), cfg.String(), fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfg), logs.String()} {
+		if strings.Contains(got, "Hunter2x") {
+			t.Fatalf("password shown: %s", got)
+		}
+	}
+	if got := cfg.Redacted(); got != want {
+		t.Fatalf("Redacted() = %q, want %q", got, want)
+	}
+	back, err := ParseURL(strings.Replace(cfg.Redacted(), "xxxxx", "Hunter2x", 1))
+	if err != nil || back.Window != 5 || *back.SourceTON != 5 || back.CAFile != "/etc/ca.pem" {
+		t.Fatalf("Redacted does not parse back: %v %#v", err, back)
+	}
+}
