@@ -34,19 +34,20 @@ func (s *Store) AddInboxMessages(ctx context.Context, msgs []*verifyd.InboxMessa
 }
 
 // ListInboxMessages returns up to limit messages to the number to ("" for
-// all), newest first.
+// all), newest first; a limit of zero or less means no limit.
 func (s *Store) ListInboxMessages(ctx context.Context, to string, limit int) ([]*verifyd.InboxMessage, error) {
-	if limit <= 0 {
-		return nil, nil
+	var max *int // LIMIT NULL is no limit
+	if limit > 0 {
+		max = &limit
 	}
 	const columns = "SELECT id, request_id, to_number, from_id, sealed, created FROM inbox_messages "
 	var out []*verifyd.InboxMessage
 	err := s.do(ctx, func(ctx context.Context) error {
 		var rows pgx.Rows
 		if to == "" {
-			rows, _ = s.pool.Query(ctx, columns+"ORDER BY created DESC, id DESC LIMIT $1", limit)
+			rows, _ = s.pool.Query(ctx, columns+"ORDER BY created DESC, id DESC LIMIT $1", max)
 		} else {
-			rows, _ = s.pool.Query(ctx, columns+"WHERE to_number = $1 ORDER BY created DESC, id DESC LIMIT $2", to, limit)
+			rows, _ = s.pool.Query(ctx, columns+"WHERE to_number = $1 ORDER BY created DESC, id DESC LIMIT $2", to, max)
 		}
 		var err error
 		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*verifyd.InboxMessage, error) {

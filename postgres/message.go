@@ -22,7 +22,7 @@ const claimMessages = `WITH expiring AS (
 	LIMIT 1000
 	FOR UPDATE SKIP LOCKED
 ), expired AS (
-	UPDATE messages m SET state = 'Expired', sealed = NULL, lease_until = 0, updated = $1
+	UPDATE messages m SET state = 'Expired', error = 'deadline passed', sealed = NULL, lease_until = 0, updated = $1
 	FROM expiring e WHERE m.request_id = e.request_id
 ), due AS (
 	SELECT request_id FROM messages
@@ -43,6 +43,11 @@ RETURNING m.request_id, m.account_id, m.to_number, m.from_id, m.sealed, m.attemp
 func (s *Store) ClaimMessages(ctx context.Context, now time.Time, lease time.Duration, max int) ([]*verifyd.Message, error) {
 	if max <= 0 {
 		return nil, nil
+	}
+	if lease <= 0 {
+		// A lease that has already run out would let one claim's messages
+		// go to the next claim too.
+		return nil, fmt.Errorf("postgres: claim lease %v is not positive", lease)
 	}
 	var out []*verifyd.Message
 	err := s.do(ctx, func(ctx context.Context) error {
@@ -119,6 +124,13 @@ WHERE m.request_id = a.request_id AND m.state = 'Submitted' AND (a.fail_state IS
 // transaction and one round trip, releases their leases, and matches any
 // receipt that arrived before its carrier id was known.
 func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageResult) error {
+	for _, r := range results {
+		switch r.State {
+		case verifyd.DeliveryQueued, verifyd.DeliverySubmitted, verifyd.DeliveryFailed, verifyd.DeliveryExpired:
+		default:
+			return fmt.Errorf("postgres: a delivery worker cannot finish a message as %q", r.State)
+		}
+	}
 	if len(results) == 0 {
 		return nil
 	}

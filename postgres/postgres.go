@@ -141,10 +141,11 @@ func (s *Store) Close() error {
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	if err := s.pool.Ping(ctx); err != nil {
+	err := s.translate(ctx, s.pool.Ping(ctx))
+	if err != nil && verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE {
 		return s.unavailable(err)
 	}
-	return nil
+	return err
 }
 
 // bound limits ctx to the Store's timeout.
@@ -163,6 +164,11 @@ func (s *Store) unavailable(cause error) error {
 // out of connections, timed out) is EUNAVAILABLE. A caller that gave up
 // gets its context's error; anything else stays as it is, an internal error
 // whose cause is logged by the caller.
+//
+// A lost connection usually means every pooled connection is lost (the
+// server restarted, the network dropped, a failover happened), so the pool
+// is reset: the next call dials afresh instead of tripping over each stale
+// connection in turn, and the Store recovers as soon as the database does.
 func (s *Store) translate(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -170,6 +176,10 @@ func (s *Store) translate(ctx context.Context, err error) error {
 	var e *verifyd.Error
 	if errors.As(err, &e) {
 		return err
+	}
+	if connectionLost(err) {
+		s.pool.Reset()
+		return s.unavailable(err)
 	}
 	switch ctx.Err() {
 	case context.Canceled:
@@ -185,27 +195,36 @@ func (s *Store) translate(ctx context.Context, err error) error {
 		switch code := pgErr.Code; {
 		case code == "23505":
 			return fmt.Errorf("postgres: %w: %w", verifyd.Errorf(verifyd.ECONFLICT, "already exists"), err)
-		case strings.HasPrefix(code, "08"), // connection exception
-			strings.HasPrefix(code, "53"),                     // insufficient resources: too many connections, disk full
-			strings.HasPrefix(code, "58"),                     // system error: I/O
-			code == "57014",                                   // query canceled: our timeout
-			code == "57P01", code == "57P02", code == "57P03", // shutting down, crashed, starting up
-			code == "25006": // read-only transaction: a standby after a failover
+		case strings.HasPrefix(code, "53"), // insufficient resources: too many connections, disk full
+			strings.HasPrefix(code, "58"), // system error: I/O
+			code == "57014":               // query canceled: our timeout
 			return s.unavailable(err)
 		}
 		return fmt.Errorf("postgres: %w", err)
 	}
-	var (
-		connectErr *pgconn.ConnectError
-		netErr     net.Error
-		weak       *weakCommitError
-	)
-	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) ||
-		errors.As(err, &connectErr) || errors.As(err, &netErr) || errors.As(err, &weak) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) {
+	var weak *weakCommitError
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) || errors.As(err, &weak) {
 		return s.unavailable(err)
 	}
 	return fmt.Errorf("postgres: %w", err)
+}
+
+// connectionLost reports an error that means the connection, not the
+// statement, failed.
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		code := pgErr.Code
+		return strings.HasPrefix(code, "08") || // connection exception
+			code == "57P01" || code == "57P02" || code == "57P03" || // shut down, crashed, starting up
+			code == "25006" // read-only transaction: connected to a standby after a failover
+	}
+	var (
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+	)
+	return errors.As(err, &connectErr) || (errors.As(err, &netErr) && !netErr.Timeout()) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed)
 }
 
 // do runs fn under the Store's timeout, once more if the first try failed

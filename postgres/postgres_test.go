@@ -1,0 +1,459 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"verifyd"
+	"verifyd/postgres"
+	"verifyd/postgres/pgtest"
+)
+
+// now is the tests' fixed clock.
+func now() time.Time { return time.Date(2030, time.March, 14, 9, 26, 53, 589_000_000, time.UTC) }
+
+// twoInstances opens two Stores (two pools, as two verifyd processes would)
+// on one fresh database.
+func twoInstances(t *testing.T) (*postgres.Store, *postgres.Store) {
+	t.Helper()
+	dsn := newDatabase(t)
+	return open(t, dsn), open(t, dsn)
+}
+
+func createAccount(t *testing.T, s verifyd.Store) *verifyd.Account {
+	t.Helper()
+	a := &verifyd.Account{Name: "shop", SecretDigest: bytes.Repeat([]byte{1}, 32), Created: now()}
+	if err := s.CreateAccount(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// pending builds the n-th pending verification of a and its message.
+func pending(a *verifyd.Account, n int) (*verifyd.Verification, *verifyd.Message) {
+	v := &verifyd.Verification{
+		ID:           fmt.Sprintf("%08x-0000-4000-8000-%012x", n, n),
+		AccountID:    a.ID,
+		PhoneNumber:  fmt.Sprintf("4477009%05d", n),
+		Country:      "GB",
+		NumberStatus: verifyd.NumberOn,
+		State:        verifyd.StatePending,
+		CodeMAC:      bytes.Repeat([]byte{byte(n)}, 32),
+		MaxAttempts:  verifyd.DefaultMaxAttempts,
+		Created:      now(),
+		ValidUntil:   now().Add(verifyd.DefaultValidity),
+		Updated:      now(),
+	}
+	m := &verifyd.Message{RequestID: v.ID, AccountID: a.ID, To: v.PhoneNumber, From: "verifyd",
+		Sealed: []byte("sealed"), NextAttempt: now(), Deadline: v.ValidUntil, Created: now()}
+	return v, m
+}
+
+// parallel runs fn(i) for i in [0, n) at once and waits for all.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+func TestTwoInstancesVerifyExactlyOnceAndCountEveryWrongCode(t *testing.T) {
+	t.Parallel()
+	stores := [2]*postgres.Store{}
+	stores[0], stores[1] = twoInstances(t)
+	a := createAccount(t, stores[0])
+	right, m := pending(a, 1)
+	if err := stores[0].CreateVerification(t.Context(), right, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	wrong, m := pending(a, 2)
+	wrong.MaxAttempts = 1000
+	if err := stores[1].CreateVerification(t.Context(), wrong, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	finished := errors.New("finished")
+	validate := func(s *postgres.Store, id string, match bool) verifyd.Status {
+		var status verifyd.Status
+		_, err := s.UpdateVerification(t.Context(), a.ID, id, func(v *verifyd.Verification) error {
+			var ok bool
+			if status, ok = v.Attempt(now().Add(time.Minute), match); !ok {
+				return finished
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, finished) {
+			t.Errorf("UpdateVerification: %v", err)
+		}
+		if err != nil {
+			return ""
+		}
+		return status
+	}
+
+	var (
+		mu       sync.Mutex
+		verified int
+	)
+	parallel(40, func(i int) {
+		if validate(stores[i%2], right.ID, true) == verifyd.CodeVerified {
+			mu.Lock()
+			verified++
+			mu.Unlock()
+		}
+	})
+	parallel(60, func(i int) {
+		if got := validate(stores[i%2], wrong.ID, false); got != verifyd.CodeNotVerified {
+			t.Errorf("wrong code %d answered %q, want CodeNotVerified", i, got)
+		}
+	})
+	if verified != 1 {
+		t.Errorf("%d validates across two instances verified, want exactly 1", verified)
+	}
+	v, err := stores[1].FindVerification(t.Context(), a.ID, wrong.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Attempts != 60 {
+		t.Errorf("%d wrong attempts counted, want 60", v.Attempts)
+	}
+}
+
+func TestTwoInstancesClaimEachMessageOnce(t *testing.T) {
+	t.Parallel()
+	stores := [2]*postgres.Store{}
+	stores[0], stores[1] = twoInstances(t)
+	a := createAccount(t, stores[0])
+	const messages = 300
+	for n := range messages {
+		v, m := pending(a, n)
+		if err := stores[n%2].CreateVerification(t.Context(), v, m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		mu     sync.Mutex
+		counts = map[string]int{}
+	)
+	parallel(8, func(i int) {
+		for {
+			ms, err := stores[i%2].ClaimMessages(t.Context(), now(), time.Minute, 7)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if len(ms) == 0 {
+				return
+			}
+			mu.Lock()
+			for _, m := range ms {
+				counts[m.RequestID]++
+			}
+			mu.Unlock()
+		}
+	})
+	if len(counts) != messages {
+		t.Errorf("%d distinct messages claimed, want %d", len(counts), messages)
+	}
+	for id, n := range counts {
+		if n != 1 {
+			t.Errorf("%s claimed %d times", id, n)
+		}
+	}
+}
+
+func TestTwoInstancesShareLimits(t *testing.T) {
+	t.Parallel()
+	stores := [2]*postgres.Store{}
+	stores[0], stores[1] = twoInstances(t)
+	a := createAccount(t, stores[0])
+	// Two buckets, charged in opposite orders by alternate sends: the store
+	// must lock them in one order or the sends deadlock.
+	x := verifyd.Limit{Name: "number", Key: "x", Rate: verifyd.Rate{Count: 10, Per: time.Hour}, Property: "to"}
+	y := verifyd.Limit{Name: "prefix", Key: "y", Rate: verifyd.Rate{Count: 10, Per: time.Hour}, Property: "to"}
+	var (
+		mu               sync.Mutex
+		allowed, refused int
+	)
+	parallel(40, func(i int) {
+		limits := []verifyd.Limit{x, y}
+		if i%2 == 1 {
+			limits = []verifyd.Limit{y, x}
+		}
+		v, m := pending(a, i)
+		err := stores[i%2].CreateVerification(t.Context(), v, m, limits)
+		mu.Lock()
+		defer mu.Unlock()
+		switch verifyd.ErrorCode(err) {
+		case "":
+			allowed++
+		case verifyd.EINVALID:
+			refused++
+		default:
+			t.Errorf("send %d: %v", i, err)
+		}
+	})
+	if allowed != 10 || refused != 30 {
+		t.Errorf("%d sends allowed and %d refused across two instances, want 10 and 30", allowed, refused)
+	}
+}
+
+func TestMigrationsRacingFromTwoInstancesApplyOnce(t *testing.T) {
+	t.Parallel()
+	dsn, err := cluster.CreateDatabase(t.Context(), "racing_migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := [2]*postgres.Store{open(t, dsn), open(t, dsn)}
+	parallel(6, func(i int) {
+		if err := stores[i%2].Migrate(t.Context()); err != nil {
+			t.Errorf("Migrate: %v", err)
+		}
+	})
+	conn := connect(t, dsn)
+	var applied, distinct int
+	if err := conn.QueryRow(t.Context(), "SELECT count(*), count(DISTINCT version) FROM schema_migrations").
+		Scan(&applied, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if applied == 0 || applied != distinct {
+		t.Errorf("%d migrations recorded for %d versions, want each once", applied, distinct)
+	}
+	// The schema works.
+	a := createAccount(t, stores[1])
+	if _, err := stores[0].FindAccountByName(t.Context(), a.Name); err != nil {
+		t.Error(err)
+	}
+}
+
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func TestOpenRefusesCommitsThatAreNotDurable(t *testing.T) {
+	t.Parallel()
+	for i, tc := range []struct {
+		setting string
+		refused bool
+	}{
+		{"off", true},
+		{"local", true},
+		{"on", false},
+		{"remote_write", false},
+	} {
+		t.Run(tc.setting, func(t *testing.T) {
+			t.Parallel()
+			name := fmt.Sprintf("sync_commit_%d", i)
+			dsn, err := cluster.CreateDatabase(t.Context(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			admin := connect(t, cluster.DSN("postgres"))
+			if _, err := admin.Exec(t.Context(), "ALTER DATABASE "+name+" SET synchronous_commit = "+tc.setting); err != nil {
+				t.Fatal(err)
+			}
+			s, err := postgres.Open(t.Context(), dsn)
+			if err == nil {
+				s.Close()
+			}
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("Open with synchronous_commit %s: %v", tc.setting, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "synchronous_commit is \""+tc.setting+"\"") {
+				t.Fatalf("Open with synchronous_commit %s = %v, want a refusal naming the setting", tc.setting, err)
+			}
+		})
+	}
+}
+
+func TestOpenRefusesSynchronousCommitOffInTheConnectionString(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t)
+	_, err := postgres.Open(t.Context(), dsn+"&options=-c%20synchronous_commit%3Doff")
+	if err == nil || !strings.Contains(err.Error(), "synchronous_commit") {
+		t.Fatalf("Open = %v, want a refusal", err)
+	}
+}
+
+func TestTryMaintenanceRunsOnOneInstanceAtATime(t *testing.T) {
+	t.Parallel()
+	a, b := twoInstances(t)
+	ctx := t.Context()
+	inside, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		ran, err := a.TryMaintenance(ctx, func(context.Context) error {
+			close(inside)
+			<-release
+			return errors.New("maintenance failed")
+		})
+		if !ran {
+			err = errors.New("first TryMaintenance did not run")
+		}
+		done <- err
+	}()
+	<-inside
+	for _, s := range []*postgres.Store{a, b} {
+		ran, err := s.TryMaintenance(ctx, func(context.Context) error {
+			t.Error("maintenance ran twice at once")
+			return nil
+		})
+		if ran || err != nil {
+			t.Errorf("TryMaintenance while another runs = %v, %v; want false, nil", ran, err)
+		}
+	}
+	close(release)
+	if err := <-done; err == nil || err.Error() != "maintenance failed" {
+		t.Fatalf("TryMaintenance returned %v, want fn's error", err)
+	}
+	// fn's failure released the lock all the same.
+	ran, err := b.TryMaintenance(ctx, func(context.Context) error { return nil })
+	if !ran || err != nil {
+		t.Fatalf("TryMaintenance after the first finished = %v, %v; want true, nil", ran, err)
+	}
+}
+
+// The outage test stops and restarts a cluster of its own: the shared one
+// serves the tests running beside it.
+func TestDatabaseDownIsUnavailableThenRecovers(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, err := pgtest.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	dsn, err := c.CreateDatabase(ctx, "outage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 2 * time.Second
+	s := open(t, dsn, postgres.WithTimeout(timeout))
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := createAccount(t, s)
+	v, m := pending(a, 1)
+	if err := s.CreateVerification(ctx, v, m, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.StopServer(); err != nil {
+		t.Fatal(err)
+	}
+	// Each call answers EUNAVAILABLE, and within its timeout (plus slack for
+	// a loaded machine), never a hang.
+	for name, call := range map[string]func() error{
+		"Ping": func() error { return s.Ping(ctx) },
+		"FindVerification": func() error {
+			_, err := s.FindVerification(ctx, a.ID, v.ID)
+			return err
+		},
+		"CreateVerification": func() error {
+			v, m := pending(a, 2)
+			return s.CreateVerification(ctx, v, m, []verifyd.Limit{{Key: "k", Rate: verifyd.Rate{Count: 1, Per: time.Hour}}})
+		},
+		"UpdateVerification": func() error {
+			_, err := s.UpdateVerification(ctx, a.ID, v.ID, func(*verifyd.Verification) error { return nil })
+			return err
+		},
+	} {
+		start := time.Now()
+		err := call()
+		if verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE || verifyd.ErrorMessage(err) != "database unavailable" {
+			t.Errorf("%s with the database down = %v, want EUNAVAILABLE", name, err)
+		}
+		if took := time.Since(start); took > timeout+3*time.Second {
+			t.Errorf("%s took %v with the database down, want it bounded by the %v timeout", name, took, timeout)
+		}
+	}
+
+	if err := c.StartServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping after the database came back: %v", err)
+	}
+	got, err := s.FindVerification(ctx, a.ID, v.ID)
+	if err != nil || got.ID != v.ID {
+		t.Fatalf("FindVerification after the database came back = %v, %v", got, err)
+	}
+}
+
+// A database that stops while connections sit idle in the pool: the first
+// call after it returns may find a dead connection, but the pool resets
+// itself and the next call works.
+func TestRestartBehindIdleConnectionsRecoversAfterOneFailure(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, err := pgtest.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	dsn, err := c.CreateDatabase(ctx, "restart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dsn, postgres.WithTimeout(2*time.Second))
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the pool with idle connections.
+	parallel(4, func(int) {
+		if _, err := s.ListAccounts(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := c.StopServer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	failures := 0
+	for range 2 {
+		if _, err := s.ListAccounts(ctx); err != nil {
+			if verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE {
+				t.Fatalf("ListAccounts on a stale connection = %v, want EUNAVAILABLE", err)
+			}
+			failures++
+		}
+	}
+	if failures > 1 {
+		t.Fatalf("%d calls failed after the restart, want at most the first", failures)
+	}
+	if _, err := s.ListAccounts(ctx); err != nil {
+		t.Fatalf("ListAccounts after recovery: %v", err)
+	}
+}
