@@ -1,24 +1,56 @@
 package http
 
-// routes lists every route. Paths are matched after normalizePath, so they
-// are written lowercase and without a trailing slash.
-func (s *Server) routes() {
-	// Comapi Verify.
-	s.mux.Handle("POST /webapi/verify", s.authed(s.handleCreate))
-	s.mux.Handle("POST /webapi/verify/sendcode", s.authed(s.handleCreate)) // the PHP sample's path
-	s.mux.Handle("PUT /webapi/verify/{id}/validate", s.authed(s.handleValidate))
-	s.mux.Handle("POST /webapi/verify/{id}/validate", s.authed(s.handleValidate))
+import "net/http"
 
-	// Extensions.
-	s.mux.Handle("GET /webapi/verify/{id}", s.authed(s.handleGet))
-	s.mux.Handle("DELETE /webapi/verify/{id}", s.authed(s.handleCancel))
-	s.mux.Handle("GET /healthz", s.handle(s.handleHealth))
-	s.mux.Handle("GET /readyz", s.handle(s.handleReady))
+// route is one entry of the API. The table below is the single list that
+// both the mux registration and the OpenAPI test read, so a route cannot be
+// served without being described.
+type route struct {
+	method  string
+	path    string // lowercase, no trailing slash: paths are matched after normalizePath
+	handler http.Handler
+}
 
+// pattern is the route's ServeMux pattern, which is also its name in logs
+// and metrics.
+func (rt route) pattern() string { return rt.method + " " + rt.path }
+
+// routeTable lists every route the server answers with cfg as given: the
+// inbox only in dev mode, /metrics only when a handler was passed in.
+func (s *Server) routeTable() []route {
+	rs := []route{
+		// Comapi Verify.
+		{"POST", "/webapi/verify", s.authed(s.handleCreate)},
+		{"POST", "/webapi/verify/sendcode", s.authed(s.handleCreate)}, // the PHP sample's path
+		{"PUT", "/webapi/verify/{id}/validate", s.authed(s.handleValidate)},
+		{"POST", "/webapi/verify/{id}/validate", s.authed(s.handleValidate)},
+
+		// Extensions.
+		{"GET", "/webapi/verify/{id}", s.authed(s.handleGet)},
+		{"DELETE", "/webapi/verify/{id}", s.authed(s.handleCancel)},
+		{"GET", "/healthz", s.handle(s.handleHealth)},
+		{"GET", "/readyz", s.handle(s.handleReady)},
+	}
+	if s.cfg.Metrics != nil {
+		// No credentials: Prometheus scrapes without them, and operators
+		// restrict the route by network policy (or serve it on its own
+		// listener instead).
+		rs = append(rs, route{"GET", "/metrics", s.cfg.Metrics})
+	}
 	if s.cfg.Dev {
 		// No credentials: dev mode runs on a developer's machine, and the
 		// page must open in a browser as is.
-		s.mux.Handle("GET /inbox", s.handle(s.handleInboxPage))
-		s.mux.Handle("GET /inbox/messages", s.handle(s.handleInboxMessages))
+		rs = append(rs,
+			route{"GET", "/inbox", s.handle(s.handleInboxPage)},
+			route{"GET", "/inbox/messages", s.handle(s.handleInboxMessages)},
+		)
+	}
+	return rs
+}
+
+// routes registers the route table on the mux.
+func (s *Server) routes() {
+	for _, rt := range s.routeTable() {
+		s.mux.Handle(rt.pattern(), rt.handler)
 	}
 }

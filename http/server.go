@@ -53,6 +53,13 @@ type Config struct {
 	// Wake, when set, is called after a create commits a message, to nudge
 	// the delivery worker.
 	Wake func()
+	// Observer, when set, is told of every request and of every change a
+	// request made, for metrics; nil counts nothing.
+	Observer Observer
+	// Metrics, when set, is served at GET /metrics without credentials
+	// (promhttp's handler). Leave it nil when the metrics have a listener
+	// of their own.
+	Metrics http.Handler
 }
 
 // Server is the API as an http.Handler.
@@ -144,13 +151,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if route == "" {
 			route = "unmatched"
 		}
+		took := s.now().Sub(start)
+		s.observer().Request(route, rw.code(), took)
 		attrs := []slog.Attr{
 			slog.String("id", ri.id),
 			slog.String("method", r.Method),
 			slog.String("route", route),
 			slog.String("path", r2.URL.Path), // never the query: it may hold a credential
 			slog.Int("status", rw.code()),
-			slog.Duration("duration", s.now().Sub(start)),
+			slog.Duration("duration", took),
 		}
 		ri.mu.Lock()
 		attrs = append(attrs, ri.attrs...)
