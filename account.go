@@ -34,6 +34,31 @@ type Settings struct {
 	Limits         map[string]string `json:"limits,omitempty"` // overrides of DefaultRates, "off" or "N/period"
 	Countries      []string          `json:"countries,omitempty"`
 	BlockLandlines bool              `json:"blockLandlines,omitempty"`
+	// TestNumbers are keyed by digits, international form.
+	TestNumbers map[string]TestNumber `json:"testNumbers,omitempty"`
+}
+
+// TestNumber is how one of the account's test numbers behaves. A test
+// number never reaches a carrier and counts toward no send limit, so an
+// application can run end-to-end checks against a production account, the
+// way carriers' "magic numbers" allow.
+type TestNumber struct {
+	// Code is the code every request to the number gets, so a check can
+	// validate it without reading a phone. Empty only when Status is Dead,
+	// where nothing is sent.
+	Code string `json:"code,omitempty"`
+	// Status is the numberStatus answered instead of a lookup's.
+	Status NumberStatus `json:"status"`
+	// Delivery is the state the message ends in, as a carrier's receipt
+	// would set it.
+	Delivery DeliveryState `json:"delivery"`
+}
+
+// TestNumber returns the test number with these digits, if the account has
+// one.
+func (s Settings) TestNumber(digits string) (TestNumber, bool) {
+	tn, ok := s.TestNumbers[digits]
+	return tn, ok
 }
 
 // CodeLen is the number of digits in the account's codes.
@@ -79,11 +104,12 @@ func (s Settings) Retention() time.Duration {
 // SettingKeys lists the keys Set accepts, for help texts.
 func SettingKeys() []string {
 	keys := []string{"defaultFrom", "reservedFrom", "codeLength", "validMinutes", "maxAttempts",
-		"maxSegments", "retentionDays", "limits", "countries", "blockLandlines"}
+		"maxSegments", "retentionDays", "limits", "countries", "blockLandlines", "testNumbers"}
+	n := len(keys)
 	for name := range DefaultRates {
 		keys = append(keys, "limit."+name)
 	}
-	sort.Strings(keys[10:])
+	sort.Strings(keys[n:])
 	return keys
 }
 
@@ -112,7 +138,17 @@ func (s *Settings) Set(key, value string) error {
 	case "reservedFrom":
 		s.ReservedFrom = list()
 	case "codeLength":
-		s.CodeLength, err = intIn(4, 10)
+		var n int
+		if n, err = intIn(4, 10); err == nil {
+			// A test number whose code no longer has the right length could
+			// never be validated: refuse rather than break it silently.
+			for digits, tn := range s.TestNumbers {
+				if tn.Code != "" && len(tn.Code) != n {
+					return fmt.Errorf("codeLength %d does not fit the %d-digit code of test number %s; set testNumbers first", n, len(tn.Code), digits)
+				}
+			}
+			s.CodeLength = n
+		}
 	case "validMinutes":
 		s.ValidMinutes, err = intIn(1, int(MaxValidity/time.Minute))
 	case "maxAttempts":
@@ -140,6 +176,12 @@ func (s *Settings) Set(key, value string) error {
 		if err != nil {
 			return fmt.Errorf("blockLandlines must be true or false")
 		}
+	case "testNumbers":
+		tns, err := parseTestNumbers(value, s.CodeLen())
+		if err != nil {
+			return err
+		}
+		s.TestNumbers = tns
 	default:
 		name, ok := strings.CutPrefix(key, "limit.")
 		if _, known := DefaultRates[name]; !ok || !known {
@@ -154,4 +196,87 @@ func (s *Settings) Set(key, value string) error {
 		s.Limits[name] = value
 	}
 	return err
+}
+
+// parseTestNumbers reads the testNumbers setting: a comma-separated list of
+// NUMBER:key=value:key=value entries, the keys being code, status (On, Off,
+// NotProvisioned, Dead; default On) and delivery (Delivered, Undeliverable,
+// Failed, Expired, Submitted; default Delivered). An empty value clears the
+// list. Names are matched without regard to case.
+func parseTestNumbers(value string, codeLen int) (map[string]TestNumber, error) {
+	const syntax = "write testNumbers=NUMBER:code=DIGITS[:status=On|Off|NotProvisioned|Dead][:delivery=Delivered|Undeliverable|Failed|Expired|Submitted],..."
+	out := map[string]TestNumber{}
+	for _, entry := range strings.Split(value, ",") {
+		if entry = strings.TrimSpace(entry); entry == "" {
+			continue
+		}
+		fields := strings.Split(entry, ":")
+		number := strings.TrimPrefix(strings.TrimSpace(fields[0]), "+")
+		if !isDigits(number) || len(number) < 8 || len(number) > 15 {
+			return nil, fmt.Errorf("testNumbers: %q is not a number in international form (8 to 15 digits); %s", fields[0], syntax)
+		}
+		if _, dup := out[number]; dup {
+			return nil, fmt.Errorf("testNumbers: %s is listed twice", number)
+		}
+		tn := TestNumber{Status: NumberOn, Delivery: DeliveryDelivered}
+		for _, f := range fields[1:] {
+			k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
+			if !ok {
+				return nil, fmt.Errorf("testNumbers: %q is not key=value; %s", f, syntax)
+			}
+			switch strings.ToLower(k) {
+			case "code":
+				if !isDigits(v) || len(v) != codeLen {
+					return nil, fmt.Errorf("testNumbers: the code of %s must be %d digits, the account's code length", number, codeLen)
+				}
+				tn.Code = v
+			case "status":
+				st, ok := oneOf(v, NumberOn, NumberOff, NumberNotProvisioned, NumberDead)
+				if !ok {
+					return nil, fmt.Errorf("testNumbers: status of %s must be On, Off, NotProvisioned or Dead", number)
+				}
+				tn.Status = st
+			case "delivery":
+				d, ok := oneOf(v, DeliveryDelivered, DeliveryUndeliverable, DeliveryFailed, DeliveryExpired, DeliverySubmitted)
+				if !ok {
+					return nil, fmt.Errorf("testNumbers: delivery of %s must be Delivered, Undeliverable, Failed, Expired or Submitted", number)
+				}
+				tn.Delivery = d
+			default:
+				return nil, fmt.Errorf("testNumbers: unknown key %q; %s", k, syntax)
+			}
+		}
+		if tn.Code == "" && tn.Status != NumberDead {
+			// Nothing is sent to a Dead number, so only it may go without.
+			return nil, fmt.Errorf("testNumbers: %s needs code=DIGITS; %s", number, syntax)
+		}
+		out[number] = tn
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// oneOf returns the name among names that v spells, ignoring case.
+func oneOf[T ~string](v string, names ...T) (T, bool) {
+	for _, n := range names {
+		if strings.EqualFold(v, string(n)) {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// isDigits reports whether s is non-empty and only ASCII digits.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,82 @@
+package verifyd
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestSetTestNumbers(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, value string
+		want        map[string]TestNumber
+		err         string // part of the error, "" for none
+	}{
+		{"OK", "447700900001:code=123456:status=Off:delivery=Undeliverable, +12015550123:code=000000",
+			map[string]TestNumber{
+				"447700900001": {Code: "123456", Status: NumberOff, Delivery: DeliveryUndeliverable},
+				"12015550123":  {Code: "000000", Status: NumberOn, Delivery: DeliveryDelivered},
+			}, ""},
+		{"NamesIgnoreCase", "447700900002:CODE=111111:status=notprovisioned:delivery=failed",
+			map[string]TestNumber{"447700900002": {Code: "111111", Status: NumberNotProvisioned, Delivery: DeliveryFailed}}, ""},
+		{"DeadNeedsNoCode", "447700900003:status=Dead",
+			map[string]TestNumber{"447700900003": {Status: NumberDead, Delivery: DeliveryDelivered}}, ""},
+		{"EmptyClears", "", nil, ""},
+		{"ErrNoCode", "447700900001", nil, "needs code=DIGITS"},
+		{"ErrCodeLength", "447700900001:code=12345", nil, "must be 6 digits"},
+		{"ErrCodeNotDigits", "447700900001:code=12345a", nil, "must be 6 digits"},
+		{"ErrNotANumber", "44770090000x:code=123456", nil, "not a number in international form"},
+		{"ErrTooShort", "4477:code=123456", nil, "not a number in international form"},
+		{"ErrStatus", "447700900001:code=123456:status=Busy", nil, "status of 447700900001 must be"},
+		{"ErrDelivery", "447700900001:code=123456:delivery=Queued", nil, "delivery of 447700900001 must be"},
+		{"ErrUnknownKey", "447700900001:code=123456:colour=red", nil, `unknown key "colour"`},
+		{"ErrNotKeyValue", "447700900001:123456", nil, "is not key=value"},
+		{"ErrTwice", "447700900001:code=123456,447700900001:code=654321", nil, "listed twice"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s := Settings{TestNumbers: map[string]TestNumber{"1": {}}}
+			err := s.Set("testNumbers", c.value)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one saying %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(s.TestNumbers, c.want) {
+				t.Fatalf("test numbers %+v, want %+v", s.TestNumbers, c.want)
+			}
+		})
+	}
+}
+
+func TestTestNumberCodeFollowsCodeLength(t *testing.T) {
+	t.Parallel()
+	var s Settings
+	if err := s.Set("codeLength", "8"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set("testNumbers", "447700900001:code=12345678"); err != nil {
+		t.Fatalf("an 8-digit code on an 8-digit account: %v", err)
+	}
+	if err := s.Set("codeLength", "6"); err == nil || s.CodeLength != 8 {
+		t.Fatalf("codeLength=6 under an 8-digit test code: err %v, length %d; want refused and unchanged", err, s.CodeLength)
+	}
+	if tn, ok := s.TestNumber("447700900001"); !ok || tn.Code != "12345678" {
+		t.Fatalf("TestNumber = %+v, %v", tn, ok)
+	}
+	if _, ok := s.TestNumber("447700900002"); ok {
+		t.Fatal("an unlisted number is a test number")
+	}
+	found := false
+	for _, k := range SettingKeys() {
+		found = found || k == "testNumbers"
+	}
+	if !found {
+		t.Fatal("SettingKeys does not list testNumbers")
+	}
+}
