@@ -51,7 +51,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 	n := in.number
 	addLog(ctx, slog.String("to", phone.Mask(n.Digits)))
 
-	status, err := s.cfg.Lookup.LookupNumber(ctx, n)
+	status, test, err := s.numberStatus(ctx, a, n)
 	if err != nil {
 		return err
 	}
@@ -65,6 +65,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 		var err error
 		if id, err = newRequestID(r); err != nil {
 			return err
+		}
+		if test != nil && test.Code != "" {
+			code = test.Code
+			return nil
 		}
 		code, err = otp.Draw(r, a.Settings.CodeLen())
 		return err
@@ -106,10 +110,25 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 		}
 		clear(text)
 	}
-	if err := s.cfg.Store.CreateVerification(ctx, v, m, verifyd.SendLimits(a, n, s.clientIP(r))); err != nil {
+	limits := verifyd.SendLimits(a, n, s.clientIP(r))
+	if test != nil {
+		// A test number is for checks: it counts toward no limit, and its
+		// message never reaches the sender.
+		limits = nil
+		holdTestMessage(m)
+	}
+	if err := s.cfg.Store.CreateVerification(ctx, v, m, limits); err != nil {
+		if name, ok := refusingLimit(err, limits); ok {
+			s.observer().Throttled(name)
+		}
 		return err
 	}
-	if m != nil && s.cfg.Wake != nil {
+	s.observer().Created(v)
+	if test != nil {
+		if err := s.finishTestMessage(ctx, m, test.Delivery, now); err != nil {
+			return err
+		}
+	} else if m != nil && s.cfg.Wake != nil {
 		s.cfg.Wake()
 	}
 	writeJSON(w, http.StatusAccepted, verifyCode{
@@ -200,6 +219,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request, a *verif
 		return err
 	}
 	addLog(r.Context(), slog.String("status", string(status)))
+	s.observer().Validated(v, status)
 	answer := verifyCode{
 		RequestID:    v.ID,
 		PhoneNumber:  v.PhoneNumber,
@@ -319,13 +339,16 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, a *verifyd
 	id := r.PathValue("id")
 	addLog(r.Context(), slog.String("requestId", id))
 	if isRequestID(id) {
-		_, err := s.cfg.Store.UpdateVerification(r.Context(), a.ID, id, func(v *verifyd.Verification) error {
+		v, err := s.cfg.Store.UpdateVerification(r.Context(), a.ID, id, func(v *verifyd.Verification) error {
 			if !v.Cancel(s.now().UTC()) {
 				return errFinished
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, errFinished) && verifyd.ErrorCode(err) != verifyd.ENOTFOUND {
+		switch {
+		case err == nil:
+			s.observer().Cancelled(v)
+		case !errors.Is(err, errFinished) && verifyd.ErrorCode(err) != verifyd.ENOTFOUND:
 			return err
 		}
 	}
