@@ -34,7 +34,9 @@ type Config struct {
 	// (default 256).
 	Batch int
 	// Lease is how long a claimed message is ours before another worker may
-	// claim it again (default 2 minutes). It must outlast one hand-over.
+	// claim it again (default 1 minute): after a crash, the dead worker's
+	// messages wait this long. A hand-over is cut off at three quarters of
+	// it, so the lease always outlasts the hand-over.
 	Lease time.Duration
 	// Poll is how often the queue is checked when nobody calls Wake
 	// (default 1 s); retries and other nodes' messages are found this way.
@@ -60,7 +62,7 @@ func New(cfg Config) *Worker {
 		cfg.Batch = 256
 	}
 	if cfg.Lease <= 0 {
-		cfg.Lease = 2 * time.Minute
+		cfg.Lease = time.Minute
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second
@@ -115,8 +117,10 @@ func (w *Worker) claimLoop(ctx context.Context, sends *sync.WaitGroup) {
 		}
 		var msgs []*verifyd.Message
 		var err error
+		var claimed time.Time
 		if free > 0 {
-			msgs, err = w.cfg.Store.ClaimMessages(ctx, w.cfg.Now(), w.cfg.Lease, free)
+			claimed = w.cfg.Now()
+			msgs, err = w.cfg.Store.ClaimMessages(ctx, claimed, w.cfg.Lease, free)
 		}
 		if err != nil && ctx.Err() == nil {
 			// The database is away: keep the error in the log, not in a loop.
@@ -131,7 +135,7 @@ func (w *Worker) claimLoop(ctx context.Context, sends *sync.WaitGroup) {
 			sends.Add(1)
 			go func() {
 				defer sends.Done()
-				w.results <- w.deliver(ctx, m)
+				w.results <- w.deliver(ctx, m, claimed.Add(w.cfg.Lease*3/4))
 				<-w.slots
 			}()
 		}
@@ -147,9 +151,9 @@ func (w *Worker) claimLoop(ctx context.Context, sends *sync.WaitGroup) {
 }
 
 // deliver hands one message over and says what to record. The sender gets
-// a context that outlives a shutdown by the lease, so a submit under way
-// gets its answer instead of being cut off.
-func (w *Worker) deliver(ctx context.Context, m *verifyd.Message) verifyd.MessageResult {
+// a context that outlives a shutdown, so a submit under way gets its answer
+// instead of being cut off, but not the lease or the message's deadline.
+func (w *Worker) deliver(ctx context.Context, m *verifyd.Message, cutoff time.Time) verifyd.MessageResult {
 	now := w.cfg.Now()
 	res := verifyd.MessageResult{RequestID: m.RequestID, At: now}
 	text, err := w.cfg.Opener.Open(m.RequestID, m.Sealed)
@@ -159,7 +163,10 @@ func (w *Worker) deliver(ctx context.Context, m *verifyd.Message) verifyd.Messag
 		res.State, res.Error = verifyd.DeliveryFailed, "text cannot be opened with the server key"
 		return res
 	}
-	sendCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), m.Deadline)
+	if m.Deadline.Before(cutoff) {
+		cutoff = m.Deadline
+	}
+	sendCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), cutoff)
 	defer cancel()
 	ids, err := w.cfg.Sender.Send(sendCtx, &verifyd.SMS{
 		RequestID:  m.RequestID,

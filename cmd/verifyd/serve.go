@@ -39,6 +39,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	trustedProxies  []netip.Prefix
 	logFormat       string
+	deliveryLease   time.Duration
 }
 
 func parseServe(args []string, e *env) (*serveConfig, error) {
@@ -53,6 +54,7 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "certificate file: serve HTTPS (TLS 1.2+)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file for --tls-cert")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a stop may take to finish requests and submits in flight")
+	fs.DurationVar(&c.deliveryLease, "delivery-lease", time.Minute, "how long a message being handed over is held; after a crash, its messages are retried once this has passed")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed (turns on the per-IP limit)")
 	fs.StringVar(&c.logFormat, "log-format", "", "json or text (default json, text with --dev)")
 	pos, err := e.parse(fs, args)
@@ -162,6 +164,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 		Opener: keyring,
 		Now:    e.now,
 		Logger: logger,
+		Lease:  c.deliveryLease,
 	})
 	handler := http.NewServer(http.Config{
 		Store:          store,

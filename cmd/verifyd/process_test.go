@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The tests in this file run verifyd as a real process, the way an operator
+// does, to check what only a process can show: signals and crashes.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds verifyd once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "verifyd-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "verifyd")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// proc is a verifyd serve process.
+type proc struct {
+	cmd          *exec.Cmd
+	url          string
+	user, secret string
+	exited       chan error
+}
+
+// startProc starts `verifyd serve` with args and waits for its start-up
+// line. Extra environment variables come in env.
+func startProc(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, exited: make(chan error, 1)}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.exited
+	})
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Msg, URL string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "verifyd listening" {
+				urls <- line.URL
+			}
+		}
+	}()
+	banner := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(stdout)
+		banner <- string(b)
+	}()
+	go func() {
+		<-banner
+		p.exited <- cmd.Wait()
+	}()
+	select {
+	case p.url = <-urls:
+	case err := <-p.exited:
+		p.exited <- err
+		t.Fatalf("verifyd exited at start: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("verifyd did not start")
+	}
+	return p
+}
+
+// devCredentials reads the dev account kept beside the database.
+func devCredentials(t *testing.T, db string) (string, string) {
+	t.Helper()
+	b, err := os.ReadFile(db + ".dev-account")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, secret, _ := strings.Cut(strings.TrimSpace(string(b)), ":")
+	return user, secret
+}
+
+// load creates verifications from workers goroutines until stop closes,
+// and returns the request ids that were answered 202.
+func load(t *testing.T, url, user, secret string, workers int, stop <-chan struct{}) []string {
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				body := fmt.Sprintf(`{"to": "4479790%02d%03d"}`, w, i%1000)
+				req, _ := http.NewRequest("POST", url+"/webapi/verify", strings.NewReader(body))
+				req.SetBasicAuth(user, secret)
+				resp, err := client.Do(req)
+				if err != nil {
+					continue // the server is going away: not answered, so not promised
+				}
+				var v struct{ RequestID string }
+				json.NewDecoder(resp.Body).Decode(&v)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted {
+					mu.Lock()
+					ids = append(ids, v.RequestID)
+					mu.Unlock()
+				} else if resp.StatusCode != http.StatusServiceUnavailable {
+					t.Errorf("create answered %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return ids
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// TestSIGTERMUnderLoad stops a loaded server with SIGTERM: it must exit 0,
+// and every request it answered 202 must exist and be delivered after a
+// restart.
+func TestSIGTERMUnderLoad(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "verifyd.db")
+	p := startProc(t, nil, "--dev", "--db", "sqlite:"+db)
+	user, secret := devCredentials(t, db)
+	if _, err := cli(t, "", "accounts", "set", user, "limits=off", "--db", "sqlite:"+db); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	result := make(chan []string, 1)
+	go func() { result <- load(t, p.url, user, secret, 8, stop) }()
+	time.Sleep(500 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		if err != nil {
+			t.Fatalf("verifyd exited with %v after SIGTERM, want status 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("verifyd did not stop within 30 s of SIGTERM")
+	}
+	close(stop)
+	ids := <-result
+	if len(ids) == 0 {
+		t.Fatal("no request was answered before the stop")
+	}
+	checkDelivered(t, db, user, secret, ids)
+}
+
+// checkDelivered restarts verifyd on db and waits until every id has been
+// handed to the inbox.
+func checkDelivered(t *testing.T, db, user, secret string, ids []string) {
+	t.Helper()
+	// A short lease: the killed process's claims run out quickly.
+	p := startProc(t, nil, "--dev", "--db", "sqlite:"+db, "--delivery-lease", "2s")
+	deadline := time.Now().Add(60 * time.Second)
+	for _, id := range ids {
+		if !uuidRE.MatchString(id) {
+			t.Fatalf("request id %q is not a v4 UUID", id)
+		}
+		for {
+			req, _ := http.NewRequest("GET", p.url+"/webapi/verify/"+id, nil)
+			req.SetBasicAuth(user, secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec struct {
+				State       string
+				PhoneNumber string
+				Delivery    struct{ State string }
+			}
+			json.NewDecoder(resp.Body).Decode(&rec)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("request %s answered 202 but is lost: GET says %d", id, resp.StatusCode)
+			}
+			if rec.Delivery.State == "Delivered" {
+				checkOneText(t, p.url, rec.PhoneNumber, id)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("request %s: delivery %q, want Delivered", id, rec.Delivery.State)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Logf("%d answered requests, all delivered", len(ids))
+}
+
+// checkOneText fails unless every inbox message of request id has the same
+// text: delivery is at least once, but never with two different codes.
+func checkOneText(t *testing.T, url, number, id string) {
+	t.Helper()
+	resp, err := http.Get(url + "/inbox/messages?to=" + number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var msgs []struct{ RequestID, Body string }
+	if err := json.NewDecoder(resp.Body).Decode(&msgs); err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]bool{}
+	for _, m := range msgs {
+		if m.RequestID == id {
+			texts[m.Body] = true
+		}
+	}
+	if len(texts) != 1 {
+		t.Fatalf("request %s reached the inbox with %d different texts", id, len(texts))
+	}
+}
+
+// TestKill9UnderLoad kills a loaded server with SIGKILL: every request it
+// answered 202 must survive and be delivered after a restart.
+func TestKill9UnderLoad(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "verifyd.db")
+	p := startProc(t, nil, "--dev", "--db", "sqlite:"+db, "--delivery-lease", "2s")
+	user, secret := devCredentials(t, db)
+	if _, err := cli(t, "", "accounts", "set", user, "limits=off", "--db", "sqlite:"+db); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	result := make(chan []string, 1)
+	go func() { result <- load(t, p.url, user, secret, 8, stop) }()
+	time.Sleep(500 * time.Millisecond)
+	p.cmd.Process.Kill()
+	err := <-p.exited
+	p.exited <- err
+	close(stop)
+	ids := <-result
+	if len(ids) == 0 {
+		t.Fatal("no request was answered before the kill")
+	}
+	checkDelivered(t, db, user, secret, ids)
+}
