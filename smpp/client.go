@@ -42,7 +42,8 @@ type Client struct {
 	stop     chan struct{} // closed by Close: bind loops stop reconnecting
 	runCtx   context.Context
 	loops    sync.WaitGroup
-	refCount atomic.Uint32
+	refCount atomic.Uint32 // concatenation references for texts without a request id
+	rr       atomic.Uint32 // round robin over the binds
 
 	stats struct {
 		throttles, queueFull, reconnects, submitted, receipts atomic.Uint64
@@ -51,9 +52,10 @@ type Client struct {
 
 var _ verifyd.Sender = (*Client)(nil)
 
-// NewClient returns a Client for cfg that passes receipts to rec. It does
-// not connect until Start. log receives connection events; it never sees the
-// password, a message text or a full phone number.
+// NewClient returns a Client for cfg that passes receipts to rec (when rec is
+// nil, receipts are acknowledged and dropped). It does not connect until
+// Start. log receives connection events; it never sees the password, a
+// message text or a phone number. A nil log discards them.
 func NewClient(cfg Config, rec verifyd.ReceiptRecorder, log *slog.Logger) *Client {
 	cfg = cfg.withDefaults()
 	if cfg.Now == nil {
@@ -110,7 +112,7 @@ func (c *Client) Start(ctx context.Context) {
 func (c *Client) bindLoop(ctx context.Context, slot int, r role) {
 	defer c.loops.Done()
 	log := c.log.With("bind", slot, "role", r.String())
-	backoff := c.cfg.ReconnectMin
+	b := backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax, rnd: c.cfg.Rand}
 	for attempt := 0; ; attempt++ {
 		if c.stopped(ctx) {
 			return
@@ -119,16 +121,20 @@ func (c *Client) bindLoop(ctx context.Context, slot int, r role) {
 			c.stats.reconnects.Add(1)
 		}
 		s, err := c.dial(ctx, slot, r)
+		wait := time.Duration(0)
 		if err != nil {
 			c.setLastErr(err)
-			log.Warn("smpp: bind failed", "err", err, "retry_in", backoff)
+			wait = b.next()
+			log.Warn("smpp: bind failed", "err", err, "retry_in", wait)
 		} else {
-			backoff = c.cfg.ReconnectMin // a good bind resets the backoff
+			b.reset() // a good bind starts the backoff over
 			log.Info("smpp: bound")
 			if !c.add(s) {
-				// Close came while we were binding.
-				s.shutdown(context.Background())
-				s.run()
+				// Close came while we were binding: unbind at once.
+				ended := make(chan struct{})
+				go func() { s.run(); close(ended) }()
+				s.shutdown(ctx)
+				<-ended
 				return
 			}
 			stopWatch := context.AfterFunc(ctx, func() { s.fail(errClosing) })
@@ -139,10 +145,9 @@ func (c *Client) bindLoop(ctx context.Context, slot int, r role) {
 				return
 			}
 			c.setLastErr(err)
-			log.Warn("smpp: session ended, reconnecting", "err", err)
+			wait = b.next()
+			log.Warn("smpp: session ended, reconnecting", "err", err, "retry_in", wait)
 		}
-		wait := jitter(backoff, c.cfg.Rand)
-		backoff = min(2*backoff, c.cfg.ReconnectMax)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -156,7 +161,27 @@ func (c *Client) bindLoop(ctx context.Context, slot int, r role) {
 	}
 }
 
-// jitter spreads a backoff over [d/2, d), so binds that dropped together do
+// backoff is the capped exponential wait between connection attempts.
+type backoff struct {
+	min, max, cur time.Duration
+	rnd           func() float64
+}
+
+// next returns the wait before the next attempt and doubles the one after,
+// up to max.
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	}
+	d := jitter(b.cur, b.rnd)
+	b.cur = min(2*b.cur, b.max)
+	return d
+}
+
+// reset starts over from min, after a bind that worked.
+func (b *backoff) reset() { b.cur = 0 }
+
+// jitter spreads a wait over [d/2, d), so binds that dropped together do
 // not all come back in the same instant.
 func jitter(d time.Duration, rnd func() float64) time.Duration {
 	return d/2 + time.Duration(rnd()*float64(d/2))
@@ -294,6 +319,9 @@ func (c *Client) bind(conn net.Conn, r role) (*bufio.Reader, error) {
 			continue
 		case p.Seq != 1 || (p.ID != req.ID.Response() && p.ID != GenericNack):
 			return nil, fmt.Errorf("smpp: %s while waiting for the bind response", p.ID)
+		case p.ID == GenericNack && p.Status == StatusOK:
+			// An SMSC without this bind type may nack it (SMPP.md §8).
+			return nil, &BindError{Status: StatusInvCmdID}
 		case p.Status != StatusOK:
 			return nil, &BindError{Status: p.Status}
 		}

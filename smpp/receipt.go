@@ -88,7 +88,7 @@ func ParseReceipt(p *PDU) DeliveryReport {
 	if id, ok := p.TLVs.CString(TagReceiptedMessageID); ok && strings.TrimSpace(id) != "" {
 		r.ID = strings.TrimSpace(id)
 	} else {
-		r.ID = fields["id"]
+		r.ID = firstToken(fields["id"])
 	}
 	r.Stat = fields["stat"]
 	if st, ok := p.TLVs.Uint8(TagMessageState); ok {
@@ -96,10 +96,10 @@ func ParseReceipt(p *PDU) DeliveryReport {
 	} else if st, ok := stateWords[strings.ToUpper(r.Stat)]; ok {
 		r.State, r.HasState = st, true
 	}
-	r.Err = fields["err"]
+	r.Err = firstToken(fields["err"])
 	r.Network, r.HasNetwork = p.TLVs.NetworkErrorCode()
-	r.SubmitDate = receiptDate(fields["submit date"])
-	r.DoneDate = receiptDate(fields["done date"])
+	r.SubmitDate = receiptDate(firstToken(fields["submit date"]))
+	r.DoneDate = receiptDate(firstToken(fields["done date"]))
 	return r
 }
 
@@ -145,6 +145,31 @@ func receiptFields(s string) map[string]string {
 		}
 	}
 	return out
+}
+
+// firstToken keeps a value up to its first blank. Ids, error codes and dates
+// hold none, and a receipt with a malformed text: key cannot then smuggle the
+// message text (the code) into a field that is stored or logged.
+func firstToken(s string) string {
+	if i := strings.IndexAny(s, " \t\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// safeStat is a stat word fit for a log line: letters, blanks and
+// underscores only, at most 24 of them, so no digits of a code get through.
+func safeStat(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= 24 {
+			break
+		}
+		if r == ' ' || r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // receiptDate reads YYMMDDhhmm or YYMMDDhhmmss.
@@ -227,7 +252,7 @@ func (c *Client) handleDeliver(p *PDU) Status {
 		return StatusOK
 	}
 	if !r.HasState {
-		c.log.Warn("smpp: receipt with an unknown state, acknowledged and dropped", "stat", r.Stat)
+		c.log.Warn("smpp: receipt with an unknown state, acknowledged and dropped", "stat", safeStat(r.Stat))
 		return StatusOK
 	}
 	state, final := receiptState(r.State)

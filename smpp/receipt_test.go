@@ -189,3 +189,36 @@ func TestJitterStaysWithinHalfAndFull(t *testing.T) {
 		}
 	}
 }
+
+func TestBackoffDoublesToTheCapAndResets(t *testing.T) {
+	t.Parallel()
+	b := backoff{min: 100 * time.Millisecond, max: 500 * time.Millisecond, rnd: func() float64 { return 0 }}
+	var got []time.Duration
+	for range 5 {
+		got = append(got, b.next())
+	}
+	// Jitter 0 takes the lower half: d/2.
+	want := []time.Duration{50, 100, 200, 250, 250}
+	for i := range want {
+		if got[i] != want[i]*time.Millisecond {
+			t.Fatalf("waits %v, want %v ms", got, want)
+		}
+	}
+	b.reset()
+	if d := b.next(); d != 50*time.Millisecond {
+		t.Fatalf("after reset: %v, want 50ms", d)
+	}
+}
+
+func TestReceiptFieldsCannotCarryTheText(t *testing.T) {
+	t.Parallel()
+	// No text: key, the message glued after err: and stat:.
+	p := &PDU{ID: DeliverSM, ESMClass: 4, ShortMessage: []byte("id:12 stat:NOROUTE code 918273 err:001 code 918273")}
+	r := ParseReceipt(p)
+	if r.ID != "12" || r.Err != "001" {
+		t.Fatalf("got %+v", r)
+	}
+	if got := safeStat(r.Stat); got != "NOROUTE code " {
+		t.Fatalf("safeStat(%q) = %q", r.Stat, got)
+	}
+}

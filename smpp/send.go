@@ -247,13 +247,23 @@ func (c *Client) pick(ctx context.Context) (*session, error) {
 	for {
 		tx := *c.tx.Load()
 		if n := len(tx); n > 0 {
-			start := int(c.refCount.Add(1))
+			start := int(c.rr.Add(1))
+			var fallback *session
 			for i := range n {
-				if s := tx[(start+i)%n]; !s.paused() {
+				s := tx[(start+i)%n]
+				if !s.alive() {
+					continue // lost, not yet removed: do not spin on it
+				}
+				if !s.paused() {
 					return s, nil
 				}
+				if fallback == nil {
+					fallback = s
+				}
 			}
-			return tx[start%n], nil
+			if fallback != nil {
+				return fallback, nil
+			}
 		}
 		c.mu.Lock()
 		closing, ch := c.closing, c.changed

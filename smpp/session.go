@@ -385,18 +385,17 @@ func (s *session) request(ctx context.Context, p *PDU, internal bool, onWritten 
 	}
 	timer := time.NewTimer(s.c.cfg.Timeout)
 	var r result
+	gaveUp := false
 	select {
 	case r = <-c.ch:
 	case <-timer.C:
-		r.err = errTimeout
+		r.err, gaveUp = errTimeout, true
 	case <-ctx.Done():
-		r.err = ctx.Err()
+		r.err, gaveUp = ctx.Err(), true
 	}
 	timer.Stop()
-	if r.err == errTimeout || r.err == ctx.Err() && r.err != nil {
-		if !s.forget(seq, c) {
-			r = <-c.ch // the response won the race: use it
-		}
+	if gaveUp && !s.forget(seq, c) {
+		r = <-c.ch // the response won the race: use it
 	}
 	callPool.Put(c)
 	if r.err != nil {
@@ -423,6 +422,16 @@ func (s *session) acquire(ctx context.Context) error {
 }
 
 func (s *session) release() { <-s.slots }
+
+// alive reports whether the connection is still up.
+func (s *session) alive() bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
 
 // paused reports whether the session is in a throttle pause.
 func (s *session) paused() bool { return s.pauseEnd.Load() > s.mono() }

@@ -434,3 +434,23 @@ func testCertificate(t testing.TB) ([]byte, tls.Certificate) {
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	return caPEM, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+func TestCloseDuringBindUnbindsTheNewSession(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.NewServer(t, smpptest.Options{})
+	c := smpp.NewClient(testConfig(t, srv.URL("a", "b", "")), nil, nil)
+	c.Start(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Whether Close lands before, during or after the bind, it must end
+	// with no session left open.
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !srv.Wait(5*time.Second, func() bool { return srv.Counters().Sessions == 0 }) {
+		t.Fatalf("counters %+v, want every session closed", srv.Counters())
+	}
+	if c.Ready() == nil {
+		t.Fatal("Ready after Close")
+	}
+}
