@@ -41,6 +41,7 @@ type Client struct {
 	closing  bool
 	stop     chan struct{} // closed by Close: bind loops stop reconnecting
 	runCtx   context.Context
+	cancel   context.CancelFunc // aborts the bind loops' dials and waits
 	loops    sync.WaitGroup
 	refCount atomic.Uint32 // concatenation references for texts without a request id
 	rr       atomic.Uint32 // round robin over the binds
@@ -96,6 +97,7 @@ func (c *Client) Start(ctx context.Context) {
 	}
 	c.started = true
 	c.runCtx = ctx
+	ctx, c.cancel = context.WithCancel(ctx)
 	roles := []role{roleTRX}
 	if c.cfg.Mode == ModeTXRX {
 		roles = []role{roleTX, roleRX}
@@ -247,6 +249,7 @@ type BindError struct {
 	Status Status
 }
 
+// Error names the refusal; it never quotes the credentials.
 func (e *BindError) Error() string { return "smpp: bind refused: " + e.Status.String() }
 
 // dial connects and binds one session. Nothing but the bind goes out until
@@ -392,7 +395,18 @@ func (c *Client) Close(ctx context.Context) error {
 		go func() { defer wg.Done(); s.shutdown(ctx) }()
 	}
 	done := make(chan struct{})
-	go func() { wg.Wait(); c.loops.Wait(); close(done) }()
+	go func() {
+		wg.Wait()
+		// Only now abort a bind still in progress: cancelling earlier
+		// would drop the sessions above instead of unbinding them.
+		c.mu.Lock()
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.mu.Unlock()
+		c.loops.Wait()
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil
