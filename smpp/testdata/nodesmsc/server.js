@@ -2,7 +2,9 @@
 // 0.5.1 (npm "smpp"), so the Go client is checked against an implementation
 // it shares no code with.
 //
-// Environment: PORT (0 picks a free one), SYSTEM_ID, PASSWORD.
+// Environment: PORT (0 picks a free one), SYSTEM_ID, PASSWORD, and
+// AUTO_RECEIPT (e.g. DELIVRD): when set, every whole message gets that
+// receipt for each of its parts as soon as its last part arrives.
 // It writes one JSON event per line on stdout, the first being
 // {"event":"listening","port":N}, and reads one JSON command per line on
 // stdin:
@@ -91,6 +93,7 @@ const server = smpp.createServer((session) => {
 		emit(ev);
 		if (!concat) {
 			emit({event: 'message', session: session.id, text: ev.text, message_ids: [id]});
+			autoReceipt([id], ev.dest.addr);
 			return;
 		}
 		const key = session.id + '/' + concat.ref + '/' + concat.total;
@@ -104,6 +107,7 @@ const server = smpp.createServer((session) => {
 		if (m.n === concat.total) {
 			parts.delete(key);
 			emit({event: 'message', session: session.id, text: m.texts.join(''), message_ids: m.ids});
+			autoReceipt(m.ids, ev.dest.addr);
 		}
 	});
 
@@ -127,6 +131,14 @@ const server = smpp.createServer((session) => {
 		emit({event: 'error', session: session.id, error: String(err && err.message || err)});
 	});
 });
+
+function autoReceipt(ids, handset) {
+	const stat = process.env.AUTO_RECEIPT;
+	if (stat) {
+		// After the submit_sm_resp has gone out, as a real SMSC would.
+		setImmediate(() => ids.forEach((id) => receipt({message_id: id, stat, source: handset})));
+	}
+}
 
 function receipt(cmd) {
 	const target = [...sessions].reverse().find((s) => s.canReceive);
