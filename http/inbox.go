@@ -1,10 +1,14 @@
 package http
 
 import (
+	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"net/http"
 	"strconv"
 
+	"verifyd"
 	"verifyd/phone"
 )
 
@@ -31,14 +35,15 @@ type inboxMessage struct {
 const unreadable = "[sealed under another server key]"
 
 // handleInboxPage is GET /inbox: a page that lists the dev inbox and keeps
-// itself current. It carries no data; the page's script fetches the JSON,
-// and builds the list with textContent, so a message body can never become
-// markup.
+// itself current from /inbox/events. It carries no data; the page's script
+// builds the list with textContent, so a message body can never become
+// markup, and the CSP lets only the page's own script and style run.
 func (s *Server) handleInboxPage(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+	h.Set("Content-Security-Policy", inboxCSP(inboxPage))
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", strconv.Itoa(len(inboxPage)))
 	w.WriteHeader(http.StatusOK)
@@ -46,8 +51,35 @@ func (s *Server) handleInboxPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// inboxCSP is the page's Content-Security-Policy: nothing from elsewhere,
+// and of inline code only the page's own <script> and <style>, allowed by
+// their SHA-256 rather than by 'unsafe-inline', so that even a body that
+// became markup could not run. Computed per request: dev only, and a few
+// kilobytes to hash.
+func inboxCSP(page []byte) string {
+	return "default-src 'none'; script-src " + inlineHash(page, "script") +
+		"; style-src " + inlineHash(page, "style") +
+		"; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}
+
+// inlineHash is the CSP source of the first <tag> element's content in
+// page, or 'none' when there is none.
+func inlineHash(page []byte, tag string) string {
+	_, rest, ok := bytes.Cut(page, []byte("<"+tag+">"))
+	if !ok {
+		return "'none'"
+	}
+	content, _, ok := bytes.Cut(rest, []byte("</"+tag+">"))
+	if !ok {
+		return "'none'"
+	}
+	sum := sha256.Sum256(content)
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
+
 // handleInboxMessages is GET /inbox/messages?to=DIGITS: the messages the
-// dev sender "sent", newest first, their texts opened.
+// dev sender "sent", newest first, their texts opened. The page reads it
+// when its browser cannot keep an event stream.
 func (s *Server) handleInboxMessages(w http.ResponseWriter, r *http.Request) error {
 	query := r.URL.Query().Get("to")
 	to := phone.Normalize(query)
@@ -62,20 +94,25 @@ func (s *Server) handleInboxMessages(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	for _, m := range ms {
-		body := unreadable
-		if text, err := s.cfg.Keyring.Open(m.RequestID, m.Sealed); err == nil {
-			body = string(text)
-		}
-		out = append(out, inboxMessage{
-			ID:        strconv.FormatInt(m.ID, 10),
-			RequestID: m.RequestID,
-			To:        m.To,
-			From:      m.From,
-			Body:      body,
-			Created:   timestamp(m.Created),
-		})
+		out = append(out, s.openInboxMessage(m))
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// openInboxMessage is m as the inbox shows it, its text opened.
+func (s *Server) openInboxMessage(m *verifyd.InboxMessage) inboxMessage {
+	body := unreadable
+	if text, err := s.cfg.Keyring.Open(m.RequestID, m.Sealed); err == nil {
+		body = string(text)
+	}
+	return inboxMessage{
+		ID:        strconv.FormatInt(m.ID, 10),
+		RequestID: m.RequestID,
+		To:        m.To,
+		From:      m.From,
+		Body:      body,
+		Created:   timestamp(m.Created),
+	}
 }

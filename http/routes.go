@@ -43,6 +43,7 @@ func (s *Server) routeTable() []route {
 		rs = append(rs,
 			route{"GET", "/inbox", s.handle(s.handleInboxPage)},
 			route{"GET", "/inbox/messages", s.handle(s.handleInboxMessages)},
+			route{"GET", "/inbox/events", s.handle(newInboxStreams(s).serve)},
 		)
 	}
 	return rs
