@@ -212,3 +212,10 @@ func (n *Node) Command(t testing.TB, cmd map[string]string) {
 		t.Fatalf("node SMSC command: %v", err)
 	}
 }
+
+// Events returns a copy of the events from index since on.
+func (n *Node) Events(since int) []NodeEvent {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]NodeEvent(nil), n.events[min(since, len(n.events)):]...)
+}

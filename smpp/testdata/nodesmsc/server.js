@@ -60,6 +60,9 @@ const server = smpp.createServer((session) => {
 		session.canReceive = pdu.command !== 'bind_transmitter';
 		sessions.add(session);
 		session.send(pdu.response({system_id: 'nodesmsc'}));
+		if (session.canReceive) {
+			waiting.splice(0).forEach((cmd) => setImmediate(() => receipt(cmd)));
+		}
 	};
 	session.on('bind_transceiver', bind);
 	session.on('bind_transmitter', bind);
@@ -124,6 +127,10 @@ const server = smpp.createServer((session) => {
 
 	session.on('close', () => {
 		sessions.delete(session);
+		for (const cmd of (unacked.get(session) || new Map()).values()) {
+			waiting.push(cmd);
+		}
+		unacked.delete(session);
 		emit({event: 'close', session: session.id});
 	});
 
@@ -140,12 +147,23 @@ function autoReceipt(ids, handset) {
 	}
 }
 
+// Receipts not yet acknowledged, by session: like a real SMSC, the node
+// SMSC sends them again on the next bind when a session ends without
+// acknowledging them (the client died before recording them).
+const unacked = new Map(); // session -> Map(message_id -> cmd)
+const waiting = []; // receipts with no receiving session to go to
+
 function receipt(cmd) {
 	const target = [...sessions].reverse().find((s) => s.canReceive);
 	if (!target) {
-		emit({event: 'error', error: 'no receiving session'});
+		waiting.push(cmd);
+		emit({event: 'receipt_queued', message_id: cmd.message_id});
 		return;
 	}
+	if (!unacked.has(target)) {
+		unacked.set(target, new Map());
+	}
+	unacked.get(target).set(cmd.message_id, cmd);
 	const now = yymmddhhmm(new Date());
 	const text = 'id:' + cmd.message_id + ' sub:001 dlvrd:' + (cmd.stat === 'DELIVRD' ? '001' : '000') +
 		' submit date:' + now + ' done date:' + now + ' stat:' + cmd.stat + ' err:' + (cmd.err || '000') + ' text:';
@@ -157,6 +175,9 @@ function receipt(cmd) {
 		receipted_message_id: cmd.message_id,
 		message_state: states[cmd.stat] || 7,
 	}, (resp) => {
+		if (resp.command_status === 0) {
+			unacked.get(target).delete(cmd.message_id);
+		}
 		emit({event: 'deliver_sm_resp', session: target.id, message_id: cmd.message_id, status: resp.command_status});
 	});
 }
