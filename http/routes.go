@@ -30,6 +30,7 @@ func (s *Server) routeTable() []route {
 		{"DELETE", "/webapi/verify/{id}", s.authed(s.handleCancel)},
 		{"GET", "/healthz", s.handle(s.handleHealth)},
 		{"GET", "/readyz", s.handle(s.handleReady)},
+		{"GET", "/openapi.json", s.handle(s.handleOpenAPI)},
 	}
 	if s.cfg.Metrics != nil {
 		// No credentials: Prometheus scrapes without them, and operators
