@@ -13,7 +13,7 @@ import (
 // dueSubquery picks the n first due messages by the messages_due index;
 // its WHERE and ORDER BY must stay word for word the index's, or SQLite
 // scans the table.
-const dueSubquery = `SELECT request_id FROM messages
+const dueSubquery = `SELECT vid FROM messages
 	WHERE state = 'Queued' AND max(next_attempt, lease_until) <= ?1
 	ORDER BY max(next_attempt, lease_until) LIMIT ?2`
 
@@ -41,7 +41,7 @@ func (s *Store) ClaimMessages(ctx context.Context, now time.Time, lease time.Dur
 			// then lease the next n that are left.
 			res, err := t.exec(`UPDATE messages SET state = 'Expired', error = 'deadline passed', sealed = NULL,
 					lease_until = 0, updated = ?1
-				WHERE request_id IN (`+dueSubquery+`) AND deadline <= ?1`, ms(now), n)
+				WHERE vid IN (`+dueSubquery+`) AND deadline <= ?1`, ms(now), n)
 			if err != nil {
 				return err
 			}
@@ -71,7 +71,7 @@ func (s *Store) ClaimMessages(ctx context.Context, now time.Time, lease time.Dur
 // claimDue leases the next n due messages that are not past their deadline.
 func claimDue(t *tx, now, leaseUntil time.Time, n int) ([]*verifyd.Message, error) {
 	rows, err := t.query(`UPDATE messages SET attempts = attempts + 1, lease_until = ?3
-		WHERE request_id IN (`+dueSubquery+`) AND deadline > ?1
+		WHERE vid IN (`+dueSubquery+`) AND deadline > ?1
 		RETURNING request_id, account_id, to_number, from_id, sealed, attempts, next_attempt, deadline, created`,
 		ms(now), n, ms(leaseUntil))
 	if err != nil {
@@ -122,29 +122,28 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 
 func finishMessage(t *tx, r verifyd.MessageResult) error {
 	var (
-		res sql.Result
+		vid int64
 		err error
 	)
 	if r.State == verifyd.DeliveryQueued {
-		res, err = t.exec(`UPDATE messages SET next_attempt = ?, lease_until = 0, error = ?, updated = ?
-			WHERE request_id = ? AND state = 'Queued'`, ms(r.NextAttempt), r.Error, ms(r.At), r.RequestID)
+		err = t.queryRow(`UPDATE messages SET next_attempt = ?, lease_until = 0, error = ?, updated = ?
+			WHERE vid = (SELECT vid FROM verifications WHERE id = ?) AND state = 'Queued' RETURNING vid`,
+			ms(r.NextAttempt), r.Error, ms(r.At), r.RequestID).Scan(&vid)
 	} else {
-		res, err = t.exec(`UPDATE messages SET state = ?, sealed = NULL, lease_until = 0, error = ?, updated = ?
-			WHERE request_id = ? AND state = 'Queued'`, string(r.State), r.Error, ms(r.At), r.RequestID)
+		err = t.queryRow(`UPDATE messages SET state = ?, sealed = NULL, lease_until = 0, error = ?, updated = ?
+			WHERE vid = (SELECT vid FROM verifications WHERE id = ?) AND state = 'Queued' RETURNING vid`,
+			string(r.State), r.Error, ms(r.At), r.RequestID).Scan(&vid)
 	}
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 || r.State != verifyd.DeliverySubmitted {
-		return err
+	if errors.Is(err, sql.ErrNoRows) || err != nil || r.State != verifyd.DeliverySubmitted {
+		return ignoreNoRows(err)
 	}
 	for part, carrierID := range r.CarrierIDs {
 		// A carrier may reuse an id long after: the newest message owns it.
-		if _, err := t.exec(`INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
+		if _, err := t.exec(`INSERT INTO message_parts (carrier_id, vid, part, state, error, updated)
 				VALUES (?, ?, ?, 'Submitted', '', ?)
-				ON CONFLICT (carrier_id) DO UPDATE SET request_id = excluded.request_id, part = excluded.part,
+				ON CONFLICT (carrier_id) DO UPDATE SET vid = excluded.vid, part = excluded.part,
 					state = excluded.state, error = excluded.error, updated = excluded.updated`,
-			carrierID, r.RequestID, part, ms(r.At)); err != nil {
+			carrierID, vid, part, ms(r.At)); err != nil {
 			return err
 		}
 	}
@@ -167,6 +166,14 @@ func finishMessage(t *tx, r verifyd.MessageResult) error {
 		}
 	}
 	return nil
+}
+
+// ignoreNoRows treats "no such row" as nothing to do.
+func ignoreNoRows(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
 }
 
 // finalReceipt reports whether a receipt state ends a part's delivery;
@@ -203,9 +210,11 @@ func (s *Store) RecordReceipt(ctx context.Context, r verifyd.Receipt) error {
 // applyReceipt records a final receipt on its part and the part's message;
 // matched is false when no part has that carrier id.
 func applyReceipt(t *tx, r verifyd.Receipt) (matched bool, err error) {
-	var requestID, partState string
-	err = t.queryRow("SELECT request_id, state FROM message_parts WHERE carrier_id = ?", r.CarrierID).
-		Scan(&requestID, &partState)
+	var (
+		vid       int64
+		partState string
+	)
+	err = t.queryRow("SELECT vid, state FROM message_parts WHERE carrier_id = ?", r.CarrierID).Scan(&vid, &partState)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -218,13 +227,13 @@ func applyReceipt(t *tx, r verifyd.Receipt) (matched bool, err error) {
 	}
 	if r.State == verifyd.DeliveryDelivered {
 		// Delivered only once no part is left undelivered.
-		_, err = t.exec(`UPDATE messages SET state = 'Delivered', error = ?, updated = ?
-			WHERE request_id = ? AND state = 'Submitted'
-				AND NOT EXISTS (SELECT 1 FROM message_parts WHERE request_id = ? AND state != 'Delivered')`,
-			r.Error, ms(r.At), requestID, requestID)
+		_, err = t.exec(`UPDATE messages SET state = 'Delivered', error = ?2, updated = ?3
+			WHERE vid = ?1 AND state = 'Submitted'
+				AND NOT EXISTS (SELECT 1 FROM message_parts WHERE vid = ?1 AND state != 'Delivered')`,
+			vid, r.Error, ms(r.At))
 	} else {
 		_, err = t.exec(`UPDATE messages SET state = ?, error = ?, updated = ?
-			WHERE request_id = ? AND state = 'Submitted'`, string(r.State), r.Error, ms(r.At), requestID)
+			WHERE vid = ? AND state = 'Submitted'`, string(r.State), r.Error, ms(r.At), vid)
 	}
 	return true, err
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -13,6 +14,9 @@ import (
 // small writes rather than one large one, so creates and validates keep
 // flowing between them.
 const purgeChunk = 500
+
+// bucketScanChunk is how many limit buckets one purge write looks at.
+const bucketScanChunk = 2000
 
 // orphanReceiptAge is how long a receipt waits for its carrier id.
 const orphanReceiptAge = 24 * time.Hour
@@ -29,18 +33,20 @@ func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, err
 	}
 	total := 0
 	for id, cutoff := range cutoffs {
-		n, err := s.purgeChunks(ctx, `DELETE FROM verifications WHERE id IN (
-			SELECT id FROM verifications WHERE account_id = ? AND created < ? LIMIT ?)`, id, ms(cutoff))
+		n, err := s.purgeChunks(ctx, `DELETE FROM verifications WHERE vid IN (
+			SELECT vid FROM verifications WHERE account_id = ? AND created < ? LIMIT ?)`, id, ms(cutoff))
 		total += n
 		if err != nil {
 			return total, err
 		}
 	}
+	if err := s.purgeBuckets(ctx, now); err != nil {
+		return total, err
+	}
 	for _, q := range []struct {
 		query string
 		arg   time.Time
 	}{
-		{`DELETE FROM limit_buckets WHERE key IN (SELECT key FROM limit_buckets WHERE tat <= ? LIMIT ?)`, now},
 		{`DELETE FROM orphan_receipts WHERE carrier_id IN (
 			SELECT carrier_id FROM orphan_receipts WHERE at < ? LIMIT ?)`, now.Add(-orphanReceiptAge)},
 		{`DELETE FROM idempotent_requests WHERE (account_id, key) IN (
@@ -77,6 +83,32 @@ func (s *Store) retentionCutoffs(ctx context.Context, now time.Time) (map[int64]
 		out[id] = now.Add(-settings.Retention())
 	}
 	return out, rows.Err()
+}
+
+// purgeBuckets deletes the limit buckets whose tat has passed, walking the
+// table in key order a chunk per write, since no index on tat exists.
+func (s *Store) purgeBuckets(ctx context.Context, now time.Time) error {
+	after := ""
+	for {
+		var (
+			scanned int
+			last    sql.NullString
+		)
+		err := s.w.write(ctx, func(t *tx) error {
+			if err := t.queryRow(`SELECT count(*), max(key) FROM (
+				SELECT key FROM limit_buckets WHERE key > ? ORDER BY key LIMIT ?)`, after, bucketScanChunk).
+				Scan(&scanned, &last); err != nil {
+				return err
+			}
+			_, err := t.exec("DELETE FROM limit_buckets WHERE key > ? AND key <= ? AND tat <= ?",
+				after, last.String, ms(now))
+			return err
+		})
+		if err != nil || scanned < bucketScanChunk {
+			return err
+		}
+		after = last.String
+	}
 }
 
 // purgeChunks runs a chunked DELETE (its last parameter the chunk size)

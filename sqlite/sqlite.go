@@ -40,6 +40,16 @@ type Store struct {
 	closeErr  error
 }
 
+// dsn is the data source name of path with a busy timeout and pragmas.
+func dsn(path string, pragmas ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s?_pragma=busy_timeout(%d)", path, busyTimeout.Milliseconds())
+	for _, p := range pragmas {
+		b.WriteString("&_pragma=" + p)
+	}
+	return b.String()
+}
+
 // Open opens the database file at path, creating it if needed, and starts
 // its writer. It refuses a database that will not run in WAL mode with
 // synchronous=FULL, because then a commit could be lost after the caller
@@ -48,36 +58,62 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: %q is not a plain database file path", path)
 	}
-	timeout := fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds())
-	wdb, err := sql.Open("sqlite", path+"?_pragma="+timeout+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	wdb.SetMaxOpenConns(1)
-	conn, err := wdb.Conn(ctx)
-	if err == nil {
-		err = checkDurable(ctx, conn)
-		if err != nil {
-			conn.Close()
+	var (
+		dbs   []*sql.DB
+		conns []*sql.Conn
+	)
+	fail := func(err error) (*Store, error) {
+		for _, c := range conns {
+			c.Close()
 		}
-	}
-	if err != nil {
-		wdb.Close()
+		for _, db := range dbs {
+			db.Close()
+		}
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// one opens a pool of one connection and takes that connection.
+	one := func(pragmas ...string) (*sql.Conn, error) {
+		db, err := sql.Open("sqlite", dsn(path, pragmas...))
+		if err != nil {
+			return nil, err
+		}
+		dbs = append(dbs, db)
+		db.SetMaxOpenConns(1)
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, conn)
+		return conn, nil
 	}
 
-	rdb, err := sql.Open("sqlite", path+"?_pragma="+timeout+"&_pragma=query_only(ON)")
+	// The writer's page cache is large because creates land on random
+	// pages of every table keyed by request id. Its savepoint journals stay
+	// in memory, or every write would also write a temporary file. It
+	// leaves checkpoints to the checkpointer, but for a far-off safety net,
+	// so that no caller waits on one.
+	wconn, err := one("journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)",
+		"temp_store(MEMORY)", "cache_size(-65536)", "wal_autocheckpoint(20000)")
 	if err != nil {
-		conn.Close()
-		wdb.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return fail(err)
+	}
+	if err := checkDurable(ctx, wconn); err != nil {
+		return fail(err)
+	}
+	cconn, err := one("synchronous(FULL)")
+	if err != nil {
+		return fail(err)
+	}
+	rdb, err := sql.Open("sqlite", dsn(path, "query_only(ON)"))
+	if err != nil {
+		return fail(err)
 	}
 	readers := max(4, runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
 
-	return &Store{w: newWriter(wdb, conn, maxGroup), rdb: rdb}, nil
+	c := newCheckpointer(dbs[1], cconn)
+	return &Store{w: newWriter(dbs[0], wconn, c, maxGroup), rdb: rdb}, nil
 }
 
 // checkDurable reads back the settings a durable commit depends on: the
@@ -132,11 +168,19 @@ func (s *Store) Ping(ctx context.Context) error {
 type WriteStats struct {
 	Groups int64 // transactions committed or attempted
 	Writes int64 // writes run in them
+
+	Checkpoints        int64 // WAL checkpoints run beside the writer
+	CheckpointFailures int64 // of which failed; the next one retries
 }
 
 // WriteStats returns the writer's counts so far, for metrics.
 func (s *Store) WriteStats() WriteStats {
-	return WriteStats{Groups: s.w.groups.Load(), Writes: s.w.writes.Load()}
+	return WriteStats{
+		Groups:             s.w.groups.Load(),
+		Writes:             s.w.writes.Load(),
+		Checkpoints:        s.w.ckpt.runs.Load(),
+		CheckpointFailures: s.w.ckpt.failures.Load(),
+	}
 }
 
 // errClosed is what a write gets once the store is closed.

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -351,5 +352,48 @@ func TestClaimUsesDueIndex(t *testing.T) {
 	}
 	if p := strings.Join(plan, "; "); !strings.Contains(p, "messages_due") || strings.Contains(p, "TEMP B-TREE") {
 		t.Fatalf("plan %q, want the messages_due index and no sort", p)
+	}
+}
+
+func TestPurgeWalksEveryBucket(t *testing.T) {
+	t.Parallel()
+	s, path := openTest(t)
+	const buckets = 2*bucketScanChunk + 500
+	err := s.w.write(t.Context(), func(tx *tx) error {
+		for i := range buckets {
+			tat := base().Add(time.Duration(i%2) * time.Hour) // every other one still running
+			if _, err := tx.exec("INSERT INTO limit_buckets (key, tat) VALUES (?, ?)",
+				storedKey(fmt.Sprintf("1:number:4477%08d", i)), ms(tat)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PurgeVerifications(t.Context(), base().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := rawDB(t, path).QueryRow("SELECT count(*) FROM limit_buckets WHERE tat > ?", ms(base().Add(time.Minute))).
+		Scan(&left); err != nil || left != buckets/2 {
+		t.Fatalf("%d running buckets left (%v), want %d", left, err, buckets/2)
+	}
+	if err := rawDB(t, path).QueryRow("SELECT count(*) FROM limit_buckets").Scan(&left); err != nil || left != buckets/2 {
+		t.Fatalf("%d buckets left (%v), want only the %d running ones", left, err, buckets/2)
+	}
+}
+
+func TestCheckpointerCopiesTheWAL(t *testing.T) {
+	t.Parallel()
+	s, _ := openTest(t)
+	seed(t, s, 3)
+	s.w.ckpt.due()
+	for s.WriteStats().Checkpoints == 0 {
+		runtime.Gosched()
+	}
+	if st := s.WriteStats(); st.CheckpointFailures != 0 {
+		t.Fatalf("%d of %d checkpoints failed", st.CheckpointFailures, st.Checkpoints)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"verifyd"
 )
@@ -25,7 +24,7 @@ func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification,
 		if err := chargeLimits(t, limits, v.Created); err != nil {
 			return err
 		}
-		_, err := t.exec(`INSERT INTO verifications (`+verificationColumns+`)
+		res, err := t.exec(`INSERT INTO verifications (`+verificationColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.AccountID, v.PhoneNumber, v.Country, string(v.NumberStatus), string(v.State), v.CodeMAC,
 			v.Attempts, v.MaxAttempts, ms(v.Created), ms(v.ValidUntil), nullMS(v.Verified), ms(v.Updated))
@@ -35,61 +34,17 @@ func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification,
 		if err != nil || m == nil {
 			return err
 		}
-		_, err = t.exec(`INSERT INTO messages (request_id, account_id, to_number, from_id, sealed, state,
+		vid, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		_, err = t.exec(`INSERT INTO messages (vid, request_id, account_id, to_number, from_id, sealed, state,
 				attempts, next_attempt, deadline, lease_until, error, created, updated)
-			VALUES (?, ?, ?, ?, ?, 'Queued', ?, ?, ?, 0, '', ?, ?)`,
-			m.RequestID, m.AccountID, m.To, m.From, m.Sealed,
+			VALUES (?, ?, ?, ?, ?, ?, 'Queued', ?, ?, ?, 0, '', ?, ?)`,
+			vid, m.RequestID, m.AccountID, m.To, m.From, m.Sealed,
 			m.Attempts, ms(m.NextAttempt), ms(m.Deadline), ms(m.Created), ms(m.Created))
 		return err
 	})
-}
-
-// chargeLimits charges one send at now to every limit, or to none: it
-// judges them all first and returns the Throttled error of the longest
-// wait, writing nothing, when any refuses.
-func chargeLimits(t *tx, limits []verifyd.Limit, now time.Time) error {
-	if len(limits) == 0 {
-		return nil
-	}
-	tats := make(map[string]time.Time, len(limits)) // a key listed twice is charged twice
-	var (
-		refused *verifyd.Limit
-		longest time.Duration
-	)
-	for i, l := range limits {
-		if l.Rate.Off() {
-			continue
-		}
-		tat, seen := tats[l.Key]
-		if !seen {
-			var stored int64
-			err := t.queryRow("SELECT tat FROM limit_buckets WHERE key = ?", l.Key).Scan(&stored)
-			switch {
-			case err == nil:
-				tat = fromMS(stored)
-			case !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
-		}
-		next, wait, ok := l.Take(tat, now)
-		if !ok {
-			if refused == nil || wait > longest {
-				refused, longest = &limits[i], wait
-			}
-			continue
-		}
-		tats[l.Key] = next
-	}
-	if refused != nil {
-		return refused.Throttled(longest)
-	}
-	for key, tat := range tats {
-		if _, err := t.exec(`INSERT INTO limit_buckets (key, tat) VALUES (?, ?)
-			ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`, key, ms(tat)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // FindVerification returns the account's verification with its Delivery;
@@ -102,8 +57,8 @@ func (s *Store) FindVerification(ctx context.Context, accountID int64, id string
 	row := s.rdb.QueryRowContext(ctx, `SELECT v.id, v.account_id, v.phone_number, v.country, v.number_status,
 			v.state, v.code_mac, v.attempts, v.max_attempts, v.created, v.valid_until, v.verified, v.updated,
 			m.state, m.error, m.updated,
-			(SELECT p.carrier_id FROM message_parts p WHERE p.request_id = v.id ORDER BY p.part LIMIT 1)
-		FROM verifications v LEFT JOIN messages m ON m.request_id = v.id
+			(SELECT p.carrier_id FROM message_parts p WHERE p.vid = v.vid ORDER BY p.part LIMIT 1)
+		FROM verifications v LEFT JOIN messages m ON m.vid = v.vid
 		WHERE v.id = ? AND v.account_id = ?`, id, accountID)
 	v, err := scanVerification(row, &dState, &dError, &dUpdated, &carrierID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -136,8 +91,9 @@ func (s *Store) FindVerification(ctx context.Context, accountID int64, id string
 func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*verifyd.Verification) error) (*verifyd.Verification, error) {
 	var out *verifyd.Verification
 	err := s.w.write(ctx, func(t *tx) error {
+		var vid int64
 		v, err := scanVerification(t.queryRow("SELECT "+verificationColumns+
-			" FROM verifications WHERE id = ? AND account_id = ?", id, accountID))
+			", vid FROM verifications WHERE id = ? AND account_id = ?", id, accountID), &vid)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("verification")
 		}
@@ -148,13 +104,13 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 			return err
 		}
 		if _, err := t.exec(`UPDATE verifications SET state = ?, attempts = ?, verified = ?, updated = ?
-			WHERE id = ?`, string(v.State), v.Attempts, nullMS(v.Verified), ms(v.Updated), id); err != nil {
+			WHERE vid = ?`, string(v.State), v.Attempts, nullMS(v.Verified), ms(v.Updated), vid); err != nil {
 			return err
 		}
 		if v.State == verifyd.StateCancelled {
 			if _, err := t.exec(`UPDATE messages SET state = 'Failed', error = 'cancelled', sealed = NULL,
 					lease_until = 0, updated = ?
-				WHERE request_id = ? AND state = 'Queued'`, ms(v.Updated), id); err != nil {
+				WHERE vid = ? AND state = 'Queued'`, ms(v.Updated), vid); err != nil {
 				return err
 			}
 		}

@@ -44,12 +44,16 @@ type writer struct {
 	exited chan struct{}
 
 	groups, writes atomic.Int64 // transactions run, and writes in them
+
+	ckpt      *checkpointer
+	sinceCkpt int // writes committed since the last checkpoint was asked for
 }
 
-func newWriter(db *sql.DB, conn *sql.Conn, max int) *writer {
+func newWriter(db *sql.DB, conn *sql.Conn, ckpt *checkpointer, max int) *writer {
 	w := &writer{
 		db:     db,
 		conn:   conn,
+		ckpt:   ckpt,
 		stmts:  map[string]*sql.Stmt{},
 		max:    max,
 		ops:    make(chan *op, max),
@@ -213,24 +217,30 @@ func (w *writer) commit(group []*op) {
 		}
 	}()
 
-	ctx := context.Background() // one caller's cancellation must not abort the others' transaction
-	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	// Statements run without a context: one caller's cancellation must
+	// not abort the transaction of the others.
+	t := &tx{w: w}
+	if _, err := t.exec("BEGIN IMMEDIATE"); err != nil {
 		w.fail(taken, fmt.Errorf("sqlite: begin: %w", err))
 		return
 	}
-	t := &tx{w: w}
 	for _, o := range taken {
 		if err := w.runOne(t, o); err != nil {
 			// The transaction is in an unknown state: nothing of it may
 			// be committed, and every caller hears so.
-			_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+			_, _ = t.exec("ROLLBACK")
 			w.fail(taken, err)
 			return
 		}
 	}
-	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+	if _, err := t.exec("COMMIT"); err != nil {
+		_, _ = t.exec("ROLLBACK")
 		w.fail(taken, fmt.Errorf("sqlite: commit: %w", err))
+		return
+	}
+	if w.sinceCkpt += len(taken); w.sinceCkpt >= checkpointEvery {
+		w.sinceCkpt = 0
+		w.ckpt.due()
 	}
 }
 
@@ -249,17 +259,16 @@ func (w *writer) fail(group []*op, err error) {
 // caller only; the error returned is a failure of the savepoint machinery,
 // which loses the whole group.
 func (w *writer) runOne(t *tx, o *op) error {
-	ctx := context.Background()
-	if _, err := w.conn.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+	if _, err := t.exec("SAVEPOINT op"); err != nil {
 		return fmt.Errorf("sqlite: savepoint: %w", err)
 	}
 	o.panicked, o.err = call(t, o.fn)
 	if o.err != nil || o.panicked != nil {
-		if _, err := w.conn.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+		if _, err := t.exec("ROLLBACK TO op"); err != nil {
 			return fmt.Errorf("sqlite: rollback to savepoint: %w", err)
 		}
 	}
-	if _, err := w.conn.ExecContext(ctx, "RELEASE op"); err != nil {
+	if _, err := t.exec("RELEASE op"); err != nil {
 		return fmt.Errorf("sqlite: release savepoint: %w", err)
 	}
 	return nil
@@ -286,12 +295,12 @@ func (w *writer) stopped() bool {
 	}
 }
 
-// close lets the writer finish the queued writes, then closes the
-// connection and its pool.
+// close lets the writer finish the queued writes, then stops the
+// checkpointer and closes the connections.
 func (w *writer) close() error {
 	close(w.quit)
 	<-w.exited
-	var errs []error
+	errs := []error{w.ckpt.close()}
 	for _, s := range w.stmts {
 		errs = append(errs, s.Close())
 	}

@@ -1,5 +1,4 @@
--- Times are integer Unix milliseconds, UTC. Tables keyed by a request id
--- are WITHOUT ROWID: the id is the only key they are ever looked up by.
+-- Times are integer Unix milliseconds, UTC.
 
 CREATE TABLE accounts (
 	id            INTEGER PRIMARY KEY,
@@ -11,8 +10,13 @@ CREATE TABLE accounts (
 	created       INTEGER NOT NULL
 ) STRICT;
 
+-- A request id is a random UUID, so a table keyed by it takes every insert
+-- on a random page, and a group commit writes one page per create. Rows are
+-- therefore stored in creation order (vid) and found by id through a narrow
+-- index, and the message of a verification shares its vid.
 CREATE TABLE verifications (
-	id            TEXT    PRIMARY KEY,
+	vid           INTEGER PRIMARY KEY,
+	id            TEXT    NOT NULL UNIQUE,
 	account_id    INTEGER NOT NULL REFERENCES accounts (id),
 	phone_number  TEXT    NOT NULL,
 	country       TEXT    NOT NULL,
@@ -25,14 +29,15 @@ CREATE TABLE verifications (
 	valid_until   INTEGER NOT NULL,
 	verified      INTEGER,
 	updated       INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 -- The purge deletes by account (each has its own retention) and age.
 CREATE INDEX verifications_account_created ON verifications (account_id, created);
 
 -- The outbox, which is also the delivery queue.
 CREATE TABLE messages (
-	request_id   TEXT    PRIMARY KEY REFERENCES verifications (id) ON DELETE CASCADE,
+	vid          INTEGER PRIMARY KEY REFERENCES verifications (vid) ON DELETE CASCADE,
+	request_id   TEXT    NOT NULL,
 	account_id   INTEGER NOT NULL,
 	to_number    TEXT    NOT NULL,
 	from_id      TEXT    NOT NULL,
@@ -45,7 +50,7 @@ CREATE TABLE messages (
 	error        TEXT    NOT NULL,
 	created      INTEGER NOT NULL,
 	updated      INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 -- A queued message is due once both its next attempt and any lease have
 -- passed; one expression keeps the due ones first and the rest out of the
@@ -55,14 +60,14 @@ CREATE INDEX messages_due ON messages (max(next_attempt, lease_until)) WHERE sta
 -- The carrier's ids, one per part of a submitted message.
 CREATE TABLE message_parts (
 	carrier_id TEXT    PRIMARY KEY,
-	request_id TEXT    NOT NULL REFERENCES messages (request_id) ON DELETE CASCADE,
+	vid        INTEGER NOT NULL REFERENCES messages (vid) ON DELETE CASCADE,
 	part       INTEGER NOT NULL,
 	state      TEXT    NOT NULL,
 	error      TEXT    NOT NULL,
 	updated    INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 
-CREATE INDEX message_parts_request ON message_parts (request_id, part);
+CREATE INDEX message_parts_vid ON message_parts (vid, part);
 
 -- Receipts that arrived before their carrier id was recorded.
 CREATE TABLE orphan_receipts (
@@ -74,13 +79,15 @@ CREATE TABLE orphan_receipts (
 
 CREATE INDEX orphan_receipts_at ON orphan_receipts (at);
 
--- One GCRA theoretical arrival time per send limit bucket.
+-- One GCRA theoretical arrival time per send limit bucket. The key is
+-- stored behind its last field (the number, prefix or country), so that
+-- the buckets of one number and of its prefix share a page. There is no
+-- index on tat: every create would move entries in it, while only the
+-- purge reads it, walking the table in key order.
 CREATE TABLE limit_buckets (
 	key TEXT    PRIMARY KEY,
 	tat INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-
-CREATE INDEX limit_buckets_tat ON limit_buckets (tat);
 
 CREATE TABLE inbox_messages (
 	id         INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: the inbox page polls by id
