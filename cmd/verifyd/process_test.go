@@ -127,7 +127,7 @@ func load(t *testing.T, url, user, secret string, workers int, stop <-chan struc
 					return
 				default:
 				}
-				body := fmt.Sprintf(`{"to": "4479790%02d%03d"}`, w, i%1000)
+				body := fmt.Sprintf(`{"to": "4479790%02d%03d", "from": "Test"}`, w, i%1000)
 				req, _ := http.NewRequest("POST", url+"/webapi/verify", strings.NewReader(body))
 				req.SetBasicAuth(user, secret)
 				resp, err := client.Do(req)
