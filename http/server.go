@@ -171,7 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.renderError(rw, r2, verifyd.Invalid(verifyd.Failure{
 			Property: "",
 			Code:     verifyd.FailCredentialsInQuery,
-			Details:  "Credentials must not be sent in the query string; use HTTP Basic authentication.",
+			Details:  "Credentials and codes must not be sent in the query string; use HTTP Basic authentication and the request body.",
 		}))
 		return
 	}
@@ -215,8 +215,8 @@ func normalizePath(p string) string {
 	return path.Clean("/" + strings.ToLower(p))
 }
 
-// credentialsInQuery reports whether the raw query carries a password or
-// secret, encoded or not.
+// credentialsInQuery reports whether the raw query carries a password, a
+// secret or a code, encoded or not.
 func credentialsInQuery(raw string) bool {
 	if raw == "" {
 		return false
@@ -232,7 +232,17 @@ func credentialsInQuery(raw string) bool {
 			q = strings.ToLower(d)
 		}
 	}
-	return strings.Contains(q, "password=") || strings.Contains(q, "secret=")
+	if strings.Contains(q, "password=") || strings.Contains(q, "secret=") {
+		return true
+	}
+	// A code is a credential too (SECURITY.md): a parameter named code,
+	// but not countryIsoCode or the like.
+	for _, kv := range strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' }) {
+		if strings.HasPrefix(kv, "code=") {
+			return true
+		}
+	}
+	return false
 }
 
 // statusWriter remembers the status a handler wrote, for the log line.
