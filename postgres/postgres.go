@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,11 @@ const DefaultTimeout = 5 * time.Second
 type Store struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+
+	creates    chan *createRequest // to the committers; unbuffered, so a sent create is always answered
+	closed     chan struct{}
+	closeOnce  sync.Once
+	committers sync.WaitGroup
 }
 
 // Option changes how Open sets a Store up.
@@ -95,7 +101,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, timeout: o.timeout}
+	s := &Store{pool: pool, timeout: o.timeout, creates: make(chan *createRequest), closed: make(chan struct{})}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		var weak *weakCommitError
@@ -103,6 +109,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 			return nil, weak
 		}
 		return nil, fmt.Errorf("postgres: cannot reach the database: %w", err)
+	}
+	for range createCommitters {
+		s.committers.Add(1)
+		go s.commitCreates()
 	}
 	return s, nil
 }
@@ -130,9 +140,15 @@ func checkDurable(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// Close closes every connection. Calls in flight finish first.
+// Close waits for the creates being committed, then closes every
+// connection once the other calls in flight have finished. Calls after
+// Close fail.
 func (s *Store) Close() error {
-	s.pool.Close()
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.committers.Wait()
+		s.pool.Close()
+	})
 	return nil
 }
 

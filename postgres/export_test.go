@@ -1,0 +1,24 @@
+package postgres
+
+import (
+	"context"
+
+	"verifyd"
+)
+
+// CommitGroup commits the creates i of vs, ms and limits as one group, as
+// the committers do with creates that arrive together, and returns each
+// one's outcome.
+func (s *Store) CommitGroup(ctx context.Context, vs []*verifyd.Verification, ms []*verifyd.Message, limits [][]verifyd.Limit) []error {
+	group := make([]*createRequest, len(vs))
+	for i := range vs {
+		group[i] = &createRequest{ctx: ctx, v: vs[i], m: ms[i], limits: limits[i], done: make(chan struct{})}
+	}
+	s.commitGroup(group)
+	errs := make([]error, len(group))
+	for i, r := range group {
+		<-r.done
+		errs[i] = r.err
+	}
+	return errs
+}
