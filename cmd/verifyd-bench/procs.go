@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// buildVerifyd builds ./cmd/verifyd of the module into dir and returns the
+// binary's path.
+func buildVerifyd(ctx context.Context, dir string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	if root == "." || root == "" {
+		return "", errors.New("not inside the verifyd module: run from the repository")
+	}
+	bin := filepath.Join(dir, "verifyd")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/verifyd")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/verifyd: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// process is a server the harness started: verifyd or the baseline.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	addr string // host:port it listens on
+	log  string // its stderr (verifyd's log), kept in the temp dir
+	done chan struct{}
+	err  error // set when done is closed
+}
+
+// startProcess starts bin with args, its stdout and stderr in files in dir,
+// and waits until ready finds its address in them.
+func startProcess(ctx context.Context, dir, name, bin string, args, env []string,
+	ready func(stdout, stderr []byte) (string, bool)) (*process, error) {
+	outPath := filepath.Join(dir, name+".out")
+	logPath := filepath.Join(dir, name+".log")
+	stdout, err := os.Create(outPath)
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	// The log goes straight to a file the child writes itself, so that the
+	// harness spends no CPU copying it while it measures.
+	stderr, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// The kernel stops the server if the harness dies, so that no run
+	// leaves a process behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		o, _ := os.ReadFile(outPath)
+		e, _ := os.ReadFile(logPath)
+		if addr, ok := ready(o, e); ok {
+			p.addr = addr
+			return p, nil
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited at start (%v): %s", name, p.err, tail(e))
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s did not start within a minute: %s", name, tail(e))
+		}
+	}
+}
+
+// verifydReady finds verifyd's start-up log line (JSON) and its address.
+func verifydReady(_, stderr []byte) (string, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(stderr))
+	for sc.Scan() {
+		var line struct{ Msg, URL string }
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "verifyd listening" {
+			return strings.TrimPrefix(line.URL, "http://"), true
+		}
+	}
+	return "", false
+}
+
+// stop asks the server to stop (SIGTERM) and kills it if it lingers.
+func (p *process) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// memory is a process's resident set size, in bytes, now and at its peak.
+type memory struct{ rss, hwm int64 }
+
+// mem reads VmRSS and VmHWM from /proc; zero when the process is gone.
+func (p *process) mem() memory {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return memory{}
+	}
+	var m memory
+	for line := range strings.SplitSeq(string(b), "\n") {
+		key, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		switch key {
+		case "VmRSS":
+			m.rss = kb << 10
+		case "VmHWM":
+			m.hwm = kb << 10
+		}
+	}
+	return m
+}
+
+// tail is the end of a log, for an error message.
+func tail(b []byte) string {
+	const n = 2000
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// verifydCLI runs a verifyd administration command and returns its stdout.
+func verifydCLI(ctx context.Context, bin string, env []string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("verifyd %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// createAccount makes the load-test account on db, with every send limit
+// off (otherwise the per-number and per-country limits would refuse most
+// creates), and returns its secret.
+func createAccount(ctx context.Context, bin, db, name string) (string, error) {
+	out, err := verifydCLI(ctx, bin, nil, "accounts", "create", name, "--db", db)
+	if err != nil {
+		return "", err
+	}
+	secret := strings.TrimSpace(out)
+	if secret == "" || strings.ContainsAny(secret, " \n") {
+		return "", fmt.Errorf("verifyd accounts create printed %q, want one secret", out)
+	}
+	if _, err := verifydCLI(ctx, bin, nil, "accounts", "set", name, "limits=off", "--db", db); err != nil {
+		return "", err
+	}
+	return secret, nil
+}

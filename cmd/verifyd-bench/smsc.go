@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+
+	"verifyd/smpp/smpptest"
+)
+
+// The end-to-end workload needs an SMSC that is never the bottleneck:
+// smpptest's fake, run in the harness's own process. smpptest is built for
+// tests and wants a testing.TB for its clean-up and its fatal errors; the
+// harness gives it this one.
+
+// harnessTB is the part of testing.TB that smpptest.NewServer uses. The
+// embedded interface is nil: any other method would panic, loudly, rather
+// than pass for a test.
+type harnessTB struct {
+	testing.TB
+	cleanups []func()
+}
+
+func (t *harnessTB) Helper()          {}
+func (t *harnessTB) Cleanup(f func()) { t.cleanups = append(t.cleanups, f) }
+func (t *harnessTB) Fatalf(format string, args ...any) {
+	panic(smscError{fmt.Errorf(format, args...)})
+}
+
+// close runs the clean-ups, last first, as testing does.
+func (t *harnessTB) close() {
+	for i := len(t.cleanups) - 1; i >= 0; i-- {
+		t.cleanups[i]()
+	}
+	t.cleanups = nil
+}
+
+type smscError struct{ error }
+
+// smsc is a running fake SMSC.
+type smsc struct {
+	*smpptest.Server
+	tb *harnessTB
+}
+
+// startSMSC starts the fake SMSC on 127.0.0.1:0. It keeps counters only,
+// not each submit, so that a long run does not fill the harness's memory.
+func startSMSC(systemID, password string) (s *smsc, err error) {
+	tb := &harnessTB{}
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(smscError)
+			if !ok {
+				panic(r)
+			}
+			tb.close()
+			s, err = nil, e.error
+		}
+	}()
+	srv := smpptest.NewServer(tb, smpptest.Options{SystemID: systemID, Password: password, NoRecord: true})
+	return &smsc{Server: srv, tb: tb}, nil
+}
+
+func (s *smsc) close() { s.tb.close() }
