@@ -17,6 +17,10 @@ test-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "the SMPP tests need Node.js 20 and npm"; exit 1; }
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Chromium for the inbox page's browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; \
+	fi
 
 # Fuzz each parser of untrusted input for a while (not part of `make test`).
 FUZZTIME ?= 30s
