@@ -86,3 +86,37 @@ func createOne(b *testing.B, s *postgres.Store, a *verifyd.Account, n int64, wit
 	}
 	return s.CreateVerification(b.Context(), v, m, limits)
 }
+
+// BenchmarkUpdateVerification measures validates (a wrong code, so each is
+// a write), many at once, each on its own verification.
+func BenchmarkUpdateVerification(b *testing.B) {
+	s := open(b, newDatabase(b), postgres.WithTimeout(time.Minute))
+	a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
+	if err := s.CreateAccount(b.Context(), a); err != nil {
+		b.Fatal(err)
+	}
+	const verifications = 1000
+	for n := range int64(verifications) {
+		if err := createOne(b, s, a, n, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	at := time.Date(2030, 1, 1, 0, 1, 0, 0, time.UTC)
+	var next atomic.Int64
+	b.ResetTimer()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := next.Add(1) % verifications
+			_, err := s.UpdateVerification(b.Context(), a.ID, fmt.Sprintf("%08x-0000-4000-8000-%012x", n, n),
+				func(v *verifyd.Verification) error {
+					v.Attempts++ // never locks: each stays Pending
+					v.Updated = at
+					return nil
+				})
+			if err != nil {
+				b.Error(err)
+			}
+		}
+	})
+}

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -86,9 +87,21 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout <= 0 || cfg.ConnConfig.ConnectTimeout > o.timeout {
 		cfg.ConnConfig.ConnectTimeout = o.timeout
 	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgxpool's default (4 on a small machine) would queue a busy
+		// server's validates, each holding a connection for two round trips.
+		cfg.MaxConns = int32(max(16, 4*runtime.NumCPU()))
+	}
 	if cfg.MaxConns < 2 {
 		// TryMaintenance holds one connection while fn uses others.
 		cfg.MaxConns = 2
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["default_transaction_isolation"]; !set {
+		// The locking here relies on READ COMMITTED: a statement that waited
+		// for a row lock, and every statement after it, reads what the other
+		// transaction committed. A database whose default is stricter would
+		// turn those waits into serialization failures.
+		cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	}
 	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
 		// A create or a validate keeps its transaction open across two round

@@ -457,3 +457,60 @@ func TestRestartBehindIdleConnectionsRecoversAfterOneFailure(t *testing.T) {
 		t.Fatalf("ListAccounts after recovery: %v", err)
 	}
 }
+
+func TestOpenReadsCommittedWhateverTheDatabaseDefault(t *testing.T) {
+	t.Parallel()
+	dsn, err := cluster.CreateDatabase(t.Context(), "serializable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := connect(t, cluster.DSN("postgres"))
+	if _, err := admin.Exec(t.Context(), "ALTER DATABASE serializable SET default_transaction_isolation = 'serializable'"); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dsn)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	a := createAccount(t, s)
+	v, m := pending(a, 1)
+	v.MaxAttempts = 100
+	if err := s.CreateVerification(t.Context(), v, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Concurrent validates of one row would fail to serialize under
+	// SERIALIZABLE; under READ COMMITTED with the row lock they all count.
+	parallel(20, func(int) {
+		if _, err := s.UpdateVerification(t.Context(), a.ID, v.ID, func(v *verifyd.Verification) error {
+			v.Attempt(now().Add(time.Minute), false)
+			return nil
+		}); err != nil {
+			t.Errorf("UpdateVerification: %v", err)
+		}
+	})
+	got, err := s.FindVerification(t.Context(), a.ID, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Attempts != 20 {
+		t.Fatalf("%d attempts counted, want 20", got.Attempts)
+	}
+}
+
+func TestListInboxMessagesWithoutLimitListsAll(t *testing.T) {
+	t.Parallel()
+	s := open(t, newDatabase(t))
+	var msgs []*verifyd.InboxMessage
+	for i := range 3 {
+		msgs = append(msgs, &verifyd.InboxMessage{RequestID: fmt.Sprint(i), To: "447700900001", Created: now().Add(time.Duration(i) * time.Second)})
+	}
+	if err := s.AddInboxMessages(t.Context(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{0, -1} {
+		got, err := s.ListInboxMessages(t.Context(), "", limit)
+		if err != nil || len(got) != 3 || got[0].RequestID != "2" {
+			t.Errorf("ListInboxMessages(limit %d) = %d messages, %v; want all 3, newest first", limit, len(got), err)
+		}
+	}
+}
