@@ -15,8 +15,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"verifyd/inbox"
 	outbox "verifyd/delivery" // the worker; "delivery" is a type here
+	"verifyd/inbox"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser.
