@@ -173,7 +173,10 @@ func TestTestNumberNeverReachesTheSender(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	stop()
 	<-done
-	if got := snd.sent(); !slices.Equal(got, []string{"447979080215"}) {
+	// Delivery is at least once, so the real number may appear more than
+	// once; a test number never may.
+	got := snd.sent()
+	if !slices.Contains(got, "447979080215") || slices.ContainsFunc(got, func(to string) bool { return to != "447979080215" }) {
 		t.Fatalf("the sender got %v, want only the real number", got)
 	}
 	if d := e.getRecord(ids[0]).Delivery; d.State != verifyd.DeliveryFailed {
