@@ -10,7 +10,9 @@
 // Most calls are one round trip: statements that need no Go logic between
 // them go in one pipelined batch, which PostgreSQL runs as one implicit
 // transaction. The two that run Go code inside their transaction (a
-// validate's fn, a create's limits) take two.
+// validate's fn, a create's limits) take two. Concurrent creates share a
+// transaction and its commit (see CreateVerification), so a limit bucket
+// that every create charges is locked once per group, not once per create.
 package postgres
 
 import (
