@@ -348,6 +348,7 @@ func TestOpenAPIMatchesTraffic(t *testing.T) {
 		run(exchange{name: "NoCredentials", method: method, target: target, body: `{"code":"123456"}`, edit: noCreds, want: 401, refused: true})
 		run(exchange{name: "Verified", method: method, target: target, body: `[{"code":` + strings.TrimLeft(code, "0") + `}]`, want: 200})
 		run(exchange{name: "Finished", method: method, target: target, body: `{"code":"` + code + `"}`, want: 204})
+		run(exchange{name: "CodeInQuery", method: method, target: target + "?code=" + code, body: `{"code":"` + code + `"}`, want: 400})
 		run(exchange{name: "UnknownID", method: method, target: "/webapi/verify/not-a-request-id/validate", body: `{"code":"123456"}`, want: 204})
 	}
 
