@@ -335,12 +335,11 @@ func TestTryMaintenanceRunsOnOneInstanceAtATime(t *testing.T) {
 	}
 }
 
-// The outage test stops and restarts a cluster of its own: the shared one
-// serves the tests running beside it.
-func TestDatabaseDownIsUnavailableThenRecovers(t *testing.T) {
+// The outage tests stop and restart a cluster of their own (the shared one
+// serves the tests running beside them), one after the other.
+func TestOutage(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	c, err := pgtest.Start(ctx)
+	c, err := pgtest.Start(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,6 +348,14 @@ func TestDatabaseDownIsUnavailableThenRecovers(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	t.Run("DownIsUnavailableThenRecovers", func(t *testing.T) { testDownIsUnavailableThenRecovers(t, c) })
+	t.Run("RestartBehindIdleConnectionsFailsOneCallAtMost", func(t *testing.T) {
+		testRestartBehindIdleConnections(t, c)
+	})
+}
+
+func testDownIsUnavailableThenRecovers(t *testing.T, c *pgtest.Cluster) {
+	ctx := t.Context()
 	dsn, err := c.CreateDatabase(ctx, "outage")
 	if err != nil {
 		t.Fatal(err)
@@ -406,21 +413,11 @@ func TestDatabaseDownIsUnavailableThenRecovers(t *testing.T) {
 	}
 }
 
-// A database that stops while connections sit idle in the pool: the first
-// call after it returns may find a dead connection, but the pool resets
-// itself and the next call works.
-func TestRestartBehindIdleConnectionsRecoversAfterOneFailure(t *testing.T) {
-	t.Parallel()
+// A database that restarts while connections sit idle in the pool: the
+// first call after it may find a dead connection, but that resets the pool
+// and the next call works.
+func testRestartBehindIdleConnections(t *testing.T, c *pgtest.Cluster) {
 	ctx := t.Context()
-	c, err := pgtest.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
 	dsn, err := c.CreateDatabase(ctx, "restart")
 	if err != nil {
 		t.Fatal(err)
