@@ -62,9 +62,14 @@ func Start(ctx context.Context) (*Cluster, error) {
 	if _, err := os.Stat(filepath.Join(BinDir, "initdb")); err != nil {
 		return nil, fmt.Errorf("pgtest: PostgreSQL 15 is not installed (no %s): run apt-get install -y postgresql", BinDir)
 	}
-	removeStale(os.TempDir())
+	tmp := os.TempDir()
+	if os.Geteuid() == 0 && !traversable(tmp) {
+		// The server runs as postgres, which must reach its data dir.
+		tmp = "/tmp"
+	}
+	removeStale(tmp)
 
-	dir, err := os.MkdirTemp("", dirPrefix)
+	dir, err := os.MkdirTemp(tmp, dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
@@ -425,4 +430,20 @@ func postmasterAlive(dir string) bool {
 		return false
 	}
 	return syscall.Kill(pid, 0) == nil
+}
+
+// traversable reports whether every user may pass through dir and each of
+// its parents.
+func traversable(dir string) bool {
+	for {
+		info, err := os.Stat(dir)
+		if err != nil || info.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return true
+		}
+		dir = parent
+	}
 }

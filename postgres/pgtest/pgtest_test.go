@@ -369,3 +369,31 @@ func TestCreateSchemaDSNUsesTheSchema(t *testing.T) {
 		t.Fatalf("dropped schema still listed (%d, %v)", n, err)
 	}
 }
+
+func TestTraversableNeedsEveryParentOpenToAll(t *testing.T) {
+	t.Parallel()
+	open := t.TempDir()
+	// t.TempDir's own parent is private: open it too.
+	for _, d := range []string{open, filepath.Dir(open)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !traversable(filepath.Dir(filepath.Dir(open))) {
+		t.Skip("the temp dir itself is private")
+	}
+	closed := filepath.Join(open, "closed")
+	inner := filepath.Join(closed, "inner")
+	if err := os.MkdirAll(inner, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if !traversable(open) {
+		t.Errorf("%s and its parents (0755) are not traversable", open)
+	}
+	if traversable(inner) {
+		t.Errorf("%s is traversable through a 0700 parent", inner)
+	}
+}
