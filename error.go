@@ -58,6 +58,9 @@ type Error struct {
 	Failures []Failure // for EINVALID
 	// RetryAfter is set for a refused send (FailThrottled).
 	RetryAfter time.Duration
+	// Limit names the send limit that refused it (FailThrottled), for
+	// metrics and logs.
+	Limit string
 }
 
 func (e *Error) Error() string {

@@ -151,5 +151,6 @@ func (l Limit) Throttled(wait time.Duration) *Error {
 			Details:  fmt.Sprintf("Too many codes were requested (the %s limit is %s); retry after %d seconds.", l.Name, l.Rate, secs),
 		}},
 		RetryAfter: time.Duration(secs) * time.Second,
+		Limit:      l.Name,
 	}
 }

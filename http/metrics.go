@@ -46,22 +46,12 @@ func (s *Server) observer() Observer {
 	return s.cfg.Observer
 }
 
-// refusingLimit names the limit behind err when err is a send-limit refusal
-// (ok false otherwise). The store's contract is to answer exactly
-// l.Throttled(wait) of the refusing limit, and Throttled rounds wait up to
-// the whole seconds it keeps in RetryAfter, so rebuilding each candidate's
-// refusal from RetryAfter finds the one that matches in every field.
-func refusingLimit(err error, limits []verifyd.Limit) (name string, ok bool) {
+// refusingLimit names the limit behind err when err is a send-limit
+// refusal.
+func refusingLimit(err error) (name string, ok bool) {
 	var e *verifyd.Error
-	if !errors.As(err, &e) || len(e.Failures) != 1 || e.Failures[0].Code != verifyd.FailThrottled {
+	if !errors.As(err, &e) || e.Limit == "" {
 		return "", false
 	}
-	for _, l := range limits {
-		c := l.Throttled(e.RetryAfter)
-		if c.Code == e.Code && c.Message == e.Message && c.RetryAfter == e.RetryAfter &&
-			len(c.Failures) == 1 && c.Failures[0] == e.Failures[0] {
-			return l.Name, true
-		}
-	}
-	return "", true
+	return e.Limit, true
 }

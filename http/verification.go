@@ -118,7 +118,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 		holdTestMessage(m)
 	}
 	if err := s.cfg.Store.CreateVerification(ctx, v, m, limits); err != nil {
-		if name, ok := refusingLimit(err, limits); ok {
+		if name, ok := refusingLimit(err); ok {
 			s.observer().Throttled(name)
 		}
 		return err

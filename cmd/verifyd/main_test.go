@@ -295,6 +295,18 @@ func TestServeDev(t *testing.T) {
 		}
 	})
 
+	t.Run("MetricsAndOpenAPI", func(t *testing.T) {
+		a := s.call(t, "GET", "/metrics", "", "Authorization", "")
+		if a.status != 200 || !strings.Contains(string(a.body), `verifyd_verifications_created_total{country="GB",number_status="On"}`) ||
+			!strings.Contains(string(a.body), "go_goroutines") {
+			t.Fatalf("/metrics: %d\n%.2000s", a.status, a.body)
+		}
+		a = s.call(t, "GET", "/openapi.json", "", "Authorization", "")
+		if a.status != 200 || a.json(t)["openapi"] != "3.1.0" {
+			t.Fatalf("/openapi.json: %d %.200s", a.status, a.body)
+		}
+	})
+
 	t.Run("Expiry", func(t *testing.T) {
 		id := s.send(t, "447979080104")
 		code := s.code(t, "447979080104", id)

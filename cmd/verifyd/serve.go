@@ -14,11 +14,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"verifyd"
 	"verifyd/auth"
 	"verifyd/delivery"
 	"verifyd/http"
 	"verifyd/inbox"
+	"verifyd/metrics"
 	"verifyd/otp"
 	"verifyd/phone"
 	"verifyd/smpp"
@@ -40,6 +44,7 @@ type serveConfig struct {
 	trustedProxies  []netip.Prefix
 	logFormat       string
 	deliveryLease   time.Duration
+	metricsAddr     string
 }
 
 func parseServe(args []string, e *env) (*serveConfig, error) {
@@ -55,6 +60,7 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file for --tls-cert")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a stop may take to finish requests and submits in flight")
 	fs.DurationVar(&c.deliveryLease, "delivery-lease", time.Minute, "how long a message being handed over is held; after a crash, its messages are retried once this has passed")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on its own listener at this address instead of the API's")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed (turns on the per-IP limit)")
 	fs.StringVar(&c.logFormat, "log-format", "", "json or text (default json, text with --dev)")
 	pos, err := e.parse(fs, args)
@@ -145,21 +151,45 @@ func serve(ctx context.Context, args []string, e *env) error {
 		}
 	}
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	// The worker and the sender's receipts go through the same counting
+	// wrapper of the store.
+	msgs := m.Messages(store)
+
 	var snd sender
 	if c.sms == "inbox" {
-		snd = inboxSender{inbox.New(store, store, keyring, e.now)}
+		snd = inboxSender{inbox.New(store, msgs, keyring, e.now)}
 	} else {
 		cfg, err := smpp.ParseURL(c.sms)
 		if err != nil {
 			return usageError{"--sms: " + err.Error()}
 		}
-		client := smpp.NewClient(cfg, store, logger)
+		client := smpp.NewClient(cfg, msgs, logger)
+		m.WatchSMPP(client.Stats)
 		client.Start(ctx)
 		snd = client
+		logger.Info("SMPP sender", "smsc", cfg.Redacted())
+	}
+
+	metricsHandler := metrics.Handler(reg)
+	var metricsSrv *nethttp.Server
+	if c.metricsAddr != "" {
+		mln, err := net.Listen("tcp", c.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := nethttp.NewServeMux()
+		mux.Handle("GET /metrics", metricsHandler)
+		metricsSrv = &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go metricsSrv.Serve(mln)
+		logger.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
+		metricsHandler = nil // not on the API listener as well
 	}
 
 	worker := delivery.New(delivery.Config{
-		Store:  store,
+		Store:  msgs,
 		Sender: snd,
 		Opener: keyring,
 		Now:    e.now,
@@ -183,7 +213,9 @@ func serve(ctx context.Context, args []string, e *env) error {
 			}
 			return snd.Ready()
 		},
-		Wake: worker.Wake,
+		Wake:     worker.Wake,
+		Observer: m,
+		Metrics:  metricsHandler,
 	})
 
 	ln, err := net.Listen("tcp", c.addr)
@@ -242,6 +274,9 @@ func serve(ctx context.Context, args []string, e *env) error {
 	defer cancel()
 	if serr := srv.Shutdown(deadline); serr != nil {
 		logger.Warn("requests still running at the shutdown deadline", "err", serr)
+	}
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(deadline)
 	}
 	// Stop claiming; let the hand-overs under way get their answers, then
 	// unbind. Closing the sender at the deadline cuts off whatever is left,
