@@ -48,13 +48,14 @@ var ErrClosed = errors.New("postgres: the store is closed")
 // exhausted nothing is written and the error is the Limit's Throttled error
 // for the longest wait. v.Created is "now" for the limits.
 //
-// The transaction may hold other creates too (see maxCreateGroup); each is
-// decided as if the group's creates had run one after another, and none
-// returns before the group's commit. Limit buckets are created if new and
-// locked in key order (so two groups sharing buckets never wait on each
-// other in a cycle), verifyd.Limit.Take decides on the locked values, and
-// the new values are written in the same transaction. Every instance
-// charges the same rows, so the limits hold across instances.
+// The transaction may hold other creates too (up to 128 that were waiting
+// for a commit at once), each decided as if the group's creates had run one
+// after another, and none returns before the group's commit. Limit buckets
+// are created if new and locked in key order (so two groups sharing buckets
+// never wait on each other in a cycle), verifyd.Limit.Take decides on the
+// locked values, and the new values are written in the same transaction.
+// Every instance charges the same rows, so the limits hold across
+// instances.
 func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification, m *verifyd.Message, limits []verifyd.Limit) error {
 	r := &createRequest{ctx: ctx, v: v, m: m, limits: limits, done: make(chan struct{})}
 	select {
