@@ -234,6 +234,9 @@ func TestInboxPageInBrowser(t *testing.T) {
 		poll[bool](t, tab, "only that number's message", `document.querySelectorAll("#list li").length === 1 &&
 			document.querySelector("#list li .who b").textContent === "+447979080215"`)
 		poll[bool](t, tab, "the filtered stream", `document.getElementById("status").className === "live"`)
+		if q := poll[string](t, tab, "the filter in the address", `location.search`); q != "?to=%2B44%207979%20080215" {
+			t.Fatalf("address query %q, want the filter (so the view can be bookmarked)", q)
+		}
 		b.send("33612345678") // filtered out: must never show
 		id := b.send("447979080215")
 		poll[bool](t, tab, "the new message of that number", `document.querySelectorAll("#list li").length >= 2`)
