@@ -34,7 +34,7 @@ func TestQuickCreateProducesTableWithoutErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := parseFlags([]string{"-quick", "-w", "create", "-d", "2s", "-c", "16"}, io.Discard)
+	c, err := parseFlags([]string{"-quick", "-w", "create", "-d", "2s"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,12 @@ type result struct {
 	lat       []time.Duration // sorted
 	samples   []string
 	exhausted bool // some worker ran out of work before the end
+
+	// CPU used in the window, in cores: by the servers, and by the
+	// harness (load generator, and the fake SMSC when it runs).
+	serverCPU, clientCPU float64
+	// dbCPU is the PostgreSQL server's, when the harness started it.
+	dbCPU float64
 }
 
 func (r result) rate() float64 {

@@ -26,6 +26,10 @@ type harness struct {
 	keyBytes []byte
 	nums     numbers
 
+	// dbTicks, when set, reads the CPU time of the database server the
+	// workload runs on.
+	dbTicks func() int64
+
 	base     *process
 	baseline *result // the baseline create run, once measured
 	rep      *report
@@ -166,26 +170,62 @@ func (h *harness) sqliteDB(ctx context.Context, name string) (db, path, secret s
 
 // measure drives p (and the others in more) and, with -perf, profiles the
 // verifyd processes over the measured window.
+//
+// It also measures the CPU the servers and the harness itself used in the
+// window, in cores: a server near 2 cores on this 2-core machine is bound by
+// its own work, one far below it waits (on a disk, a lock, a database).
 func (h *harness) measure(name string, spec runSpec, fn op, servers ...*process) result {
-	var prof *perfRecording
-	if h.cfg.perf && len(servers) > 0 {
-		onStart, onEnd := spec.onStart, spec.onEnd
-		spec.onStart = func() {
-			if onStart != nil {
-				onStart()
+	var (
+		prof           *perfRecording
+		srv0, srv1     int64
+		db0, db1       int64
+		self0, self1   time.Duration
+		onStart, onEnd = spec.onStart, spec.onEnd
+		serverTicks    = func() (n int64) {
+			for _, p := range servers {
+				n += p.cpuTicks()
 			}
-			prof = startPerf(h.dir, name, servers, h.progress)
+			return n
 		}
-		spec.onEnd = func() {
-			if onEnd != nil {
-				onEnd()
+	)
+	spec.onStart = func() {
+		if onStart != nil {
+			onStart()
+		}
+		if h.cfg.perf {
+			// Only verifyd: the baseline's profile would say nothing.
+			var profiled []*process
+			for _, p := range servers {
+				if strings.HasPrefix(p.name, "verifyd") {
+					profiled = append(profiled, p)
+				}
 			}
-			prof.finish()
+			if len(profiled) > 0 {
+				prof = startPerf(h.dir, name, profiled, h.progress)
+			}
 		}
+		srv0, self0 = serverTicks(), selfCPU()
+		if h.dbTicks != nil {
+			db0 = h.dbTicks()
+		}
+	}
+	spec.onEnd = func() {
+		srv1, self1 = serverTicks(), selfCPU()
+		if h.dbTicks != nil {
+			db1 = h.dbTicks()
+		}
+		if onEnd != nil {
+			onEnd()
+		}
+		prof.finish()
 	}
 	h.logf("%s: %d connections, %v warm-up, %v measured", name, spec.conns, spec.warmup, spec.dur)
 	r := drive(spec, fn)
-	h.logf("%s: %.0f/s, p50 %v, p99 %v, %d errors", name, r.rate(), r.pct(50), r.pct(99), r.errs)
+	r.serverCPU = float64(srv1-srv0) / ticksPerSecond / spec.dur.Seconds()
+	r.clientCPU = (self1 - self0).Seconds() / spec.dur.Seconds()
+	r.dbCPU = float64(db1-db0) / ticksPerSecond / spec.dur.Seconds()
+	h.logf("%s: %.0f/s, p50 %v, p99 %v, %d errors, CPU: server %.2f, harness %.2f, database %.2f cores",
+		name, r.rate(), r.pct(50), r.pct(99), r.errs, r.serverCPU, r.clientCPU, r.dbCPU)
 	for _, s := range r.samples {
 		h.logf("%s: error: %s", name, s)
 	}
@@ -211,7 +251,7 @@ func (h *harness) runBaseline(ctx context.Context) error {
 	h.base = p
 	// The baseline checks no credentials, but gets the same header, so that
 	// both servers read the same bytes.
-	r := h.measure("baseline create", h.spec([]string{p.addr}, "x"), createOp(&h.nums, nil))
+	r := h.measure("baseline create", h.spec([]string{p.addr}, "x"), createOp(&h.nums, nil), p)
 	h.baseline = &r
 	h.rep.add(row{workload: "create", target: "baseline", res: r, mem: p.mem()})
 	h.stop(p)

@@ -57,6 +57,7 @@ type config struct {
 	growthRows  int
 	poolRate    int // validates per second the validate pool is sized for
 	pgDSN       string
+	pgPool      int    // pool_max_conns for each instance, 0 for verifyd's default
 	verifydBin  string // a verifyd binary to use instead of building one
 	smppTime    time.Duration
 	perf        bool // record a CPU profile of verifyd with perf in each run
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.poolRate, "pool-rate", 60_000, "validates per second the pre-created validate pool must last at")
 	pg := fs.Bool("pg", false, "add the PostgreSQL workload (a throwaway cluster, or -pg-dsn)")
 	fs.StringVar(&c.pgDSN, "pg-dsn", "", "an empty PostgreSQL database to use instead of starting a cluster")
+	fs.IntVar(&c.pgPool, "pg-pool", 0, "pool_max_conns added to the PostgreSQL DSN of each instance (0: verifyd's default)")
 	fs.StringVar(&c.verifydBin, "verifyd", "", "use this verifyd binary instead of building ./cmd/verifyd")
 	fs.DurationVar(&c.smppTime, "smpp-benchtime", 3*time.Second, "-benchtime of the SMPP submit benchmark")
 	fs.BoolVar(&c.perf, "perf", false, "record a CPU profile of verifyd (perf record) during each measured run; kept with -keep")

@@ -46,41 +46,73 @@ func startPerf(dir, name string, servers []*process, progress io.Writer) *perfRe
 	return &perfRecording{cmd: cmd, data: data, progress: progress}
 }
 
-// finish stops the recording and writes its summaries beside the data:
-// NAME.perf.txt (self time by function) and the package totals, which are
-// also printed.
+// finish stops the recording and writes its summaries beside the data in
+// NAME.perf.txt: the verifyd functions that account for the most CPU,
+// callees included (which part of verifyd owns the time), then self time
+// by package and by function. The first part is also printed.
 func (r *perfRecording) finish() {
 	if r == nil {
 		return
 	}
 	r.cmd.Process.Signal(syscall.SIGINT)
 	r.cmd.Wait()
-	out, err := exec.Command("perf", "report", "-i", r.data, "--stdio", "--no-children",
-		"--sort", "symbol", "-g", "none", "--percent-limit", "0.3").Output()
+	report := func(args ...string) ([]byte, error) {
+		return exec.Command("perf", append([]string{"report", "-i", r.data, "--stdio", "--sort", "symbol",
+			"-g", "none"}, args...)...).Output()
+	}
+	self, err := report("--no-children", "--percent-limit", "0.3")
 	if err != nil {
 		fmt.Fprintf(r.progress, "verifyd-bench: perf report: %v\n", err)
 		return
 	}
-	txt := strings.TrimSuffix(r.data, ".data") + ".txt"
-	byPkg := packageTotals(out)
+	children, err := report("--children", "--percent-limit", "1")
+	if err != nil {
+		fmt.Fprintf(r.progress, "verifyd-bench: perf report: %v\n", err)
+		return
+	}
+	var top bytes.Buffer
+	top.WriteString("CPU by verifyd function, callees included:\n")
+	for _, f := range ownFunctions(children, 14) {
+		fmt.Fprintf(&top, "  %5.1f%%  %s\n", f.pct, f.name)
+	}
 	var b bytes.Buffer
-	b.WriteString("CPU by package (self time):\n")
-	for i, p := range byPkg {
-		if i == 12 {
+	b.Write(top.Bytes())
+	b.WriteString("\nCPU by package, self time:\n")
+	for i, p := range packageTotals(self) {
+		if i == 15 {
 			break
 		}
 		fmt.Fprintf(&b, "  %5.1f%%  %s\n", p.pct, p.name)
 	}
 	b.WriteString("\n")
-	b.Write(out)
+	b.Write(self)
+	txt := strings.TrimSuffix(r.data, ".data") + ".txt"
 	os.WriteFile(txt, b.Bytes(), 0o644)
 	fmt.Fprintf(r.progress, "verifyd-bench: profile %s\n", txt)
-	for i, p := range byPkg {
-		if i == 8 {
-			break
-		}
-		fmt.Fprintf(r.progress, "verifyd-bench:   %5.1f%%  %s\n", p.pct, p.name)
+	for line := range strings.SplitSeq(strings.TrimSpace(top.String()), "\n") {
+		fmt.Fprintf(r.progress, "verifyd-bench:   %s\n", line)
 	}
+}
+
+// perfChildLine is one "  12.34%  0.05%  [.] symbol" line of perf report
+// --children --sort symbol.
+var perfChildLine = regexp.MustCompile(`^\s*([0-9.]+)%\s+[0-9.]+%\s+\[(.)\]\s+(\S.*?)\s*(-\s+-\s*)?$`)
+
+// ownFunctions are the n verifyd functions with the most CPU, callees
+// included, outermost wrappers (closures' -fm and gowrap frames) left out.
+func ownFunctions(report []byte, n int) []pkgShare {
+	var out []pkgShare
+	sc := bufio.NewScanner(bytes.NewReader(report))
+	for sc.Scan() && len(out) < n {
+		m := perfChildLine.FindStringSubmatch(sc.Text())
+		if m == nil || !strings.HasPrefix(m[3], "verifyd/") || strings.Contains(m[3], "gowrap") ||
+			strings.HasSuffix(m[3], "-fm") {
+			continue
+		}
+		pct, _ := strconv.ParseFloat(m[1], 64)
+		out = append(out, pkgShare{m[3], pct})
+	}
+	return out
 }
 
 type pkgShare struct {
@@ -88,8 +120,9 @@ type pkgShare struct {
 	pct  float64
 }
 
-// perfLine is one "  12.34%  [.] symbol" line of perf report --sort symbol.
-var perfLine = regexp.MustCompile(`^\s*([0-9.]+)%\s+\[(.)\]\s+(.*)$`)
+// perfLine is one "  12.34%  [.] symbol" line of perf report --no-children
+// --sort symbol.
+var perfLine = regexp.MustCompile(`^\s*([0-9.]+)%\s+\[(.)\]\s+(\S.*?)\s*(-\s+-\s*)?$`)
 
 // packageTotals sums a perf report's self time by Go package; kernel time
 // is "kernel", other native code "native".

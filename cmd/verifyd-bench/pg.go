@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,15 @@ func (h *harness) runPostgres(ctx context.Context) error {
 		if dsn, err = cluster.CreateDatabase(ctx, "verifyd_bench"); err != nil {
 			return err
 		}
+		if pid := postmasterPID(cluster.Port()); pid != 0 {
+			h.dbTicks = func() int64 { return treeTicks(pid) }
+			defer func() { h.dbTicks = nil }()
+		}
+	}
+	// The sampler's plain connection takes no pool settings.
+	plainDSN := dsn
+	if h.cfg.pgPool > 0 {
+		dsn += sep(dsn) + fmt.Sprintf("pool_max_conns=%d", h.cfg.pgPool)
 	}
 	// A database given with -pg-dsn may have run the harness before: a
 	// fresh account name keeps runs apart.
@@ -52,9 +62,9 @@ func (h *harness) runPostgres(ctx context.Context) error {
 	spec := h.spec(addrs, secret)
 	spec.user = account
 
-	r := h.measure("pg create", spec, createOp(&h.nums, nil), servers...)
+	r := h.measure("pg create", h.sampleWaits(spec, plainDSN, "pg create"), createOp(&h.nums, nil), servers...)
 	h.rep.add(row{workload: "create, PostgreSQL", target: "2 x verifyd", res: r, mem: peak(servers),
-		goal: goalPostgres, versus: h.baseline, note: "memory is the larger instance's"})
+		goal: goalPostgres, versus: h.baseline, note: pgNote(r)})
 
 	store, err := postgres.Open(ctx, dsn)
 	if err != nil {
@@ -69,8 +79,8 @@ func (h *harness) runPostgres(ctx context.Context) error {
 	}
 	h.logf("pre-created %d requests in PostgreSQL in %v", rs.len(), time.Since(start).Round(time.Millisecond))
 	var next atomic.Int64
-	r = h.measure("pg validate", spec, validateOp(rs, &next), servers...)
-	note := "memory is the larger instance's"
+	r = h.measure("pg validate", h.sampleWaits(spec, plainDSN, "pg validate"), validateOp(rs, &next), servers...)
+	note := pgNote(r)
 	if r.exhausted {
 		note = fmt.Sprintf("the %d pre-created requests ran out: raise -pool-rate", rs.len())
 	}
@@ -88,4 +98,42 @@ func peak(ps []*process) memory {
 		}
 	}
 	return m
+}
+
+// sep is what joins one more parameter to a URL's query.
+func sep(dsn string) string {
+	if strings.Contains(dsn, "?") {
+		return "&"
+	}
+	return "?"
+}
+
+// pgNote says where the PostgreSQL rows' memory and CPU figures come from.
+func pgNote(r result) string {
+	note := "memory and CPU: both instances (memory the larger one's)"
+	if r.dbCPU > 0 {
+		note += fmt.Sprintf("; PostgreSQL used %.2f cores", r.dbCPU)
+	}
+	return note
+}
+
+// sampleWaits makes spec sample what the database sessions do during the
+// measured window, and log it.
+func (h *harness) sampleWaits(spec runSpec, dsn, name string) runSpec {
+	var ws *waitSampler
+	spec.onStart = func() { ws = startWaitSampler(dsn) }
+	spec.onEnd = func() {
+		lines, err := ws.stop()
+		if err != nil {
+			h.logf("%s: sampling pg_stat_activity: %v", name, err)
+		}
+		h.logf("%s: PostgreSQL sessions, on average over the window:", name)
+		for i, l := range lines {
+			if i == 8 {
+				break
+			}
+			h.logf("%s:   %s", name, l)
+		}
+	}
+	return spec
 }

@@ -152,6 +152,93 @@ func (p *process) mem() memory {
 	return m
 }
 
+// cpuTicks is the CPU time (user and system) the process has used, in
+// clock ticks of 1/100 s, the unit of /proc/PID/stat on Linux.
+func (p *process) cpuTicks() int64 { return procTicks(p.cmd.Process.Pid) }
+
+// procTicks is the CPU time of process pid, as cpuTicks.
+func procTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	_, ticks, _ := parseStat(b)
+	return ticks
+}
+
+// parseStat reads the parent pid and the CPU ticks (user and system) of a
+// /proc/PID/stat line.
+func parseStat(b []byte) (ppid int, ticks int64, ok bool) {
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// count the fields after its closing one. ppid is field 4, utime and
+	// stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	user, _ := strconv.ParseInt(f[11], 10, 64)
+	system, _ := strconv.ParseInt(f[12], 10, 64)
+	return ppid, user + system, true
+}
+
+// treeTicks is the CPU time of process root and all its children now
+// running: a PostgreSQL postmaster and its backends. A backend that ended
+// in the window takes its time with it, so this is a lower bound.
+func treeTicks(root int) int64 {
+	entries, _ := os.ReadDir("/proc")
+	var n int64
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if ppid, ticks, ok := parseStat(b); ok && (pid == root || ppid == root) {
+			n += ticks
+		}
+	}
+	return n
+}
+
+// postmasterPID finds the PostgreSQL server listening on port, by its
+// command line (-p PORT), or 0.
+func postmasterPID(port int) int {
+	entries, _ := os.ReadDir("/proc")
+	want := []byte("\x00-p\x00" + strconv.Itoa(port) + "\x00")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Contains(b, want) && bytes.Contains(b, []byte("postgres")) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// ticksPerSecond is USER_HZ, 100 on every Linux the harness runs on.
+const ticksPerSecond = 100
+
+// selfCPU is the harness's own CPU time: the load generator (and the fake
+// SMSC, when it runs).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // tail is the end of a log, for an error message.
 func tail(b []byte) string {
 	const n = 2000

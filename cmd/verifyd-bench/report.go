@@ -128,7 +128,7 @@ func (r *report) memory(m memory) {
 		memoryOnly: true, noLatency: true})
 }
 
-var header = []string{"workload", "target", "rate", "p50", "p99", "errors", "RSS peak", "vs target", "target (DESIGN.md)", "result", "notes"}
+var header = []string{"workload", "target", "rate", "p50", "p99", "errors", "RSS peak", "CPU server/harness", "vs target", "target (DESIGN.md)", "result", "notes"}
 
 func (r *report) cells() [][]string {
 	var out [][]string
@@ -150,6 +150,10 @@ func (r *report) cells() [][]string {
 		if rw.mem.hwm > 0 {
 			mem = mb(rw.mem.hwm)
 		}
+		cpu := "-"
+		if rw.res.serverCPU > 0 || rw.res.clientCPU > 0 {
+			cpu = fmt.Sprintf("%.2f / %.2f", rw.res.serverCPU, rw.res.clientCPU)
+		}
 		figure, verdict := rw.verdict()
 		goalText := ""
 		if rw.goal != nil {
@@ -165,7 +169,7 @@ func (r *report) cells() [][]string {
 		if rw.res.errs > 0 && len(rw.res.samples) > 0 {
 			note = strings.TrimSpace(note + "; first error: " + rw.res.samples[0])
 		}
-		out = append(out, []string{rw.workload, rw.target, rate, p50, p99, errs, mem, figure, goalText, verdict, note})
+		out = append(out, []string{rw.workload, rw.target, rate, p50, p99, errs, mem, cpu, figure, goalText, verdict, note})
 	}
 	return out
 }
