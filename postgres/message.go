@@ -10,36 +10,43 @@ import (
 	"verifyd"
 )
 
-// claimMessages expires the due messages whose deadline has passed and
-// leases the others, in one statement. Both halves skip rows another claim
-// (on any instance) has locked, so a message is never handed to two claims;
-// the expiry has a batch of its own so a backlog of dead messages never
-// crowds out live ones.
-const claimMessages = `WITH expiring AS (
-	SELECT request_id FROM messages
-	WHERE state = 'Queued' AND GREATEST(next_attempt, lease_until) <= $1 AND deadline <= $1
-	ORDER BY GREATEST(next_attempt, lease_until)
-	LIMIT 1000
-	FOR UPDATE SKIP LOCKED
-), expired AS (
-	UPDATE messages m SET state = 'Expired', error = 'deadline passed', sealed = NULL, lease_until = 0, updated = $1
-	FROM expiring e WHERE m.request_id = e.request_id
-), due AS (
-	SELECT request_id FROM messages
-	WHERE state = 'Queued' AND GREATEST(next_attempt, lease_until) <= $1 AND deadline > $1
+// claimMessages takes the first $3 due messages, in due order, skipping
+// rows another claim (on any instance) has locked, so a message is never
+// handed to two claims; it expires those past their deadline and leases the
+// others. It reads only the head of the queue, however long the queue is,
+// and returns one row whatever it did: the number expired, then the leased
+// message, if any (NULLs when none).
+const claimMessages = `WITH head AS (
+	SELECT request_id, deadline FROM messages
+	WHERE state = 'Queued' AND GREATEST(next_attempt, lease_until) <= $1
 	ORDER BY GREATEST(next_attempt, lease_until)
 	LIMIT $3
 	FOR UPDATE SKIP LOCKED
+), expired AS (
+	UPDATE messages m SET state = 'Expired', error = 'deadline passed', sealed = NULL, lease_until = 0, updated = $1
+	FROM head h WHERE m.request_id = h.request_id AND h.deadline <= $1
+	RETURNING 1
+), claimed AS (
+	UPDATE messages m SET attempts = m.attempts + 1, lease_until = $2
+	FROM head h WHERE m.request_id = h.request_id AND h.deadline > $1
+	RETURNING m.request_id, m.account_id, m.to_number, m.from_id, m.sealed, m.attempts, m.next_attempt,
+		m.deadline, m.created
 )
-UPDATE messages m SET attempts = m.attempts + 1, lease_until = $2
-FROM due d WHERE m.request_id = d.request_id
-RETURNING m.request_id, m.account_id, m.to_number, m.from_id, m.sealed, m.attempts, m.next_attempt, m.deadline, m.created`
+SELECT (SELECT count(*) FROM expired), c.*
+FROM (VALUES (1)) AS one (x) LEFT JOIN claimed c ON true`
+
+// maxExpiryRounds bounds how many times one claim goes back for more after
+// finding expired messages at the head of the queue, so that a huge
+// backlog of dead messages is expired over several claims rather than
+// holding one past its timeout.
+const maxExpiryRounds = 20
 
 // ClaimMessages leases up to max due messages (Queued, NextAttempt and any
 // earlier lease passed) until now+lease, counting an attempt on each. Due
-// messages whose Deadline has passed are not returned: they become
-// DeliveryExpired and their text is wiped. A message is never returned to
-// two claims while its lease holds, whichever instance claims.
+// messages whose Deadline has passed (now is not before it) are not
+// returned: they become DeliveryExpired and their text is wiped. A message
+// is never returned to two claims while its lease holds, whichever instance
+// claims.
 func (s *Store) ClaimMessages(ctx context.Context, now time.Time, lease time.Duration, max int) ([]*verifyd.Message, error) {
 	if max <= 0 {
 		return nil, nil
@@ -51,23 +58,42 @@ func (s *Store) ClaimMessages(ctx context.Context, now time.Time, lease time.Dur
 	}
 	var out []*verifyd.Message
 	err := s.do(ctx, func(ctx context.Context) error {
-		rows, _ := s.pool.Query(ctx, claimMessages, ms(now), ms(now.Add(lease)), max)
-		var err error
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*verifyd.Message, error) {
-			var (
-				m                              verifyd.Message
-				nextAttempt, deadline, created int64
-			)
-			if err := row.Scan(&m.RequestID, &m.AccountID, &m.To, &m.From, &m.Sealed, &m.Attempts,
-				&nextAttempt, &deadline, &created); err != nil {
-				return nil, err
+		for range maxExpiryRounds {
+			expired, err := s.claimRound(ctx, now, lease, max-len(out), &out)
+			// Nothing expired: the head just leased held every due message
+			// there was room for.
+			if err != nil || expired == 0 || len(out) == max {
+				return err
 			}
-			m.NextAttempt, m.Deadline, m.Created = fromMS(nextAttempt), fromMS(deadline), fromMS(created)
-			return &m, nil
-		})
-		return err
+		}
+		return nil
 	})
 	return out, err
+}
+
+// claimRound runs claimMessages once for up to n messages, adds those it
+// leased to out, and returns how many it expired.
+func (s *Store) claimRound(ctx context.Context, now time.Time, lease time.Duration, n int, out *[]*verifyd.Message) (expired int64, err error) {
+	rows, _ := s.pool.Query(ctx, claimMessages, ms(now), ms(now.Add(lease)), n)
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var (
+			id, to, from                   *string
+			account, nextAttempt, deadline *int64
+			created                        *int64
+			attempts                       *int32
+			sealed                         []byte
+		)
+		if err := row.Scan(&expired, &id, &account, &to, &from, &sealed, &attempts, &nextAttempt, &deadline, &created); err != nil {
+			return struct{}{}, err
+		}
+		if id != nil {
+			*out = append(*out, &verifyd.Message{RequestID: *id, AccountID: *account, To: *to, From: *from,
+				Sealed: sealed, Attempts: int(*attempts), NextAttempt: fromMS(*nextAttempt),
+				Deadline: fromMS(*deadline), Created: fromMS(*created)})
+		}
+		return struct{}{}, nil
+	})
+	return expired, err
 }
 
 // finishMessages records the results of still-queued messages (a message

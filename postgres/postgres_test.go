@@ -511,3 +511,38 @@ func TestListInboxMessagesWithoutLimitListsAll(t *testing.T) {
 		}
 	}
 }
+
+func TestClaimExpiresADeadHeadAndStillFillsTheClaim(t *testing.T) {
+	t.Parallel()
+	s := open(t, newDatabase(t))
+	a := createAccount(t, s)
+	// Ten messages past their deadline are first in line, two live ones
+	// after them.
+	for n := range 12 {
+		v, m := pending(a, n)
+		m.NextAttempt = now().Add(time.Duration(n) * time.Millisecond)
+		if n < 10 {
+			v.ValidUntil, m.Deadline = now().Add(time.Second), now().Add(time.Second)
+		}
+		if err := s.CreateVerification(t.Context(), v, m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimed, err := s.ClaimMessages(t.Context(), now().Add(time.Minute), time.Minute, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claimed) != 2 {
+		t.Fatalf("claimed %d messages, want the 2 live ones behind the expired head", len(claimed))
+	}
+	for n := range 10 {
+		v, _ := pending(a, n)
+		got, err := s.FindVerification(t.Context(), a.ID, v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Delivery.State != verifyd.DeliveryExpired || got.Delivery.Error != "deadline passed" {
+			t.Errorf("message %d: %+v, want Expired (deadline passed)", n, *got.Delivery)
+		}
+	}
+}
