@@ -111,10 +111,11 @@ func testClaimMessages(t *testing.T, newStore NewStore) {
 			f.queue(a, n, base())
 		}
 		var (
-			wg     sync.WaitGroup
-			mu     sync.Mutex
-			counts = map[string]int{}
-			start  = make(chan struct{})
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			counts  = map[string]int{}
+			claimed int
+			start   = make(chan struct{})
 		)
 		for range 8 {
 			wg.Go(func() {
@@ -125,14 +126,16 @@ func testClaimMessages(t *testing.T, newStore NewStore) {
 						t.Errorf("ClaimMessages: %v", err)
 						return
 					}
-					if len(ms) == 0 {
-						return
-					}
 					mu.Lock()
 					for _, m := range ms {
 						counts[m.RequestID]++
 					}
+					claimed += len(ms)
+					done := len(ms) == 0 || claimed > messages // more than there are: some twice
 					mu.Unlock()
+					if done {
+						return
+					}
 				}
 			})
 		}
@@ -168,6 +171,17 @@ func testFinishMessages(t *testing.T, newStore NewStore) {
 		if d := f.delivery(a.ID, m.RequestID); d.State != verifyd.DeliveryQueued {
 			t.Fatalf("delivery %s, want Queued", d.State)
 		}
+	})
+
+	t.Run("QueuedReleasesTheLease", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		retry := base().Add(time.Second) // well inside the ten-second lease
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliveryQueued, Error: "throttled",
+			NextAttempt: retry, At: retry})
+		f.claimOne(retry, m.RequestID)
 	})
 
 	t.Run("SubmittedRecordsFirstCarrierIDAndIsNotClaimedAgain", func(t *testing.T) {
