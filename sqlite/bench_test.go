@@ -1,6 +1,8 @@
 package sqlite_test
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -59,21 +61,25 @@ func BenchmarkCreateVerification(b *testing.B) {
 }
 
 // createOne stores the n-th verification of a, charged to limits on its
-// own number, so every create writes what a real one writes.
+// own number, so every create writes what a real one writes. Ids and
+// numbers are scattered like real ones (random UUIDs, numbers from
+// everywhere), which decides how many pages a commit writes.
 func createOne(b *testing.B, s *sqlite.Store, a *verifyd.Account, n int64) error {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Millisecond)
-	number := fmt.Sprintf("4477%08d", n)
+	h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(n)))
+	id := fmt.Sprintf("%x-%x-4%x-8%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])[:36]
+	number := fmt.Sprintf("4477%08d", binary.BigEndian.Uint32(h[16:20])%100_000_000)
 	v := &verifyd.Verification{
-		ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", n, n), AccountID: a.ID, PhoneNumber: number, Country: "GB",
-		NumberStatus: verifyd.NumberOn, State: verifyd.StatePending, CodeMAC: make([]byte, 32),
+		ID: id, AccountID: a.ID, PhoneNumber: number, Country: "GB",
+		NumberStatus: verifyd.NumberOn, State: verifyd.StatePending, CodeMAC: h[:],
 		MaxAttempts: 5, Created: now, ValidUntil: now.Add(10 * time.Minute), Updated: now,
 	}
 	m := &verifyd.Message{RequestID: v.ID, AccountID: a.ID, To: number, From: "bench",
 		Sealed: make([]byte, 80), NextAttempt: now, Deadline: v.ValidUntil, Created: now}
 	roomy := verifyd.Rate{Count: 1_000_000_000, Per: 24 * time.Hour}
 	limits := []verifyd.Limit{
-		{Name: "number", Key: "1:number:" + number, Rate: verifyd.DefaultRates["number"]},
-		{Name: "numberDaily", Key: "1:numberDaily:" + number, Rate: verifyd.DefaultRates["numberDaily"]},
+		{Name: "number", Key: "1:number:" + number, Rate: roomy},
+		{Name: "numberDaily", Key: "1:numberDaily:" + number, Rate: roomy},
 		{Name: "prefix", Key: "1:prefix:" + number[:len(number)-4], Rate: roomy},
 		{Name: "country", Key: "1:country:GB", Rate: roomy},
 	}

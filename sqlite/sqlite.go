@@ -93,7 +93,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// leaves checkpoints to the checkpointer, but for a far-off safety net,
 	// so that no caller waits on one.
 	wconn, err := one("journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)",
-		"temp_store(MEMORY)", "cache_size(-65536)", "wal_autocheckpoint(20000)")
+		"temp_store(MEMORY)", "cache_size(-32768)", "wal_autocheckpoint(20000)")
 	if err != nil {
 		return fail(err)
 	}
