@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,4 +85,50 @@ func createOne(b *testing.B, s *sqlite.Store, a *verifyd.Account, n int64) error
 		{Name: "country", Key: "1:country:GB", Rate: roomy},
 	}
 	return s.CreateVerification(b.Context(), v, m, limits)
+}
+
+// BenchmarkUpdateVerification measures validates (a wrong code on a
+// pending request: read, decide, write back) from 64 callers at once.
+func BenchmarkUpdateVerification(b *testing.B) {
+	s := openTemp(b)
+	a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
+	if err := s.CreateAccount(b.Context(), a); err != nil {
+		b.Fatal(err)
+	}
+	const stored = 2000
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range 64 { // seed many at a time, so that they share commits
+		wg.Go(func() {
+			for n := next.Add(1); n <= stored; n = next.Add(1) {
+				if err := createOne(b, s, a, n); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ids := make([]string, stored)
+	for n := range stored {
+		h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(n+1)))
+		ids[n] = fmt.Sprintf("%x-%x-4%x-8%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])[:36]
+	}
+	now := time.Date(2030, 1, 1, 0, 0, 1, 0, time.UTC)
+	next.Store(0)
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := ids[next.Add(1)%stored]
+			if _, err := s.UpdateVerification(b.Context(), a.ID, id, func(v *verifyd.Verification) error {
+				v.MaxAttempts = 1 << 30 // stay pending however often it is hit
+				v.Attempt(now, false)
+				return nil
+			}); err != nil {
+				b.Error(err)
+			}
+		}
+	})
 }

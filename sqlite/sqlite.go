@@ -55,7 +55,7 @@ func dsn(path string, pragmas ...string) string {
 // synchronous=FULL, because then a commit could be lost after the caller
 // was told it happened. Call Migrate before using the store.
 func Open(ctx context.Context, path string) (*Store, error) {
-	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
+	if path == "" || strings.Contains(path, "?") || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: %q is not a plain database file path", path)
 	}
 	var (
