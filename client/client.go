@@ -60,7 +60,8 @@ const (
 	Finished = "Finished"
 )
 
-// Failure is one ValidationFailure of a 400 answer.
+// Failure is one ValidationFailure of a 400 answer. Its Code is one of the
+// verifyd.Fail* constants, e.g. "ToInvalid" or "Throttled".
 type Failure struct {
 	Property string `json:"property"`
 	Code     string `json:"failureCode"`
@@ -128,6 +129,34 @@ func (c *Client) Validate(ctx context.Context, requestID, code string) (*VerifyC
 	return &out, nil
 }
 
+// Record is the full state of a request (GET /webapi/verify/{id}).
+type Record struct {
+	RequestID         string     `json:"requestId"`
+	PhoneNumber       string     `json:"phoneNumber"`
+	State             string     `json:"state"` // Pending, Verified, Locked, Expired, Cancelled, NotSent
+	NumberStatus      string     `json:"numberStatus"`
+	Created           time.Time  `json:"created"`
+	ValidUntil        time.Time  `json:"validUntil"`
+	Verified          *time.Time `json:"verified,omitempty"`
+	AttemptsRemaining int        `json:"attemptsRemaining"`
+	Delivery          *struct {
+		State     string    `json:"state"` // Queued, Submitted, Delivered, Undeliverable, Expired, Failed
+		MessageID string    `json:"messageId"`
+		Error     string    `json:"error"`
+		Updated   time.Time `json:"updated"`
+	} `json:"delivery,omitempty"`
+}
+
+// Get reads a request's record; an unknown request is an *Error with
+// StatusCode 404.
+func (c *Client) Get(ctx context.Context, requestID string) (*Record, error) {
+	var out Record
+	if _, err := c.do(ctx, http.MethodGet, "/webapi/verify/"+url.PathEscape(requestID), nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Cancel withdraws a pending request.
 func (c *Client) Cancel(ctx context.Context, requestID string) error {
 	_, err := c.do(ctx, http.MethodDelete, "/webapi/verify/"+url.PathEscape(requestID), nil, nil, nil)
@@ -191,12 +220,6 @@ func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, b
 		e.Message = strings.TrimSpace(string(data))
 	}
 	return 0, e
-}
-
-// IsFinished reports whether err or the answer means the request can no
-// longer be validated.
-func IsFinished(v *VerifyCode) bool {
-	return v != nil && v.Status != CodeNotVerified
 }
 
 // AsError returns err as an *Error when it is one.
