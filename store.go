@@ -13,7 +13,8 @@ type AccountStore interface {
 	FindAccountByName(ctx context.Context, name string) (*Account, error)
 	// ListAccounts returns every account, ordered by name.
 	ListAccounts(ctx context.Context) ([]*Account, error)
-	// UpdateAccount writes a's credential, Disabled flag and Settings.
+	// UpdateAccount writes a's credential, Disabled flag and Settings;
+	// ENOTFOUND for an unknown ID.
 	UpdateAccount(ctx context.Context, a *Account) error
 }
 
@@ -22,7 +23,8 @@ type VerificationStore interface {
 	// CreateVerification commits v, its message m (nil when nothing is sent)
 	// and a charge to every limit in one transaction. When any limit is
 	// exhausted nothing is written and the error is the Limit's Throttled
-	// error for the longest wait. v.Created is "now" for the limits.
+	// error for the longest wait. v.Created is "now" for the limits. A
+	// duplicate id is ECONFLICT.
 	CreateVerification(ctx context.Context, v *Verification, m *Message, limits []Limit) error
 	// FindVerification returns the account's verification with its Delivery;
 	// ENOTFOUND for an unknown id or another account's.
@@ -30,7 +32,9 @@ type VerificationStore interface {
 	// UpdateVerification runs fn on the current row and writes back State,
 	// Attempts, Verified and Updated, atomically with respect to every other
 	// update of the same row in any process. When fn returns an error
-	// nothing is written and that error is returned. When the state becomes
+	// nothing is written and that error is returned. fn must be quick and
+	// must not call the store: a store may run it inside its only writer.
+	// When the state becomes
 	// Cancelled, a message still Queued is withdrawn (DeliveryFailed,
 	// "cancelled") and its text wiped.
 	UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*Verification) error) (*Verification, error)
@@ -42,20 +46,23 @@ type VerificationStore interface {
 
 // MessageStore is the delivery queue: the outbox rows of CreateVerification.
 type MessageStore interface {
-	// ClaimMessages leases up to max due messages (Queued, NextAttempt and
-	// any earlier lease passed) until now+lease, counting an attempt on each.
-	// Due messages whose Deadline has passed are not returned: they become
-	// DeliveryExpired and their text is wiped. A message is never returned
-	// to two claims while its lease holds.
+	// ClaimMessages leases up to max due messages (Queued, NextAttempt at or
+	// before now, any earlier lease passed) until now+lease, counting an
+	// attempt on each. Due messages whose Deadline is not after now are not
+	// returned: they become DeliveryExpired and their text is wiped. A
+	// message is never returned to two claims while its lease holds.
 	ClaimMessages(ctx context.Context, now time.Time, lease time.Duration, max int) ([]*Message, error)
 	// FinishMessages records the outcome of claimed messages in one
 	// transaction, releases their leases, and matches any receipt that
-	// arrived before its carrier id was known.
+	// arrived before its carrier id was known. A message no longer Queued
+	// (cancelled meanwhile) is left as it is.
 	FinishMessages(ctx context.Context, results []MessageResult) error
 	// RecordReceipt records a carrier's receipt against the message part
 	// with that carrier id. A receipt for an id not yet known is kept and
 	// matched when the id is recorded; the same receipt twice changes
-	// nothing. It returns only once the receipt is durable.
+	// nothing. It returns only once the receipt is durable. Each part's first
+	// final receipt counts and intermediate ones change nothing; a message
+	// is Delivered once every part is, and fails as soon as one part fails.
 	RecordReceipt(ctx context.Context, r Receipt) error
 }
 
