@@ -16,9 +16,8 @@ import (
 	"time"
 )
 
-// buildVerifyd builds ./cmd/verifyd of the module into dir and returns the
-// binary's path.
-func buildVerifyd(ctx context.Context, dir string) (string, error) {
+// moduleRoot is the directory of the verifyd module's go.mod.
+func moduleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
@@ -27,6 +26,27 @@ func buildVerifyd(ctx context.Context, dir string) (string, error) {
 	if root == "." || root == "" {
 		return "", errors.New("not inside the verifyd module: run from the repository")
 	}
+	return root, nil
+}
+
+// revision says which commit the working tree is at, and whether it has
+// changes beyond it, so that a table can be traced to the code it measured.
+func revision(ctx context.Context, root string) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "built from a tree outside git"
+	}
+	rev := "built from commit " + strings.TrimSpace(string(out))
+	status, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output()
+	if err == nil && len(bytes.TrimSpace(status)) > 0 {
+		rev += " with uncommitted changes"
+	}
+	return rev
+}
+
+// buildVerifyd builds ./cmd/verifyd of the module into dir and returns the
+// binary's path.
+func buildVerifyd(ctx context.Context, root, dir string) (string, error) {
 	bin := filepath.Join(dir, "verifyd")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/verifyd")
 	cmd.Dir = root

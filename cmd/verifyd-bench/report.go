@@ -114,11 +114,21 @@ func (rw row) verdict() (figure, verdict string) {
 type report struct {
 	cfg      *config
 	started  time.Time
+	load     string // /proc/loadavg's first three figures at the start
+	revision string // what verifyd was built from
 	rows     []row
 	failures []string // workloads that could not run
 }
 
-func newReport(c *config) *report { return &report{cfg: c, started: time.Now().UTC()} }
+func newReport(c *config) *report {
+	load := "unknown"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			load = strings.Join(f[:3], " ")
+		}
+	}
+	return &report{cfg: c, started: time.Now().UTC(), load: load}
+}
 
 func (r *report) add(rw row) { r.rows = append(r.rows, rw) }
 
@@ -193,7 +203,8 @@ func (r *report) print(w io.Writer) {
 func (r *report) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run on %s.\n\n", r.started.Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "Machine: %s.\n\n", machine())
+	fmt.Fprintf(&b, "Machine: %s; load average %s when the run started.\n\n", machine(), r.load)
+	fmt.Fprintf(&b, "verifyd: %s.\n\n", r.revision)
 	fmt.Fprintf(&b, "Command:\n\n```sh\ngo run ./cmd/verifyd-bench %s\n```\n\n", strings.Join(r.cfg.args, " "))
 	fmt.Fprintf(&b, "%d connections, %v measured per workload after %v of warm-up.\n\n",
 		r.cfg.conns, r.cfg.dur, r.cfg.warmup)

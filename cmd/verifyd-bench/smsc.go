@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"verifyd/smpp/smpptest"
@@ -36,14 +37,27 @@ func (t *harnessTB) close() {
 
 type smscError struct{ error }
 
-// smsc is a running fake SMSC.
+// smsc is a running fake SMSC that also counts distinct destinations: the
+// harness gives every request its own number, so a number seen twice is a
+// message submitted twice.
 type smsc struct {
 	*smpptest.Server
 	tb *harnessTB
+
+	mu    sync.Mutex
+	dests map[string]struct{}
 }
 
-// startSMSC starts the fake SMSC on 127.0.0.1:0. It keeps counters only,
-// not each submit, so that a long run does not fill the harness's memory.
+// distinct is how many different numbers the SMSC has had submits for.
+func (s *smsc) distinct() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.dests)
+}
+
+// startSMSC starts the fake SMSC on 127.0.0.1:0. It keeps counters and the
+// set of numbers, not each submit, so that a long run does not fill the
+// harness's memory.
 func startSMSC(systemID, password string) (s *smsc, err error) {
 	tb := &harnessTB{}
 	defer func() {
@@ -57,7 +71,14 @@ func startSMSC(systemID, password string) (s *smsc, err error) {
 		}
 	}()
 	srv := smpptest.NewServer(tb, smpptest.Options{SystemID: systemID, Password: password, NoRecord: true})
-	return &smsc{Server: srv, tb: tb}, nil
+	s = &smsc{Server: srv, tb: tb, dests: map[string]struct{}{}}
+	srv.OnSubmit(func(sub smpptest.Submit) smpptest.Reply {
+		s.mu.Lock()
+		s.dests[sub.Dest.Addr] = struct{}{}
+		s.mu.Unlock()
+		return smpptest.Reply{}
+	})
+	return s, nil
 }
 
 func (s *smsc) close() { s.tb.close() }
