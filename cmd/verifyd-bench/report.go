@@ -138,7 +138,7 @@ func (r *report) memory(m memory) {
 		memoryOnly: true, noLatency: true})
 }
 
-var header = []string{"workload", "target", "rate", "p50", "p99", "errors", "RSS peak", "CPU server/harness", "vs target", "target (DESIGN.md)", "result", "notes"}
+var header = []string{"workload", "target", "rate", "p50", "p99", "errors", "RSS peak", "CPU server/harness", "server CPU per op", "vs target", "target (DESIGN.md)", "result", "notes"}
 
 func (r *report) cells() [][]string {
 	var out [][]string
@@ -164,6 +164,10 @@ func (r *report) cells() [][]string {
 		if rw.res.serverCPU > 0 || rw.res.clientCPU > 0 {
 			cpu = fmt.Sprintf("%.2f / %.2f", rw.res.serverCPU, rw.res.clientCPU)
 		}
+		perOp := "-"
+		if rw.res.serverCPU > 0 && rw.rateValue() > 0 {
+			perOp = fmt.Sprintf("%.0f µs", rw.res.serverCPU*1e6/rw.rateValue())
+		}
 		figure, verdict := rw.verdict()
 		goalText := ""
 		if rw.goal != nil {
@@ -179,7 +183,7 @@ func (r *report) cells() [][]string {
 		if rw.res.errs > 0 && len(rw.res.samples) > 0 {
 			note = strings.TrimSpace(note + "; first error: " + rw.res.samples[0])
 		}
-		out = append(out, []string{rw.workload, rw.target, rate, p50, p99, errs, mem, cpu, figure, goalText, verdict, note})
+		out = append(out, []string{rw.workload, rw.target, rate, p50, p99, errs, mem, cpu, perOp, figure, goalText, verdict, note})
 	}
 	return out
 }
