@@ -236,3 +236,86 @@ func TestKill9OneOfTwo(t *testing.T) {
 	}
 	t.Logf("%d answered requests across both nodes, all delivered by the survivor", len(ids))
 }
+
+// TestDatabaseOutage stops PostgreSQL under a running instance: /readyz
+// turns not ready and API requests get a 503 JSON error within a bounded
+// time instead of hanging; when the database is back, both recover without
+// a restart.
+func TestDatabaseOutage(t *testing.T) {
+	t.Parallel()
+	// Its own cluster: stopping the shared one would break the other tests.
+	ctx := context.Background()
+	cluster, err := pgtest.Start(ctx)
+	if err != nil {
+		t.Fatalf("starting PostgreSQL (make test-deps installs it): %v", err)
+	}
+	t.Cleanup(func() { cluster.Stop() })
+	dsn, err := cluster.CreateDatabase(ctx, "outage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := otp.GenerateKey(rand.Reader)
+	out, err := cli(t, "", "accounts", "create", "app", "--db", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := strings.TrimSpace(out)
+	p := startProc(t, []string{"VERIFYD_SECRET_KEY=" + key}, "--db", dsn)
+
+	get := func(path string) int {
+		resp, err := http.Get(p.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	create := func() (int, string, time.Duration) {
+		req, _ := http.NewRequest("POST", p.url+"/webapi/verify", strings.NewReader(`{"to": "447979080123", "from": "Test"}`))
+		req.SetBasicAuth("app", secret)
+		start := time.Now()
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("create during the outage: %v (it must answer, not hang)", err)
+		}
+		defer resp.Body.Close()
+		var body struct{ Code string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body.Code, time.Since(start)
+	}
+	if st, _, _ := create(); st != 202 {
+		t.Fatalf("create before the outage: %d", st)
+	}
+	if st := get("/readyz"); st != 200 {
+		t.Fatalf("/readyz before the outage: %d", st)
+	}
+
+	if err := cluster.StopServer(); err != nil {
+		t.Fatal(err)
+	}
+	if st := get("/readyz"); st != 503 {
+		t.Fatalf("/readyz during the outage: %d, want 503", st)
+	}
+	if st := get("/healthz"); st != 200 {
+		t.Fatalf("/healthz during the outage: %d, want 200 (the process is up)", st)
+	}
+	// The first request may meet the pool's dead connection; none may hang.
+	st, code, took := create()
+	if st != 503 || code != "unavailable" {
+		t.Fatalf("create during the outage: %d %q after %v, want 503 unavailable", st, code, took)
+	}
+
+	if err := cluster.StartServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for get("/readyz") != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not recover after the database came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st, _, _ := create(); st != 202 {
+		t.Fatalf("create after the outage: %d", st)
+	}
+}
