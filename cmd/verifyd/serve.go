@@ -168,7 +168,8 @@ func serve(ctx context.Context, args []string, e *env) error {
 		}
 		client := smpp.NewClient(cfg, msgs, logger)
 		m.WatchSMPP(client.Stats)
-		client.Start(ctx)
+		// Close, not the signal, ends the binds: it unbinds in order.
+		client.Start(context.WithoutCancel(ctx))
 		snd = client
 		logger.Info("SMPP sender", "smsc", cfg.Redacted())
 	}
@@ -278,20 +279,15 @@ func serve(ctx context.Context, args []string, e *env) error {
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(deadline)
 	}
-	// Stop claiming; let the hand-overs under way get their answers, then
-	// unbind. Closing the sender at the deadline cuts off whatever is left,
-	// and those messages are retried after the restart.
+	// Stop claiming, then close the sender: it refuses new submits (those
+	// messages stay queued for the next start), lets the submits already
+	// with the carrier get their answers, and unbinds. The worker records
+	// every outcome before it returns.
 	stopWorker()
-	done := make(chan struct{})
-	go func() { background.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-deadline.Done():
-	}
 	if cerr := snd.Close(deadline); cerr != nil {
 		logger.Warn("closing the sender", "err", cerr)
 	}
-	<-done
+	background.Wait()
 	logger.Info("verifyd stopped")
 	if errors.Is(err, nethttp.ErrServerClosed) {
 		err = nil

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -178,4 +179,43 @@ func TestSMPPKill9UnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d answered requests, all delivered and verified; %d numbers got a text twice (at least once, same text)", len(ids), resent)
+}
+
+// TestSMPPSIGTERM stops verifyd with SIGTERM while it submits to the node
+// SMSC: it unbinds before it exits 0, and every answered request was either
+// submitted before the stop or is delivered after a restart.
+func TestSMPPSIGTERM(t *testing.T) {
+	t.Parallel()
+	node := smpptest.StartNode(t, "verifyd", "s3cret", "AUTO_RECEIPT=DELIVRD")
+	sms := node.URL("verifyd", "s3cret", "window=10")
+	db := filepath.Join(t.TempDir(), "verifyd.db")
+	p := startProc(t, nil, "--dev", "--db", "sqlite:"+db, "--sms", sms)
+	user, secret := devCredentials(t, db)
+	if _, err := cli(t, "", "accounts", "set", user, "limits=off", "--db", "sqlite:"+db); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	result := make(chan []string, 1)
+	go func() { result <- load(t, p.url, user, secret, 8, stop) }()
+	time.Sleep(500 * time.Millisecond)
+	mark := node.Mark()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		if err != nil {
+			t.Fatalf("verifyd exited with %v after SIGTERM, want status 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("verifyd did not stop within 30 s of SIGTERM")
+	}
+	close(stop)
+	ids := <-result
+	node.Wait(t, mark, func(e smpptest.NodeEvent) bool { return e.Event == "unbind" }) // verifyd's, before it exited
+	p = startProc(t, nil, "--dev", "--db", "sqlite:"+db, "--sms", sms)
+	s := &server{url: p.url, user: user, secret: secret}
+	for _, id := range ids {
+		waitDelivery(t, s, id, "Delivered")
+	}
+	t.Logf("%d answered requests, all delivered", len(ids))
 }
