@@ -157,3 +157,29 @@ func drive(spec runSpec, fn op) result {
 	slices.Sort(r.lat)
 	return r
 }
+
+// merge adds the run o to r: counts and windows add up, latencies pool,
+// and CPU is averaged over the windows.
+func (r result) merge(o result) result {
+	w := r.window + o.window
+	avg := func(a, b float64) float64 {
+		if w == 0 {
+			return 0
+		}
+		return (a*r.window.Seconds() + b*o.window.Seconds()) / w.Seconds()
+	}
+	m := result{
+		ops: r.ops + o.ops, errs: r.errs + o.errs, window: w,
+		lat:       append(append([]time.Duration(nil), r.lat...), o.lat...),
+		samples:   append(append([]string(nil), r.samples...), o.samples...),
+		exhausted: r.exhausted || o.exhausted,
+		serverCPU: avg(r.serverCPU, o.serverCPU),
+		clientCPU: avg(r.clientCPU, o.clientCPU),
+		dbCPU:     avg(r.dbCPU, o.dbCPU),
+	}
+	slices.Sort(m.lat)
+	if len(m.samples) > 5 {
+		m.samples = m.samples[:5]
+	}
+	return m
+}

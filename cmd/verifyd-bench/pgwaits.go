@@ -45,7 +45,7 @@ func startWaitSampler(dsn string) *waitSampler {
 		defer tick.Stop()
 		for {
 			rows, err := conn.Query(ctx, `SELECT state, coalesce(wait_event_type, ''), coalesce(wait_event, ''),
-					split_part(ltrim(query), ' ', 1)
+					left(regexp_replace(query, '\s+', ' ', 'g'), 70)
 				FROM pg_stat_activity
 				WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`)
 			if err != nil {
@@ -77,12 +77,12 @@ func startWaitSampler(dsn string) *waitSampler {
 
 // describeSession names what one session was doing.
 func describeSession(state, waitType, wait, verb string) string {
-	verb = strings.ToUpper(verb)
+	verb = strings.TrimSpace(verb)
 	switch {
 	case state == "idle":
 		return "idle (no transaction)"
 	case state == "idle in transaction":
-		return "idle in transaction: waiting for verifyd (last: " + verb + ")"
+		return "idle in transaction, waiting for verifyd; last: " + verb
 	case waitType == "":
 		return "running " + verb
 	}
