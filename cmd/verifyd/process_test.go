@@ -154,37 +154,54 @@ func load(t *testing.T, url, user, secret string, workers int, stop <-chan struc
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
+// devProc starts `verifyd serve --dev` on a new SQLite database, with the
+// dev account's send limits off, and returns the database's path and the
+// account's credentials.
+func devProc(t *testing.T, args ...string) (p *proc, db, user, secret string) {
+	t.Helper()
+	db = filepath.Join(t.TempDir(), "verifyd.db")
+	p = startProc(t, nil, append([]string{"--dev", "--db", "sqlite:" + db}, args...)...)
+	user, secret = devCredentials(t, db)
+	if _, err := cli(t, "", "accounts", "set", user, "limits=off", "--db", "sqlite:"+db); err != nil {
+		t.Fatal(err)
+	}
+	return p, db, user, secret
+}
+
+// signalUnderLoad loads p from 8 clients, sends sig half a second in, waits
+// for the process to end (with status 0 unless sig is SIGKILL), and returns
+// the request ids it answered 202.
+func signalUnderLoad(t *testing.T, p *proc, user, secret string, sig os.Signal) []string {
+	t.Helper()
+	stop := make(chan struct{})
+	result := make(chan []string, 1)
+	go func() { result <- load(t, p.url, user, secret, 8, stop) }()
+	time.Sleep(500 * time.Millisecond)
+	p.cmd.Process.Signal(sig)
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		if err != nil && sig != os.Kill {
+			t.Fatalf("verifyd exited with %v after %v, want status 0", err, sig)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("verifyd did not stop within 30 s of %v", sig)
+	}
+	close(stop)
+	ids := <-result
+	if len(ids) == 0 {
+		t.Fatalf("no request was answered before %v", sig)
+	}
+	return ids
+}
+
 // TestSIGTERMUnderLoad stops a loaded server with SIGTERM: it must exit 0,
 // and every request it answered 202 must exist and be delivered after a
 // restart.
 func TestSIGTERMUnderLoad(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := filepath.Join(dir, "verifyd.db")
-	p := startProc(t, nil, "--dev", "--db", "sqlite:"+db)
-	user, secret := devCredentials(t, db)
-	if _, err := cli(t, "", "accounts", "set", user, "limits=off", "--db", "sqlite:"+db); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	result := make(chan []string, 1)
-	go func() { result <- load(t, p.url, user, secret, 8, stop) }()
-	time.Sleep(500 * time.Millisecond)
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-		if err != nil {
-			t.Fatalf("verifyd exited with %v after SIGTERM, want status 0", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("verifyd did not stop within 30 s of SIGTERM")
-	}
-	close(stop)
-	ids := <-result
-	if len(ids) == 0 {
-		t.Fatal("no request was answered before the stop")
-	}
+	p, db, user, secret := devProc(t)
+	ids := signalUnderLoad(t, p, user, secret, syscall.SIGTERM)
 	checkDelivered(t, db, user, secret, ids)
 }
 
@@ -257,24 +274,7 @@ func checkOneText(t *testing.T, url, number, id string) {
 // answered 202 must survive and be delivered after a restart.
 func TestKill9UnderLoad(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := filepath.Join(dir, "verifyd.db")
-	p := startProc(t, nil, "--dev", "--db", "sqlite:"+db, "--delivery-lease", "2s")
-	user, secret := devCredentials(t, db)
-	if _, err := cli(t, "", "accounts", "set", user, "limits=off", "--db", "sqlite:"+db); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	result := make(chan []string, 1)
-	go func() { result <- load(t, p.url, user, secret, 8, stop) }()
-	time.Sleep(500 * time.Millisecond)
-	p.cmd.Process.Kill()
-	err := <-p.exited
-	p.exited <- err
-	close(stop)
-	ids := <-result
-	if len(ids) == 0 {
-		t.Fatal("no request was answered before the kill")
-	}
+	p, db, user, secret := devProc(t, "--delivery-lease", "2s")
+	ids := signalUnderLoad(t, p, user, secret, os.Kill)
 	checkDelivered(t, db, user, secret, ids)
 }

@@ -3,7 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -119,25 +119,8 @@ func TestSMPPKill9UnderLoad(t *testing.T) {
 	t.Parallel()
 	node := smpptest.StartNode(t, "verifyd", "s3cret", "AUTO_RECEIPT=DELIVRD")
 	sms := node.URL("verifyd", "s3cret", "window=10")
-	dir := t.TempDir()
-	db := filepath.Join(dir, "verifyd.db")
-	p := startProc(t, nil, "--dev", "--db", "sqlite:"+db, "--sms", sms, "--delivery-lease", "2s")
-	user, secret := devCredentials(t, db)
-	if _, err := cli(t, "", "accounts", "set", user, "limits=off", "--db", "sqlite:"+db); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	result := make(chan []string, 1)
-	go func() { result <- load(t, p.url, user, secret, 8, stop) }()
-	time.Sleep(700 * time.Millisecond)
-	p.cmd.Process.Kill()
-	err := <-p.exited
-	p.exited <- err
-	close(stop)
-	ids := <-result
-	if len(ids) == 0 {
-		t.Fatal("no request was answered before the kill")
-	}
+	p, db, user, secret := devProc(t, "--sms", sms, "--delivery-lease", "2s")
+	ids := signalUnderLoad(t, p, user, secret, os.Kill)
 
 	p = startProc(t, nil, "--dev", "--db", "sqlite:"+db, "--sms", sms, "--delivery-lease", "2s")
 	s := &server{url: p.url, user: user, secret: secret}
@@ -188,29 +171,9 @@ func TestSMPPSIGTERM(t *testing.T) {
 	t.Parallel()
 	node := smpptest.StartNode(t, "verifyd", "s3cret", "AUTO_RECEIPT=DELIVRD")
 	sms := node.URL("verifyd", "s3cret", "window=10")
-	db := filepath.Join(t.TempDir(), "verifyd.db")
-	p := startProc(t, nil, "--dev", "--db", "sqlite:"+db, "--sms", sms)
-	user, secret := devCredentials(t, db)
-	if _, err := cli(t, "", "accounts", "set", user, "limits=off", "--db", "sqlite:"+db); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	result := make(chan []string, 1)
-	go func() { result <- load(t, p.url, user, secret, 8, stop) }()
-	time.Sleep(500 * time.Millisecond)
+	p, db, user, secret := devProc(t, "--sms", sms)
 	mark := node.Mark()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.exited:
-		p.exited <- err
-		if err != nil {
-			t.Fatalf("verifyd exited with %v after SIGTERM, want status 0", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("verifyd did not stop within 30 s of SIGTERM")
-	}
-	close(stop)
-	ids := <-result
+	ids := signalUnderLoad(t, p, user, secret, syscall.SIGTERM)
 	node.Wait(t, mark, func(e smpptest.NodeEvent) bool { return e.Event == "unbind" }) // verifyd's, before it exited
 	p = startProc(t, nil, "--dev", "--db", "sqlite:"+db, "--sms", sms)
 	s := &server{url: p.url, user: user, secret: secret}

@@ -45,28 +45,27 @@ func redactDSN(s string) string {
 	return s
 }
 
+// migrator is a store that owns its schema migrations.
+type migrator interface {
+	verifyd.Store
+	Migrate(ctx context.Context) error
+}
+
 // openStore opens the database and applies the migrations.
 func openStore(ctx context.Context, db database) (verifyd.Store, error) {
-	switch db.kind {
-	case "postgres":
-		s, err := postgres.Open(ctx, db.dsn)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.Migrate(ctx); err != nil {
-			s.Close()
-			return nil, err
-		}
-		return s, nil
-	default:
-		s, err := sqlite.Open(ctx, db.dsn)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.Migrate(ctx); err != nil {
-			s.Close()
-			return nil, err
-		}
-		return s, nil
+	var s migrator
+	var err error
+	if db.kind == "postgres" {
+		s, err = postgres.Open(ctx, db.dsn)
+	} else {
+		s, err = sqlite.Open(ctx, db.dsn)
 	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
