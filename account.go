@@ -36,6 +36,57 @@ type Settings struct {
 	BlockLandlines bool              `json:"blockLandlines,omitempty"`
 	// TestNumbers are keyed by digits, international form.
 	TestNumbers map[string]TestNumber `json:"testNumbers,omitempty"`
+
+	// FailuresOff switches off the refusal of sends to a number after a run
+	// of wrong codes; MaxFailures (0: DefaultMaxFailures) is that run's
+	// length and FailureCooldown (0: DefaultFailureCooldown) how long after
+	// its last wrong code the refusal lasts.
+	FailuresOff     bool   `json:"failuresOff,omitempty"`
+	MaxFailures     int    `json:"maxFailures,omitempty"`
+	FailureCooldown Period `json:"failureCooldown,omitempty"`
+
+	// The conversion watch (see WatchPolicy); zero values are the defaults.
+	Watch         WatchMode `json:"watch,omitempty"`
+	WatchMinSends int       `json:"watchMinSends,omitempty"`
+	WatchMinRate  float64   `json:"watchMinRate,omitempty"`
+	WatchCooldown Period    `json:"watchCooldown,omitempty"`
+}
+
+// Failure-run defaults: NIST SP 800-63B caps consecutive failed attempts
+// at 100.
+const (
+	DefaultMaxFailures     = 100
+	DefaultFailureCooldown = 24 * time.Hour
+)
+
+// Failures returns how many consecutive wrong codes for one number make
+// the account refuse sends to it, for how long after the last, and whether
+// that rule is on. limits=off switches it off too.
+func (s Settings) Failures() (max int, cooldown time.Duration, on bool) {
+	max, cooldown = s.MaxFailures, time.Duration(s.FailureCooldown)
+	if max == 0 {
+		max = DefaultMaxFailures
+	}
+	if cooldown == 0 {
+		cooldown = DefaultFailureCooldown
+	}
+	return max, cooldown, !s.FailuresOff && !s.LimitsOff
+}
+
+// Period is a duration kept in its command-line form ("24h", "7d").
+type Period time.Duration
+
+// MarshalText writes the period as ParsePeriod reads it.
+func (p Period) MarshalText() ([]byte, error) { return []byte(formatPeriod(time.Duration(p))), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (p *Period) UnmarshalText(b []byte) error {
+	d, err := ParsePeriod(string(b))
+	if err != nil {
+		return err
+	}
+	*p = Period(d)
+	return nil
 }
 
 // TestNumber is how one of the account's test numbers behaves. A test
@@ -104,7 +155,8 @@ func (s Settings) Retention() time.Duration {
 // SettingKeys lists the keys Set accepts, for help texts.
 func SettingKeys() []string {
 	keys := []string{"defaultFrom", "reservedFrom", "codeLength", "validMinutes", "maxAttempts",
-		"maxSegments", "retentionDays", "limits", "countries", "blockLandlines", "testNumbers"}
+		"maxSegments", "retentionDays", "limits", "countries", "blockLandlines", "testNumbers",
+		"failures", "failures.cooldown", "watch", "watch.minSends", "watch.minRate", "watch.cooldown"}
 	n := len(keys)
 	for name := range DefaultRates {
 		keys = append(keys, "limit."+name)
@@ -182,6 +234,40 @@ func (s *Settings) Set(key, value string) error {
 			return err
 		}
 		s.TestNumbers = tns
+	case "failures":
+		if value == "off" {
+			s.FailuresOff, s.MaxFailures = true, 0
+			break
+		}
+		var n int
+		if n, err = intIn(1, 1000); err != nil {
+			return fmt.Errorf("failures must be off or a whole number from 1 to 1000")
+		}
+		s.FailuresOff, s.MaxFailures = false, n
+	case "failures.cooldown", "watch.cooldown":
+		d, perr := ParsePeriod(value)
+		if perr != nil {
+			return fmt.Errorf("%s: %v", key, perr)
+		}
+		if key == "watch.cooldown" {
+			s.WatchCooldown = Period(d)
+		} else {
+			s.FailureCooldown = Period(d)
+		}
+	case "watch":
+		mode, ok := oneOf(value, WatchOff, WatchMonitor, WatchOn)
+		if !ok {
+			return fmt.Errorf("watch must be off, monitor or on")
+		}
+		s.Watch = mode
+	case "watch.minSends":
+		s.WatchMinSends, err = intIn(1, 1_000_000)
+	case "watch.minRate":
+		r, ok := parseShare(value)
+		if !ok {
+			return fmt.Errorf("watch.minRate must be a share above 0 and at most 1, such as 0.2 or 20%%")
+		}
+		s.WatchMinRate = r
 	default:
 		name, ok := strings.CutPrefix(key, "limit.")
 		if _, known := DefaultRates[name]; !ok || !known {
@@ -196,6 +282,21 @@ func (s *Settings) Set(key, value string) error {
 		s.Limits[name] = value
 	}
 	return err
+}
+
+// parseShare reads a share above 0 and at most 1, written as a fraction
+// (0.2) or a percentage (20%).
+func parseShare(v string) (float64, bool) {
+	scale := 1.0
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		v, scale = p, 100
+	}
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, false
+	}
+	r /= scale
+	return r, r > 0 && r <= 1
 }
 
 // parseTestNumbers reads the testNumbers setting: a comma-separated list of

@@ -2,6 +2,7 @@ package verifyd
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -34,17 +35,28 @@ func ParseRate(s string) (Rate, error) {
 	if !ok || err != nil || n < 1 {
 		return Rate{}, fmt.Errorf("%q is not a rate: write off or N/PERIOD, e.g. 5/10m or 10/1d", s)
 	}
-	var d time.Duration
-	if days, isDays := strings.CutSuffix(per, "d"); isDays {
-		nd, err := strconv.Atoi(days)
-		if err != nil || nd < 1 {
-			return Rate{}, fmt.Errorf("%q is not a rate period", per)
-		}
-		d = time.Duration(nd) * 24 * time.Hour
-	} else if d, err = time.ParseDuration(per); err != nil || d < time.Second {
-		return Rate{}, fmt.Errorf("%q is not a rate period of a second or more", per)
+	d, err := ParsePeriod(per)
+	if err != nil {
+		return Rate{}, err
 	}
 	return Rate{Count: n, Per: d}, nil
+}
+
+// ParsePeriod reads a period of a second or more: a Go duration ("10m",
+// "90s") or a whole number of days ("1d").
+func ParsePeriod(s string) (time.Duration, error) {
+	if days, isDays := strings.CutSuffix(s, "d"); isDays {
+		nd, err := strconv.Atoi(days)
+		if err != nil || nd < 1 {
+			return 0, fmt.Errorf("%q is not a period", s)
+		}
+		return time.Duration(nd) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("%q is not a period of a second or more", s)
+	}
+	return d, nil
 }
 
 func formatPeriod(d time.Duration) string {
@@ -81,24 +93,77 @@ func (s Settings) Rate(name string) Rate {
 	return DefaultRates[name]
 }
 
-// Limit is one bucket a send is charged to.
+// LimitKind is how a store judges a Limit.
+type LimitKind int
+
+// The kinds of limit. Only a LimitRate is charged by a send; the others
+// refuse while something the store keeps says so, and charge nothing.
+const (
+	// LimitRate is a GCRA bucket of Rate, charged once per send.
+	LimitRate LimitKind = iota
+	// LimitFailures refuses sends to the verification's own number while
+	// the number's run of consecutive wrong codes (kept by
+	// UpdateVerification) is Rate.Count long or longer, until Rate.Per
+	// after the last of them. A run is over with a right code, or once
+	// Rate.Per has passed since its last wrong code: the count then starts
+	// again.
+	LimitFailures
+	// LimitBlocked refuses sends while the conversion watch's Block with
+	// this Key lasts.
+	LimitBlocked
+)
+
+// Limit is one rule a send is judged by: a bucket it is charged to, or a
+// block it must not be under.
 type Limit struct {
 	Name     string // which setting, e.g. "number"
-	Key      string // the bucket, unique across accounts
+	Key      string // the bucket or block, unique across accounts
 	Rate     Rate
 	Property string // "to" for per-number limits, "" for account-wide ones
+	Kind     LimitKind
 }
 
-// SendLimits lists the buckets a send from account a to n is charged to.
-// clientIP is "" unless the operator trusts a proxy header.
+// The names of the limits that are not send rates.
+const (
+	LimitNameFailures     = "failures"
+	LimitNameWatchPrefix  = "watchPrefix"
+	LimitNameWatchCountry = "watchCountry"
+)
+
+// LimitNames lists the name of every limit that can refuse a send, for
+// metrics that start every series at zero.
+func LimitNames() []string {
+	names := make([]string, 0, len(DefaultRates)+3)
+	for name := range DefaultRates {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return append(names, LimitNameFailures, LimitNameWatchPrefix, LimitNameWatchCountry)
+}
+
+// Prefix is the number prefix that the prefix limit and the conversion
+// watch count by: the number less its last 4 digits, which in most numbering
+// plans leaves the range an operator sells as a block.
+func Prefix(digits string) string {
+	if len(digits) > 4 {
+		return digits[:len(digits)-4]
+	}
+	return digits
+}
+
+// FailuresKey names the run of wrong codes of a number of an account.
+func FailuresKey(accountID int64, digits string) string {
+	return fmt.Sprintf("%d:%s:%s", accountID, LimitNameFailures, digits)
+}
+
+// SendLimits lists the limits a send from account a to n is judged by.
+// clientIP is "" unless the operator trusts a proxy header. limits=off
+// switches every one of them off, the conversion watch's blocks included.
 func SendLimits(a *Account, n Number, clientIP string) []Limit {
 	if a.Settings.LimitsOff {
 		return nil
 	}
-	prefix := n.Digits
-	if len(prefix) > 4 {
-		prefix = prefix[:len(prefix)-4]
-	}
+	prefix := Prefix(n.Digits)
 	candidates := []struct{ name, key, property string }{
 		{"number", n.Digits, "to"},
 		{"numberDaily", n.Digits, "to"},
@@ -120,6 +185,22 @@ func SendLimits(a *Account, n Number, clientIP string) []Limit {
 			Rate:     r,
 			Property: c.property,
 		})
+	}
+	if max, cooldown, on := a.Settings.Failures(); on {
+		out = append(out, Limit{
+			Name:     LimitNameFailures,
+			Key:      FailuresKey(a.ID, n.Digits),
+			Rate:     Rate{Count: max, Per: cooldown},
+			Property: "to",
+			Kind:     LimitFailures,
+		})
+	}
+	if a.Settings.WatchPolicy().Mode == WatchOn {
+		// In monitor mode a block is only reported, so there is nothing to
+		// judge.
+		out = append(out,
+			Limit{Name: LimitNameWatchPrefix, Key: BlockKey(a.ID, WatchPrefix, prefix), Property: "to", Kind: LimitBlocked},
+			Limit{Name: LimitNameWatchCountry, Key: BlockKey(a.ID, WatchCountry, n.Region), Property: "to", Kind: LimitBlocked})
 	}
 	return out
 }
@@ -144,16 +225,55 @@ func (l Limit) Take(tat, now time.Time) (next time.Time, wait time.Duration, ok 
 	return next, 0, true
 }
 
-// Throttled returns the EINVALID error for a send refused by l.
+// FailuresWait judges a LimitFailures limit at now for a number whose run
+// of wrong codes is failures long, the last at last (zero: none). It
+// returns how long the limit refuses sends (0: not at all), and whether the
+// run is over because a whole cooldown passed since its last wrong code, so
+// that the store may start the count again.
+func (l Limit) FailuresWait(failures int, last, now time.Time) (wait time.Duration, over bool) {
+	if failures == 0 {
+		return 0, false
+	}
+	end := last.Add(l.Rate.Per)
+	if !now.Before(end) {
+		return 0, true
+	}
+	if failures < l.Rate.Count {
+		return 0, false
+	}
+	return end.Sub(now), false
+}
+
+// BlockWait is how long a block lasting until until refuses a send at now.
+func BlockWait(until, now time.Time) time.Duration {
+	if until.After(now) {
+		return until.Sub(now)
+	}
+	return 0
+}
+
+// Throttled returns the EINVALID error for a send refused by l, which a
+// retry after wait would pass.
 func (l Limit) Throttled(wait time.Duration) *Error {
 	secs := int64((wait + time.Second - 1) / time.Second)
+	var details string
+	switch {
+	case l.Kind == LimitFailures:
+		details = fmt.Sprintf("Too many wrong codes were entered for this number (the failures limit is %d in a row); retry after %d seconds.", l.Rate.Count, secs)
+	case l.Kind == LimitBlocked && l.Name == LimitNameWatchCountry:
+		details = fmt.Sprintf("Codes to this country are paused because too few of those sent were verified (the conversion watch); retry after %d seconds.", secs)
+	case l.Kind == LimitBlocked:
+		details = fmt.Sprintf("Codes to this number range are paused because too few of those sent were verified (the conversion watch); retry after %d seconds.", secs)
+	default:
+		details = fmt.Sprintf("Too many codes were requested (the %s limit is %s); retry after %d seconds.", l.Name, l.Rate, secs)
+	}
 	return &Error{
 		Code:    EINVALID,
 		Message: "the request is not valid",
 		Failures: []Failure{{
 			Property: l.Property,
 			Code:     FailThrottled,
-			Details:  fmt.Sprintf("Too many codes were requested (the %s limit is %s); retry after %d seconds.", l.Name, l.Rate, secs),
+			Details:  details,
 		}},
 		RetryAfter: time.Duration(secs) * time.Second,
 		Limit:      l.Name,

@@ -25,6 +25,11 @@ type VerificationStore interface {
 	// exhausted nothing is written and the error is the Limit's Throttled
 	// error for the longest wait. v.Created is "now" for the limits. A
 	// duplicate id is ECONFLICT.
+	//
+	// Only LimitRate limits are charged. A LimitFailures limit refuses
+	// while the run of wrong codes of v's number says so (see its doc), and
+	// a run it finds over is forgotten in the same transaction; a
+	// LimitBlocked limit refuses while a block with its Key lasts.
 	CreateVerification(ctx context.Context, v *Verification, m *Message, limits []Limit) error
 	// FindVerification returns the account's verification with its Delivery;
 	// ENOTFOUND for an unknown id or another account's.
@@ -37,10 +42,17 @@ type VerificationStore interface {
 	// When the state becomes
 	// Cancelled, a message still Queued is withdrawn (DeliveryFailed,
 	// "cancelled") and its text wiped.
+	//
+	// In the same transaction it keeps the run of wrong codes of the
+	// account's number that LimitFailures judges: when fn raised Attempts
+	// the run grows by one (its last wrong code at Updated), and when fn
+	// made the state Verified the run is over.
 	UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*Verification) error) (*Verification, error)
 	// PurgeVerifications deletes verifications (and their messages) created
-	// before their account's retention ended, and limit buckets that ran
-	// out, as of now. It returns how many verifications went.
+	// before their account's retention ended, limit buckets that ran out,
+	// runs of wrong codes over by their account's failure cooldown,
+	// conversion counts older than WatchWindow and blocks that ended, as of
+	// now. It returns how many verifications went.
 	PurgeVerifications(ctx context.Context, now time.Time) (int, error)
 }
 
@@ -95,6 +107,7 @@ type Store interface {
 	MessageStore
 	InboxStore
 	IdempotencyStore
+	WatchStore
 	// Ping reports whether the database answers (EUNAVAILABLE if not).
 	Ping(ctx context.Context) error
 	Close() error

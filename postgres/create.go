@@ -224,21 +224,36 @@ func queueInsertCreates(b *pgx.Batch, group []*createRequest, inserted map[strin
 }
 
 // createTx is the group's transaction: one round trip without limits; with
-// limits, the inserts and the bucket locks in the first, the decisions in
-// Go, and the charges (and the removal of refused creates) with the commit
-// in the second. Inserting before locking keeps the buckets, which other
-// groups wait for, locked for as short a time as can be.
+// limits, the inserts, the bucket locks and the reads of runs of wrong codes
+// and blocks in the first, the decisions in Go, and the charges (and the
+// removal of refused creates) with the commit in the second. Inserting
+// before locking keeps the buckets, which other groups wait for, locked for
+// as short a time as can be. Runs and blocks are read, not locked: a wrong
+// code or a block committed while the group decides counts from the next
+// create on.
 func (s *Store) createTx(ctx context.Context, group []*createRequest) ([]error, error) {
 	inserted := make(map[string]bool, len(group))
-	var keys []string
+	var (
+		keys                 []string
+		runAccounts          []int64
+		runNumbers, blockKey []string
+	)
 	for _, r := range group {
 		for _, l := range r.limits {
-			keys = append(keys, l.Key)
+			switch {
+			case l.Kind == verifyd.LimitFailures:
+				runAccounts, runNumbers = append(runAccounts, r.v.AccountID), append(runNumbers, r.v.PhoneNumber)
+			case l.Kind == verifyd.LimitBlocked:
+				blockKey = append(blockKey, l.Key)
+			case !l.Rate.Off():
+				keys = append(keys, l.Key)
+			}
 		}
 	}
 	// Byte order here and COLLATE "C" below are the same order.
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
+	guarded := len(runAccounts) > 0 || len(blockKey) > 0
 
 	errs := make([]error, len(group))
 	conflicts := func() {
@@ -248,7 +263,7 @@ func (s *Store) createTx(ctx context.Context, group []*createRequest) ([]error, 
 			}
 		}
 	}
-	if len(keys) == 0 {
+	if len(keys) == 0 && !guarded {
 		b := &pgx.Batch{}
 		queueInsertCreates(b, group, inserted)
 		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
@@ -259,9 +274,54 @@ func (s *Store) createTx(ctx context.Context, group []*createRequest) ([]error, 
 	}
 
 	tats := make(map[string]int64, len(keys))
+	g := guards{runs: map[runKey]run{}, blocks: map[string]int64{}}
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
 	queueInsertCreates(first, group, inserted)
+	if guarded {
+		g.queueReads(first, runAccounts, runNumbers, blockKey)
+	}
+	if len(keys) > 0 {
+		queueLockBuckets(first, keys, tats)
+	}
+	err := s.twoTrips(ctx, first, func() (*pgx.Batch, error) {
+		conflicts()
+		var refused []string
+		for i, r := range group {
+			if errs[i] != nil || len(r.limits) == 0 {
+				continue
+			}
+			if err := take(r.v, r.limits, tats, &g, r.v.Created); err != nil {
+				errs[i] = err
+				refused = append(refused, r.v.ID)
+			}
+		}
+		second := &pgx.Batch{}
+		if len(refused) > 0 {
+			// Its message goes with it (ON DELETE CASCADE).
+			second.Queue("DELETE FROM verifications WHERE id = ANY($1::text[])", refused)
+		}
+		g.queueForget(second)
+		if len(keys) > 0 {
+			newTats := make([]int64, len(keys))
+			for i, k := range keys {
+				newTats[i] = tats[k]
+			}
+			second.Queue(`UPDATE limit_buckets b SET tat = u.tat FROM unnest($1::text[], $2::bigint[]) AS u(key, tat)
+				WHERE b.key = u.key AND b.tat <> u.tat`, keys, newTats)
+		}
+		return second, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// queueLockBuckets adds to first the statements that create the buckets of
+// keys (sorted) that are new, lock them all in key order, and read their
+// tats into tats.
+func queueLockBuckets(first *pgx.Batch, keys []string, tats map[string]int64) {
 	// New buckets go in in key order too: a row another transaction is
 	// inserting is waited for like a locked one.
 	first.Queue(`INSERT INTO limit_buckets (key, tat)
@@ -279,47 +339,39 @@ func (s *Store) createTx(ctx context.Context, group []*createRequest) ([]error, 
 			})
 			return err
 		})
-	err := s.twoTrips(ctx, first, func() (*pgx.Batch, error) {
-		conflicts()
-		var refused []string
-		for i, r := range group {
-			if errs[i] != nil || len(r.limits) == 0 {
-				continue
-			}
-			if err := take(r.limits, tats, r.v.Created); err != nil {
-				errs[i] = err
-				refused = append(refused, r.v.ID)
-			}
-		}
-		second := &pgx.Batch{}
-		if len(refused) > 0 {
-			// Its message goes with it (ON DELETE CASCADE).
-			second.Queue("DELETE FROM verifications WHERE id = ANY($1::text[])", refused)
-		}
-		newTats := make([]int64, len(keys))
-		for i, k := range keys {
-			newTats[i] = tats[k]
-		}
-		second.Queue(`UPDATE limit_buckets b SET tat = u.tat FROM unnest($1::text[], $2::bigint[]) AS u(key, tat)
-			WHERE b.key = u.key AND b.tat <> u.tat`, keys, newTats)
-		return second, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return errs, nil
 }
 
-// take charges one create's limits to tats (Unix nanoseconds by key) at
-// now, or charges nothing and returns the Throttled error of the limit with
-// the longest wait.
-func take(limits []verifyd.Limit, tats map[string]int64, now time.Time) error {
+// take charges the create of v's limits to tats (Unix nanoseconds by key)
+// at now, or charges nothing and returns the Throttled error of the limit
+// with the longest wait. A run of wrong codes it finds over is forgotten,
+// in g (so the group's later creates see it gone) and by g's second-trip
+// statement.
+func take(v *verifyd.Verification, limits []verifyd.Limit, tats map[string]int64, g *guards, now time.Time) error {
 	charged := make(map[string]int64, len(limits))
 	var (
 		worst *verifyd.Limit
 		wait  time.Duration
+		over  bool
 	)
 	for i, l := range limits {
+		var w time.Duration
+		switch l.Kind {
+		case verifyd.LimitFailures:
+			r := g.runs[runKey{v.AccountID, v.PhoneNumber}]
+			var o bool
+			w, o = l.FailuresWait(r.failures, fromMS(r.last), now)
+			over = over || o
+		case verifyd.LimitBlocked:
+			if until, ok := g.blocks[l.Key]; ok {
+				w = verifyd.BlockWait(fromMS(until), now)
+			}
+		}
+		if l.Kind != verifyd.LimitRate || l.Rate.Off() {
+			if w > 0 && (worst == nil || w > wait) {
+				worst, wait = &limits[i], w
+			}
+			continue
+		}
 		tat, ok := charged[l.Key]
 		if !ok {
 			tat = tats[l.Key]
@@ -338,6 +390,9 @@ func take(limits []verifyd.Limit, tats map[string]int64, now time.Time) error {
 	}
 	for k, tat := range charged {
 		tats[k] = tat
+	}
+	if over {
+		g.forget(v)
 	}
 	return nil
 }

@@ -20,8 +20,8 @@ const purgeBatch = 5000
 const orphanReceiptLife = 24 * time.Hour
 
 // PurgeVerifications deletes verifications (and their messages) created
-// before their account's retention ended, limit buckets that ran out,
-// receipts that never found their message within a day, and idempotency
+// before their account's retention ended, limit buckets that ran out, what
+// the abuse rules no longer need (purgeAbuse), receipts that never found their message within a day, and idempotency
 // records past their 24 hours, as of now. It returns how many
 // verifications went. Each batch is its own statement and its own timeout,
 // so a large backlog is worked through rather than timed out; run it from
@@ -84,7 +84,7 @@ func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, err
 			return total, err
 		}
 	}
-	return total, nil
+	return total, s.purgeAbuse(ctx, now)
 }
 
 // deleteInBatches runs a delete whose last parameter is its batch size

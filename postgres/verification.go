@@ -37,6 +37,8 @@ func (s *Store) FindVerification(ctx context.Context, accountID int64, id string
 // UPDATE) from the read until the commit. When fn returns an error nothing
 // is written and that error is returned. When the state becomes Cancelled,
 // a message still Queued (leased or not) is withdrawn and its text wiped.
+// A wrong code adds to its number's run of wrong codes and a right one ends
+// it, in the same transaction.
 func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*verifyd.Verification) error) (*verifyd.Verification, error) {
 	var (
 		v     *verifyd.Verification
@@ -51,6 +53,7 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 			return err
 		})
 		return s.twoTrips(ctx, first, func() (*pgx.Batch, error) {
+			before := *v
 			if fnErr = fn(v); fnErr != nil {
 				return nil, nil
 			}
@@ -70,6 +73,7 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 						return err
 					})
 			}
+			queueKeepRun(second, &before, v)
 			return second, nil
 		})
 	})

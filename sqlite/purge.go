@@ -22,8 +22,8 @@ const bucketScanChunk = 2000
 const orphanReceiptAge = 24 * time.Hour
 
 // PurgeVerifications deletes verifications (and their messages) created
-// before their account's retention ended, limit buckets that ran out,
-// receipts that waited a day for their carrier id in vain, and idempotency
+// before their account's retention ended, limit buckets that ran out, what
+// the abuse rules no longer need (purgeAbuse), receipts that waited a day for their carrier id in vain, and idempotency
 // records past their 24 hours, all as of now. It returns how many
 // verifications went.
 func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, error) {
@@ -41,6 +41,9 @@ func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, err
 		}
 	}
 	if err := s.purgeBuckets(ctx, now); err != nil {
+		return total, err
+	}
+	if err := s.purgeAbuse(ctx, now); err != nil {
 		return total, err
 	}
 	for _, q := range []struct {

@@ -21,7 +21,7 @@ func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification,
 		return fmt.Errorf("sqlite: message for request %s given with verification %s", m.RequestID, v.ID)
 	}
 	return s.w.write(ctx, func(t *tx) error {
-		if err := chargeLimits(t, limits, v.Created); err != nil {
+		if err := chargeLimits(t, v, limits, v.Created); err != nil {
 			return err
 		}
 		res, err := t.exec(`INSERT INTO verifications (`+verificationColumns+`)
@@ -87,7 +87,8 @@ func (s *Store) FindVerification(ctx context.Context, accountID int64, id string
 // When fn returns an error nothing is written and that error is returned.
 // When the state becomes Cancelled, a message still Queued (even one leased
 // to a worker) is withdrawn (DeliveryFailed, "cancelled") and its text
-// wiped.
+// wiped. A wrong code adds to its number's run of wrong codes and a right
+// one ends it, in the same transaction.
 func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*verifyd.Verification) error) (*verifyd.Verification, error) {
 	var out *verifyd.Verification
 	err := s.w.write(ctx, func(t *tx) error {
@@ -100,6 +101,7 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 		if err != nil {
 			return err
 		}
+		before := *v
 		if err := fn(v); err != nil {
 			return err
 		}
@@ -113,6 +115,9 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 				WHERE vid = ? AND state = 'Queued'`, ms(v.Updated), vid); err != nil {
 				return err
 			}
+		}
+		if err := keepRun(t, &before, v); err != nil {
+			return err
 		}
 		out = v
 		return nil
