@@ -30,10 +30,9 @@ type harness struct {
 	// workload runs on.
 	dbTicks func() int64
 
-	base     *process
-	baseline *result // the baseline create run, once measured
-	rep      *report
-	procs    []*process // every process still running, for close
+	base  *process // the baseline server, while it runs
+	rep   *report
+	procs []*process // every process still running, for close
 }
 
 const benchAccount = "bench"
@@ -100,7 +99,7 @@ func (h *harness) runAll(ctx context.Context) (*report, error) {
 		}
 	}
 	if needBaseline {
-		if err := h.runBaseline(ctx); err != nil {
+		if err := h.startBaseline(ctx); err != nil {
 			return h.rep, fmt.Errorf("baseline: %w", err)
 		}
 	}
@@ -245,28 +244,65 @@ func (h *harness) spec(addrs []string, secret string) runSpec {
 		warmup: h.cfg.warmup, dur: h.cfg.dur}
 }
 
-func (h *harness) runBaseline(ctx context.Context) error {
+// startBaseline starts the baseline server, which runs through every
+// workload compared with it.
+func (h *harness) startBaseline(ctx context.Context) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	p, err := h.start(ctx, "baseline", self, nil,
+	h.base, err = h.start(ctx, "baseline", self, nil,
 		[]string{roleEnv + "=baseline", "VERIFYD_BENCH_ADDR=127.0.0.1:0"}, baselineReady)
-	if err != nil {
-		return err
+	return err
+}
+
+// contender is one side of an alternating measurement.
+type contender struct {
+	name    string
+	spec    runSpec
+	fn      op
+	servers []*process
+	res     result
+}
+
+// alternate measures the contenders in turn, in slices of at most 2 s,
+// until each has had the configured duration, and pools each one's slices.
+// On a shared machine whatever else runs in the meantime then falls on all
+// of them alike, where two runs a minute apart would compare two different
+// minutes. Each contender warms up before its first slice only; hooks and
+// profiles run in the first slice only.
+func (h *harness) alternate(cs ...*contender) {
+	slice := min(2*time.Second, h.cfg.dur)
+	n := int((h.cfg.dur + slice - 1) / slice)
+	perf := h.cfg.perf
+	defer func() { h.cfg.perf = perf }()
+	for i := range n {
+		for _, c := range cs {
+			spec := c.spec
+			spec.dur = slice
+			if i > 0 {
+				spec.warmup, spec.onStart, spec.onEnd = 0, nil, nil
+			}
+			r := h.measure(fmt.Sprintf("%s, slice %d of %d", c.name, i+1, n), spec, c.fn, c.servers...)
+			c.res = c.res.merge(r)
+		}
+		h.cfg.perf = false
 	}
-	h.base = p
+}
+
+// versusBaseline measures fn on verifyd (servers, spec) alternating with
+// creates on the baseline, adds the baseline's row, and returns verifyd's
+// result and the baseline's, which its goal compares with.
+func (h *harness) versusBaseline(workload string, spec runSpec, fn op, servers ...*process) (verifyd, baseline *result) {
 	// The baseline checks no credentials, but gets the same header, so that
 	// both servers read the same bytes.
-	r := h.measure("baseline create", h.spec([]string{p.addr}, "x"), createOp(&h.nums, nil), p)
-	h.baseline = &r
-	h.rep.add(row{workload: "create", target: "baseline", res: r, mem: p.mem()})
-	h.stop(p)
-	h.base = nil
-	if r.errs > 0 || r.ops == 0 {
-		return fmt.Errorf("the baseline answered wrongly (%d errors, %d answers): %v", r.errs, r.ops, r.samples)
-	}
-	return nil
+	bspec := h.spec([]string{h.base.addr}, "x")
+	b := &contender{name: workload + ": baseline", spec: bspec, fn: createOp(&h.nums, nil), servers: []*process{h.base}}
+	v := &contender{name: workload + ": verifyd", spec: spec, fn: fn, servers: servers}
+	h.alternate(b, v)
+	h.rep.add(row{workload: workload, target: "baseline", res: b.res, mem: h.base.mem(),
+		note: "creates, in slices alternating with verifyd's"})
+	return &v.res, &b.res
 }
 
 func (h *harness) runCreate(ctx context.Context) error {
@@ -279,10 +315,9 @@ func (h *harness) runCreate(ctx context.Context) error {
 		return err
 	}
 	defer h.stop(p)
-	r := h.measure("create", h.spec([]string{p.addr}, secret), createOp(&h.nums, nil), p)
+	r, base := h.versusBaseline("create", h.spec([]string{p.addr}, secret), createOp(&h.nums, nil), p)
 	m := p.mem()
-	h.rep.add(row{workload: "create", target: "verifyd", res: r, mem: m,
-		goal: goalCreate, versus: h.baseline})
+	h.rep.add(row{workload: "create", target: "verifyd", res: *r, mem: m, goal: goalCreate, versus: base})
 	h.rep.memory(m)
 	return nil
 }
@@ -309,13 +344,13 @@ func (h *harness) runValidate(ctx context.Context) error {
 	}
 	defer h.stop(p)
 	var next atomic.Int64
-	r := h.measure("validate", h.spec([]string{p.addr}, secret), validateOp(rs, &next), p)
+	r, base := h.versusBaseline("validate", h.spec([]string{p.addr}, secret), validateOp(rs, &next), p)
 	note := ""
 	if r.exhausted {
 		note = fmt.Sprintf("the %d pre-created requests ran out: raise -pool-rate", rs.len())
 	}
-	h.rep.add(row{workload: "validate", target: "verifyd", res: r, mem: p.mem(),
-		goal: goalValidate, versus: h.baseline, note: note})
+	h.rep.add(row{workload: "validate", target: "verifyd", res: *r, mem: p.mem(),
+		goal: goalValidate, versus: base, note: note})
 	return nil
 }
 
@@ -356,13 +391,13 @@ func (h *harness) runFlow(ctx context.Context) error {
 	}
 	defer h.stop(p)
 	var stats flowStats
-	r := h.measure("flow", h.spec([]string{p.addr}, secret), flowOp(&h.nums, &stats), p)
+	r, base := h.versusBaseline("full flow", h.spec([]string{p.addr}, secret), flowOp(&h.nums, &stats), p)
 	note := ""
-	if total := r.ops + r.errs; total > 0 {
-		note = fmt.Sprintf("%.1f inbox reads per flow", float64(stats.polls.Load())/float64(total))
+	if flows := stats.flows.Load(); flows > 0 {
+		note = fmt.Sprintf("%.1f inbox reads per flow", float64(stats.polls.Load())/float64(flows))
 	}
-	h.rep.add(row{workload: "full flow", target: "verifyd", unit: "pairs/s", res: r, mem: p.mem(),
-		goal: goalFlow, versus: h.baseline, note: note})
+	h.rep.add(row{workload: "full flow", target: "verifyd", unit: "pairs/s", res: *r, mem: p.mem(),
+		goal: goalFlow, versus: base, note: note})
 	return nil
 }
 
@@ -423,11 +458,8 @@ func (h *harness) runEndToEnd(ctx context.Context) error {
 }
 
 // runGrowth measures validate latency with few and with many stored
-// requests, each in a fresh database and its own server. The two servers
-// run side by side and are measured in alternating slices of at most 2 s,
-// so that whatever else the machine does in the meantime falls on both
-// alike: a latency ratio taken from two runs a minute apart on a shared
-// machine says more about the minute than about the table.
+// requests, each in a fresh database and its own server; the two servers
+// run side by side and are measured in alternating slices.
 func (h *harness) runGrowth(ctx context.Context) error {
 	type side struct {
 		n      int
@@ -456,26 +488,18 @@ func (h *harness) runGrowth(ctx context.Context) error {
 		defer h.stop(sd.p)
 		sd.secret, sd.fn = secret, wrongCodeOp(rs)
 	}
-	slice := min(2*time.Second, h.cfg.dur)
-	slices := int((h.cfg.dur + slice - 1) / slice)
-	perf := h.cfg.perf
-	defer func() { h.cfg.perf = perf }()
-	for i := range slices {
-		for _, sd := range sides {
-			spec := h.spec([]string{sd.p.addr}, sd.secret)
-			spec.dur = slice
-			if i > 0 {
-				spec.warmup = 0
-			}
-			r := h.measure(fmt.Sprintf("%s, slice %d of %d", sd.name, i+1, slices), spec, sd.fn, sd.p)
-			sd.res = sd.res.merge(r)
-		}
-		// One profile of each side is enough.
-		h.cfg.perf = false
+	var cs []*contender
+	for _, sd := range sides {
+		cs = append(cs, &contender{name: sd.name, spec: h.spec([]string{sd.p.addr}, sd.secret), fn: sd.fn,
+			servers: []*process{sd.p}})
+	}
+	h.alternate(cs...)
+	for i, c := range cs {
+		sides[i].res = c.res
 	}
 	for i, sd := range sides {
 		rw := row{workload: sd.name, target: "verifyd", res: sd.res, mem: sd.p.mem(),
-			note: fmt.Sprintf("%d alternating slices of %v", slices, slice)}
+			note: "in slices alternating with the other size"}
 		if i > 0 {
 			rw.goal, rw.versus = goalGrowth, &sides[0].res
 			if sd.n < 1_000_000 {

@@ -62,9 +62,10 @@ func (h *harness) runPostgres(ctx context.Context) error {
 	spec := h.spec(addrs, secret)
 	spec.user = account
 
-	r := h.measure("pg create", h.sampleWaits(spec, plainDSN, "pg create"), createOp(&h.nums, nil), servers...)
-	h.rep.add(row{workload: "create, PostgreSQL", target: "2 x verifyd", res: r, mem: peak(servers),
-		goal: goalPostgres, versus: h.baseline, note: pgNote(r)})
+	r, base := h.versusBaseline("create, PostgreSQL", h.sampleWaits(spec, plainDSN, "pg create"),
+		createOp(&h.nums, nil), servers...)
+	h.rep.add(row{workload: "create, PostgreSQL", target: "2 x verifyd", res: *r, mem: peak(servers),
+		goal: goalPostgres, versus: base, note: pgNote(*r)})
 
 	store, err := postgres.Open(ctx, dsn)
 	if err != nil {
@@ -79,13 +80,14 @@ func (h *harness) runPostgres(ctx context.Context) error {
 	}
 	h.logf("pre-created %d requests in PostgreSQL in %v", rs.len(), time.Since(start).Round(time.Millisecond))
 	var next atomic.Int64
-	r = h.measure("pg validate", h.sampleWaits(spec, plainDSN, "pg validate"), validateOp(rs, &next), servers...)
-	note := pgNote(r)
+	r, base = h.versusBaseline("validate, PostgreSQL", h.sampleWaits(spec, plainDSN, "pg validate"),
+		validateOp(rs, &next), servers...)
+	note := pgNote(*r)
 	if r.exhausted {
 		note = fmt.Sprintf("the %d pre-created requests ran out: raise -pool-rate", rs.len())
 	}
-	h.rep.add(row{workload: "validate, PostgreSQL", target: "2 x verifyd", res: r, mem: peak(servers),
-		goal: goalPostgres, versus: h.baseline, note: note})
+	h.rep.add(row{workload: "validate, PostgreSQL", target: "2 x verifyd", res: *r, mem: peak(servers),
+		goal: goalPostgres, versus: base, note: note})
 	return nil
 }
 

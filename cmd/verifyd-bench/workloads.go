@@ -131,6 +131,7 @@ func wrongCodeOp(rs *rows) op {
 // flowStats counts what the full flow waited for.
 type flowStats struct {
 	polls atomic.Int64 // inbox reads
+	flows atomic.Int64 // flows that got as far as reading the inbox
 }
 
 // inboxEntry is what the flow reads of GET /inbox/messages.
@@ -161,6 +162,7 @@ func flowOp(nums *numbers, stats *flowStats) op {
 		}
 
 		code := ""
+		stats.flows.Add(1)
 		deadline := time.Now().Add(10 * time.Second)
 		for code == "" {
 			stats.polls.Add(1)
