@@ -119,6 +119,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 	}
 	if err := s.cfg.Store.CreateVerification(ctx, v, m, limits); err != nil {
 		if name, ok := refusingLimit(err); ok {
+			// The request's log line already holds the masked number; the
+			// limit's name says why it was refused.
+			addLog(ctx, slog.String("limit", name))
 			s.observer().Throttled(name)
 		}
 		return err
