@@ -38,8 +38,19 @@ func revision(ctx context.Context, root string) string {
 	}
 	rev := "built from commit " + strings.TrimSpace(string(out))
 	status, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output()
-	if err == nil && len(bytes.TrimSpace(status)) > 0 {
-		rev += " with uncommitted changes"
+	if err != nil {
+		return rev
+	}
+	// Only changes that go into the binary count.
+	for line := range strings.SplitSeq(string(status), "\n") {
+		path := strings.TrimSpace(line)
+		if len(path) > 3 {
+			path = path[3:]
+		}
+		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") || strings.HasSuffix(path, ".sql") ||
+			path == "go.mod" || path == "go.sum" {
+			return rev + " with uncommitted changes"
+		}
 	}
 	return rev
 }
