@@ -177,3 +177,23 @@ func TestParseSubmitBench(t *testing.T) {
 		t.Errorf("parseSubmitBench = %v, %v, %v; want 113812, 50, true", rate, inFlight, ok)
 	}
 }
+
+// TestChangesBinary tells the edits that change what is measured from those
+// that do not.
+func TestChangesBinary(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		want   bool
+	}{
+		{"", false},
+		{" M sqlite/bench_test.go\n M BENCHMARKS.md\n", false},
+		{" M sqlite/bench_test.go\nM  sqlite/writer.go\n", true},
+		{" M sqlite/migrations/0001_init.sql\n", true},
+		{"R  a_test.go -> a.go\n", true},
+		{" M go.sum\n", true},
+	} {
+		if got := changesBinary(tc.status); got != tc.want {
+			t.Errorf("changesBinary(%q) = %v, want %v", tc.status, got, tc.want)
+		}
+	}
+}

@@ -41,18 +41,30 @@ func revision(ctx context.Context, root string) string {
 	if err != nil {
 		return rev
 	}
-	// Only changes that go into the binary count.
-	for line := range strings.SplitSeq(string(status), "\n") {
-		path := strings.TrimSpace(line)
-		if len(path) > 3 {
-			path = path[3:]
+	if changesBinary(string(status)) {
+		rev += " with uncommitted changes"
+	}
+	return rev
+}
+
+// changesBinary reports whether git status --porcelain lists a change that
+// goes into the binary: Go code other than tests, SQL, the module files.
+func changesBinary(status string) bool {
+	for line := range strings.SplitSeq(status, "\n") {
+		// "XY PATH", or "XY OLD -> NEW" for a rename.
+		if len(line) < 4 {
+			continue
+		}
+		path := line[3:]
+		if _, to, ok := strings.Cut(path, " -> "); ok {
+			path = to
 		}
 		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") || strings.HasSuffix(path, ".sql") ||
 			path == "go.mod" || path == "go.sum" {
-			return rev + " with uncommitted changes"
+			return true
 		}
 	}
-	return rev
+	return false
 }
 
 // buildVerifyd builds ./cmd/verifyd of the module into dir and returns the
