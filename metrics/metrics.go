@@ -20,7 +20,8 @@ import (
 )
 
 // Metrics holds verifyd's metrics. It implements the http package's
-// Observer; Messages adds the delivery queue and WatchSMPP the SMPP binds.
+// Observer; Messages adds the delivery queue, WatchSMPP the SMPP binds and
+// Watched the conversion watch.
 // All its methods are safe for concurrent use.
 type Metrics struct {
 	reg prometheus.Registerer
@@ -36,6 +37,8 @@ type Metrics struct {
 	handovers *prometheus.CounterVec
 	receipts  *prometheus.CounterVec
 	toSubmit  prometheus.Histogram
+
+	watch *watchMetrics
 }
 
 // New creates verifyd's metrics and registers them on reg. It panics if any
@@ -69,7 +72,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"status"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verifyd_sends_refused_total",
-			Help: "Creates refused by a send limit, by the limit's name.",
+			Help: "Creates refused by a send limit, by the limit's name (failures: a run of wrong codes to the number; watchPrefix, watchCountry: a conversion watch block).",
 		}, []string{"limit"}),
 		handovers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verifyd_delivery_handovers_total",
@@ -87,13 +90,14 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.latency, m.created, m.finished, m.validations, m.refused,
 		m.handovers, m.receipts, m.toSubmit)
+	m.watch = newWatchMetrics(reg)
 
 	// Series of the closed sets start at zero, so that a rate over them is
 	// defined before the first event.
 	for _, s := range []verifyd.Status{verifyd.CodeVerified, verifyd.CodeNotVerified, verifyd.CodeLocked, verifyd.CodeExpired} {
 		m.validations.WithLabelValues(string(s))
 	}
-	for name := range verifyd.DefaultRates {
+	for _, name := range verifyd.LimitNames() {
 		m.refused.WithLabelValues(name)
 	}
 	for _, o := range []string{outcomeSubmitted, outcomeRetry, outcomeFailed, outcomeExpired} {
