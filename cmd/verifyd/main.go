@@ -3,6 +3,7 @@
 //	verifyd serve      run the API server and the delivery workers
 //	verifyd accounts   create, list, disable and configure accounts
 //	verifyd migrate    apply the database schema
+//	verifyd limits     show the conversion watch's blocks
 //	verifyd keygen     print a new server key
 //	verifyd send       ask a server to send a code (client)
 //	verifyd validate   ask a server to check a code (client)
@@ -55,6 +56,7 @@ commands:
   serve       run the API server and the delivery workers
   accounts    create | list | disable | set: manage API accounts
   migrate     apply the database schema migrations
+  limits      status: what the conversion watch blocks, and what is near its threshold
   keygen      print a new random server key (64 hex characters)
   send        ask a server to send a code: prints the request id
   validate    ask a server to check a code: prints the status
@@ -83,6 +85,8 @@ func runWith(ctx context.Context, args []string, e *env) error {
 		return accounts(ctx, rest, e)
 	case "migrate":
 		return migrate(ctx, rest, e)
+	case "limits":
+		return limits(ctx, rest, e)
 	case "keygen":
 		return keygen(rest, e)
 	case "send":

@@ -242,7 +242,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	background.Go(func() { worker.Run(workerCtx) })
-	background.Go(func() { maintain(workerCtx, store, e.now, logger) })
+	background.Go(func() { maintain(workerCtx, store, e.now, logger, m) })
 
 	served := make(chan error, 1)
 	go func() {
@@ -300,39 +300,6 @@ func smsKind(s string) string {
 		return "inbox"
 	}
 	return "smpp"
-}
-
-// maintain purges what the retention period no longer keeps. With several
-// instances on PostgreSQL only the one holding the maintenance lock does it.
-func maintain(ctx context.Context, store verifyd.Store, now func() time.Time, logger *slog.Logger) {
-	type exclusive interface {
-		TryMaintenance(ctx context.Context, fn func(context.Context) error) (bool, error)
-	}
-	purge := func(ctx context.Context) error {
-		n, err := store.PurgeVerifications(ctx, now())
-		if n > 0 {
-			logger.Info("purged verifications past their retention", "count", n)
-		}
-		return err
-	}
-	tick := time.NewTicker(10 * time.Minute)
-	defer tick.Stop()
-	for {
-		var err error
-		if ex, ok := store.(exclusive); ok {
-			_, err = ex.TryMaintenance(ctx, purge)
-		} else {
-			err = purge(ctx)
-		}
-		if err != nil && ctx.Err() == nil {
-			logger.Error("maintenance", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 // serverKey finds the server key: VERIFYD_SECRET_KEY, --secret-key-file,

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"verifyd"
+	"verifyd/metrics"
+)
+
+// watchNow is the fixed clock of these tests.
+var watchNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// runAt runs the command line with the clock at watchNow.
+func runAt(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut syncBuffer
+	err := runWith(context.Background(), args, &env{stdout: &out, stderr: &errOut, now: func() time.Time { return watchNow }})
+	return out.String(), err
+}
+
+// pumpInto stores, for account name, n sends created two hours before
+// watchNow to consecutive numbers of the range prefix in region, none
+// verified.
+func pumpInto(t *testing.T, store verifyd.Store, name, prefix, region string, n int) {
+	t.Helper()
+	a, err := store.FindAccountByName(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := watchNow.Add(-2 * time.Hour)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			number := fmt.Sprintf("%s%04d", prefix, i)
+			v := &verifyd.Verification{
+				ID: fmt.Sprintf("%08x-0000-4000-8000-%s", a.ID, number), AccountID: a.ID,
+				PhoneNumber: number, Country: region, NumberStatus: verifyd.NumberOn,
+				State: verifyd.StatePending, CodeMAC: []byte{1}, MaxAttempts: 5,
+				Created: created, ValidUntil: created.Add(10 * time.Minute), Updated: created,
+			}
+			if err := store.CreateVerification(t.Context(), v, nil, nil); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestLimitsStatus(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v.db")
+	db := "sqlite:" + path
+	for _, args := range [][]string{
+		{"accounts", "create", "shop", "--db", db},
+		{"accounts", "create", "quiet", "--db", db},
+		{"accounts", "set", "shop", "watch=on", "--db", db},
+	} {
+		if _, err := runAt(t, args...); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+	}
+	out, err := runAt(t, "limits", "status", "--db", db)
+	if err != nil || !strings.Contains(out, "Blocked:\nnone\n") || !strings.Contains(out, "Near the threshold:\nnone\n") {
+		t.Fatalf("status of a quiet database: %v\n%s", err, out)
+	}
+
+	store, err := openStore(t.Context(), database{kind: "sqlite", dsn: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pumpInto(t, store, "shop", "44797908", "GB", 200)
+	pumpInto(t, store, "shop", "33612345", "FR", 60)
+	pumpInto(t, store, "quiet", "44797908", "GB", 150)
+	if _, err := verifyd.RunWatch(t.Context(), store, watchNow); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	out, err = runAt(t, "limits", "status", "--db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		`quiet\s+country\s+GB\s+150\s+0\s+0\.0%\s+2026-03-01T12:00:00Z\s+2026-03-02T12:00:00Z\s+reported only \(watch=monitor\)`,
+		`quiet\s+prefix\s+44797908xxxx\s+150\s+0\s+0\.0%\s+2026-03-01T12:00:00Z\s+2026-03-02T12:00:00Z\s+reported only \(watch=monitor\)`,
+		`shop\s+country\s+GB\s+200\s+0\s+0\.0%\s+.*refusing sends`,
+		`shop\s+prefix\s+44797908xxxx\s+200\s+0\s+0\.0%\s+.*refusing sends`,
+		`(?s)Near the threshold:.*shop\s+prefix\s+33612345xxxx\s+60\s+0\s+0\.0%\s+20\.0% of 100 sends or more`,
+		`shop\s+country\s+FR\s+60\s+0\s+0\.0%\s+20\.0% of 100 sends or more`,
+	} {
+		if !regexp.MustCompile(`(?m)` + line).MatchString(out) {
+			t.Errorf("status has no line like %s:\n%s", line, out)
+		}
+	}
+
+	for _, args := range [][]string{{"limits"}, {"limits", "list"}, {"limits", "status", "extra"}} {
+		var ue usageError
+		if _, err := runAt(t, append(args, "--db", db)...); !errors.As(err, &ue) {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+}
+
+// One maintenance round starts the blocks, logs one masked line each, and
+// counts them; the next round starts nothing new.
+func TestMaintenanceRoundBlocksLogsAndCounts(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v.db")
+	if _, err := runAt(t, "accounts", "create", "shop", "--db", "sqlite:"+path); err != nil {
+		t.Fatal(err)
+	}
+	store, err := openStore(t.Context(), database{kind: "sqlite", dsn: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	pumpInto(t, store, "shop", "44797908", "GB", 120)
+
+	var logs syncBuffer
+	reg := prometheus.NewRegistry()
+	mt := &maintenance{store: store, now: func() time.Time { return watchNow },
+		logger: slog.New(slog.NewJSONHandler(&logs, nil)), m: metrics.New(reg)}
+	for range 2 {
+		if err := mt.round(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want one per block (prefix, country):\n%s", len(lines), logs.String())
+	}
+	for _, want := range []string{`"msg":"conversion watch: would block sends (monitor mode)"`, `"account":"shop"`,
+		`"kind":"prefix"`, `"prefix":"********"`, `"kind":"country"`, `"country":"GB"`, `"sends":120`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log has no %s:\n%s", want, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "44797908") {
+		t.Fatalf("the log holds the prefix:\n%s", logs.String())
+	}
+
+	var scrape bytes.Buffer
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			fmt.Fprint(&scrape, f.GetName())
+			for _, l := range m.GetLabel() {
+				fmt.Fprintf(&scrape, " %s=%s", l.GetName(), l.GetValue())
+			}
+			fmt.Fprintf(&scrape, " %v\n", m.GetCounter().GetValue()+m.GetGauge().GetValue())
+		}
+	}
+	for _, want := range []string{
+		"verifyd_watch_blocks_started_total kind=prefix mode=monitor 1\n",
+		"verifyd_watch_blocks_started_total kind=country mode=monitor 1\n",
+		"verifyd_watch_blocks kind=prefix mode=monitor 1\n",
+		"verifyd_watch_blocks kind=prefix mode=on 0\n",
+	} {
+		if !strings.Contains(scrape.String(), want) {
+			t.Errorf("metrics have no %s:\n%s", want, scrape.String())
+		}
+	}
+}
