@@ -85,19 +85,3 @@ func (g *guards) queueForget(second *pgx.Batch) {
 	second.Queue(`DELETE FROM number_failures n USING unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(a, p, l)
 		WHERE n.account_id = u.a AND n.phone_number = u.p AND n.last = u.l`, g.overAccounts, g.overNumbers, g.overLast)
 }
-
-// queueKeepRun adds to a validate's second trip what the validate did to
-// the run of wrong codes of its number: one more, or over with a right
-// code. The number is the row's as read, whatever fn did to v.
-func queueKeepRun(second *pgx.Batch, before, after *verifyd.Verification) {
-	switch {
-	case after.Attempts > before.Attempts:
-		second.Queue(`INSERT INTO number_failures (account_id, phone_number, failures, last) VALUES ($1, $2, 1, $3)
-			ON CONFLICT (account_id, phone_number)
-			DO UPDATE SET failures = number_failures.failures + 1, last = GREATEST(number_failures.last, excluded.last)`,
-			before.AccountID, before.PhoneNumber, ms(after.Updated))
-	case after.State == verifyd.StateVerified && before.State != verifyd.StateVerified:
-		second.Queue("DELETE FROM number_failures WHERE account_id = $1 AND phone_number = $2",
-			before.AccountID, before.PhoneNumber)
-	}
-}

@@ -38,7 +38,7 @@ func (s *Store) FindVerification(ctx context.Context, accountID int64, id string
 // is written and that error is returned. When the state becomes Cancelled,
 // a message still Queued (leased or not) is withdrawn and its text wiped.
 // A wrong code adds to its number's run of wrong codes and a right one ends
-// it, in the same transaction.
+// it, by a trigger on the update (migrations/0003_keep_runs.sql).
 func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*verifyd.Verification) error) (*verifyd.Verification, error) {
 	var (
 		v     *verifyd.Verification
@@ -53,7 +53,6 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 			return err
 		})
 		return s.twoTrips(ctx, first, func() (*pgx.Batch, error) {
-			before := *v
 			if fnErr = fn(v); fnErr != nil {
 				return nil, nil
 			}
@@ -73,7 +72,6 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 						return err
 					})
 			}
-			queueKeepRun(second, &before, v)
 			return second, nil
 		})
 	})

@@ -96,21 +96,3 @@ func forgetRun(t *tx, v *verifyd.Verification, last int64) error {
 		v.AccountID, v.PhoneNumber, last)
 	return err
 }
-
-// keepRun records in the validate's transaction what the validate did to
-// the run of wrong codes of its number: one more, or over with a right code.
-// The number is the row's as read, whatever fn did to v.
-func keepRun(t *tx, before, after *verifyd.Verification) error {
-	switch {
-	case after.Attempts > before.Attempts:
-		_, err := t.exec(`INSERT INTO number_failures (account_id, phone_number, failures, last) VALUES (?, ?, 1, ?)
-			ON CONFLICT (account_id, phone_number) DO UPDATE SET failures = failures + 1, last = max(last, excluded.last)`,
-			before.AccountID, before.PhoneNumber, ms(after.Updated))
-		return err
-	case after.State == verifyd.StateVerified && before.State != verifyd.StateVerified:
-		_, err := t.exec("DELETE FROM number_failures WHERE account_id = ? AND phone_number = ?",
-			before.AccountID, before.PhoneNumber)
-		return err
-	}
-	return nil
-}

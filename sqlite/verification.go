@@ -88,7 +88,7 @@ func (s *Store) FindVerification(ctx context.Context, accountID int64, id string
 // When the state becomes Cancelled, a message still Queued (even one leased
 // to a worker) is withdrawn (DeliveryFailed, "cancelled") and its text
 // wiped. A wrong code adds to its number's run of wrong codes and a right
-// one ends it, in the same transaction.
+// one ends it, by triggers on the update (migrations/0003_keep_runs.sql).
 func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*verifyd.Verification) error) (*verifyd.Verification, error) {
 	var out *verifyd.Verification
 	err := s.w.write(ctx, func(t *tx) error {
@@ -101,7 +101,6 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 		if err != nil {
 			return err
 		}
-		before := *v
 		if err := fn(v); err != nil {
 			return err
 		}
@@ -115,9 +114,6 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 				WHERE vid = ? AND state = 'Queued'`, ms(v.Updated), vid); err != nil {
 				return err
 			}
-		}
-		if err := keepRun(t, &before, v); err != nil {
-			return err
 		}
 		out = v
 		return nil
