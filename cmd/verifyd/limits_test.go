@@ -176,3 +176,32 @@ func TestMaintenanceRoundBlocksLogsAndCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountsSetAbuseSettings(t *testing.T) {
+	t.Parallel()
+	db := "sqlite:" + filepath.Join(t.TempDir(), "v.db")
+	if _, err := runAt(t, "accounts", "create", "shop", "--db", db); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runAt(t, "accounts", "set", "shop", "failures=50", "failures.cooldown=2d", "watch=on",
+		"watch.minSends=40", "watch.minRate=35%", "watch.cooldown=6h", "--db", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"maxFailures":50`, `"failureCooldown":"2d"`, `"watch":"on"`, `"watchMinSends":40`,
+		`"watchMinRate":0.35`, `"watchCooldown":"6h"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("settings %s lack %s", out, want)
+		}
+	}
+	if out, err := runAt(t, "accounts", "set", "shop", "failures=off", "watch=off", "--db", db); err != nil ||
+		!strings.Contains(out, `"failuresOff":true`) || !strings.Contains(out, `"watch":"off"`) {
+		t.Fatalf("switching off: %v %s", err, out)
+	}
+	for _, bad := range []string{"failures=0", "failures.cooldown=soon", "watch=loud", "watch.minRate=2", "watch.minSends=-1"} {
+		var ue usageError
+		if _, err := runAt(t, "accounts", "set", "shop", bad, "--db", db); !errors.As(err, &ue) {
+			t.Errorf("set %s: %v, want a usage error", bad, err)
+		}
+	}
+}
