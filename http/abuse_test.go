@@ -309,3 +309,32 @@ func TestConversionWatchLeavesAConvertingRangeAlone(t *testing.T) {
 	}
 	e.create(`{"to":"` + pumpedRange + `9999","from":"Test"}`)
 }
+
+// The allow-list (alpha-2 and alpha-3 alike, as accounts set writes them)
+// and the landline switch refuse before anything is queued, with their own
+// codes and no Retry-After: retrying does not help.
+func TestAllowListAndLandlineRefuseBeforeSending(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withSettings(func(s *verifyd.Settings) {
+		for _, kv := range [][2]string{{"countries", "gbr, us"}, {"blockLandlines", "true"}} {
+			if err := s.Set(kv[0], kv[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}))
+	for _, c := range []struct{ to, want string }{
+		{"33612345678", "to:CountryNotAllowed"},
+		{"442071234567", "to:NumberTypeNotAllowed"},
+	} {
+		w := e.do("POST", "/webapi/verify", `{"to":"`+c.to+`","from":"Test"}`)
+		if got := failures(t, w); w.Code != http.StatusBadRequest || len(got) != 1 || got[0] != c.want || w.Header().Get("Retry-After") != "" {
+			t.Fatalf("%s: %d %v Retry-After %q", c.to, w.Code, got, w.Header().Get("Retry-After"))
+		}
+	}
+	ms, err := e.store.ClaimMessages(t.Context(), e.clock(), time.Minute, 10)
+	if err != nil || len(ms) != 0 {
+		t.Fatalf("refused sends queued %d messages (%v)", len(ms), err)
+	}
+	e.create(`{"to":"447979080215","from":"Test"}`)
+	e.create(`{"to":"15417543010","from":"Test"}`)
+}
