@@ -313,7 +313,7 @@ func parseTestNumbers(value string, codeLen int) (map[string]TestNumber, error) 
 		}
 		fields := strings.Split(entry, ":")
 		number := strings.TrimPrefix(strings.TrimSpace(fields[0]), "+")
-		if !isDigits(number) || len(number) < 8 || len(number) > 15 {
+		if !IsDigits(number) || len(number) < 8 || len(number) > 15 {
 			return nil, fmt.Errorf("testNumbers: %q is not a number in international form (8 to 15 digits); %s", fields[0], syntax)
 		}
 		if _, dup := out[number]; dup {
@@ -327,7 +327,7 @@ func parseTestNumbers(value string, codeLen int) (map[string]TestNumber, error) 
 			}
 			switch strings.ToLower(k) {
 			case "code":
-				if !isDigits(v) || len(v) != codeLen {
+				if !IsDigits(v) || len(v) != codeLen {
 					return nil, fmt.Errorf("testNumbers: the code of %s must be %d digits, the account's code length", number, codeLen)
 				}
 				tn.Code = v
@@ -369,8 +369,9 @@ func oneOf[T ~string](v string, names ...T) (T, bool) {
 	return "", false
 }
 
-// isDigits reports whether s is non-empty and only ASCII digits.
-func isDigits(s string) bool {
+// IsDigits reports whether s is non-empty and only ASCII digits: the form
+// of codes, numbers and numeric sender ids.
+func IsDigits(s string) bool {
 	if s == "" {
 		return false
 	}

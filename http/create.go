@@ -166,7 +166,7 @@ func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, now time.T
 // space. It returns the first failing rule's code and details, or "".
 func judgeFrom(from string) (code, details string) {
 	n := utf8.RuneCountInString(from)
-	if allDigits(from) {
+	if verifyd.IsDigits(from) {
 		switch {
 		case n < 2:
 			return verifyd.FailFromUnderMinTextLength, "from must have at least 2 characters."
@@ -187,19 +187,6 @@ func judgeFrom(from string) (code, details string) {
 		return verifyd.FailFromExceedsMaxTextLength, "An alphanumeric from may have at most 11 characters."
 	}
 	return "", ""
-}
-
-// allDigits reports whether s is non-empty and only ASCII digits.
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // reserved reports whether from is on the account's reserved list, ignoring

@@ -262,13 +262,13 @@ func judgeCode(body []byte, length int) (string, *verifyd.Error) {
 		// The literal as sent: a JSON number cannot carry leading zeros, so
 		// they are put back. A sign, fraction or exponent fails below.
 		code = strings.TrimSpace(string(req.Code))
-		if allDigits(code) && len(code) < length {
+		if verifyd.IsDigits(code) && len(code) < length {
 			code = strings.Repeat("0", length-len(code)) + code
 		}
 	default:
 		return "", invalidJSON("code", "code must be a string of digits.")
 	}
-	if !allDigits(code) || len(code) != length {
+	if !verifyd.IsDigits(code) || len(code) != length {
 		return "", verifyd.Invalid(verifyd.Failure{Property: "code", Code: verifyd.FailCodeInvalid,
 			Details: "code must be the digits of the code that was sent."})
 	}

@@ -295,9 +295,9 @@ func (c *Client) sourceAddr(from string) (Address, error) {
 	a := Address{Addr: from}
 	switch {
 	case from == "":
-	case isDigits(from) && len(from) <= 6:
+	case verifyd.IsDigits(from) && len(from) <= 6:
 		a.TON, a.NPI = 0, 1
-	case isDigits(from):
+	case verifyd.IsDigits(from):
 		a.TON, a.NPI = 1, 1
 	default:
 		a.TON, a.NPI = 5, 0
@@ -320,20 +320,11 @@ func destAddr(to string) (Address, error) {
 	if len(to) > 0 && to[0] == '+' {
 		to = to[1:]
 	}
-	if to == "" || len(to) >= maxAddr || !isDigits(to) {
+	if to == "" || len(to) >= maxAddr || !verifyd.IsDigits(to) {
 		return Address{}, &verifyd.SendError{Kind: verifyd.SendPermanent, Reason: "ESME_RINVDSTADR",
 			Err: errors.New("smpp: destination must be 1 to 20 digits")}
 	}
 	return Address{TON: 1, NPI: 1, Addr: to}, nil
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 func isPrintableASCII(s string) bool {
