@@ -144,6 +144,13 @@ func serve(ctx context.Context, args []string, e *env) error {
 	}
 	defer store.Close()
 
+	// Listen before anything starts, so that a taken address fails at once.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // after Shutdown, a no-op; before it, on an early error, the release
+
 	var devUser, devSecret string
 	if c.dev {
 		if devUser, devSecret, err = devAccount(ctx, store, c, e); err != nil {
@@ -158,22 +165,6 @@ func serve(ctx context.Context, args []string, e *env) error {
 	// wrapper of the store.
 	msgs := m.Messages(store)
 
-	var snd sender
-	if c.sms == "inbox" {
-		snd = inboxSender{inbox.New(store, msgs, keyring, e.now)}
-	} else {
-		cfg, err := smpp.ParseURL(c.sms)
-		if err != nil {
-			return usageError{"--sms: " + err.Error()}
-		}
-		client := smpp.NewClient(cfg, msgs, logger)
-		m.WatchSMPP(client.Stats)
-		// Close, not the signal, ends the binds: it unbinds in order.
-		client.Start(context.WithoutCancel(ctx))
-		snd = client
-		logger.Info("SMPP sender", "smsc", cfg.Redacted())
-	}
-
 	metricsHandler := metrics.Handler(reg)
 	var metricsSrv *nethttp.Server
 	if c.metricsAddr != "" {
@@ -186,7 +177,15 @@ func serve(ctx context.Context, args []string, e *env) error {
 		metricsSrv = &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go metricsSrv.Serve(mln)
 		logger.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
-		metricsHandler = nil // not on the API listener as well
+		metricsHandler = nil     // not on the API listener as well
+		defer metricsSrv.Close() // on an early error; after Shutdown, a no-op
+	}
+
+	// The sender starts last: nothing after it can fail before the server
+	// runs, so it is always closed in order below.
+	snd, err := startSender(ctx, c, store, msgs, keyring, m, e, logger)
+	if err != nil {
+		return err
 	}
 
 	worker := delivery.New(delivery.Config{
@@ -219,10 +218,6 @@ func serve(ctx context.Context, args []string, e *env) error {
 		Metrics:  metricsHandler,
 	})
 
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return err
-	}
 	srv := &nethttp.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -293,6 +288,25 @@ func serve(ctx context.Context, args []string, e *env) error {
 		err = nil
 	}
 	return err
+}
+
+// startSender starts the sender --sms names: the dev inbox, or an SMPP
+// client binding in the background. Receipts go to receipts.
+func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, receipts verifyd.ReceiptRecorder,
+	keyring *otp.Keyring, m *metrics.Metrics, e *env, logger *slog.Logger) (sender, error) {
+	if c.sms == "inbox" {
+		return inboxSender{inbox.New(store, receipts, keyring, e.now)}, nil
+	}
+	cfg, err := smpp.ParseURL(c.sms)
+	if err != nil {
+		return nil, usageError{"--sms: " + err.Error()}
+	}
+	client := smpp.NewClient(cfg, receipts, logger)
+	m.WatchSMPP(client.Stats)
+	// Close, not the signal, ends the binds: it unbinds in order.
+	client.Start(context.WithoutCancel(ctx))
+	logger.Info("SMPP sender", "smsc", cfg.Redacted())
+	return client, nil
 }
 
 func smsKind(s string) string {
