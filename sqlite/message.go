@@ -110,14 +110,234 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 	if len(results) == 0 {
 		return nil
 	}
-	return s.w.write(ctx, func(t *tx) error {
-		for _, r := range results {
-			if err := finishMessage(t, r); err != nil {
-				return err
+	if f, ok := newFinish(results); ok {
+		err := s.w.write(ctx, f.run)
+		if !errors.Is(err, errNotJSON) {
+			return err
+		}
+	}
+	return s.w.write(ctx, func(t *tx) error { return finishEach(t, results) })
+}
+
+// errNotJSON is a bulk write giving up, having written nothing, because a
+// text it found cannot go through JSON unchanged.
+var errNotJSON = errors.New("sqlite: a text cannot go through JSON")
+
+// finishEach records results one message after the other.
+func finishEach(t *tx, results []verifyd.MessageResult) error {
+	for _, r := range results {
+		if err := finishMessage(t, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish is a FinishMessages call done with a few statements for the whole
+// batch rather than a few per message: it takes the receipts that came
+// before their carrier ids, works out in Go what each message and part
+// becomes, and writes that, each row once.
+type finish struct {
+	results    []verifyd.MessageResult
+	carrierIDs string // of every part, as a JSON array; "" when none
+}
+
+// newFinish prepares the bulk way, or says that results need the
+// statement-per-message one: a request or carrier id given twice (then the
+// order of the rows decides), or a text JSON cannot carry.
+func newFinish(results []verifyd.MessageResult) (*finish, bool) {
+	f := &finish{results: results}
+	var ids []string
+	requests := make(map[string]struct{}, len(results))
+	for _, r := range results {
+		if _, dup := requests[r.RequestID]; dup || !jsonSafe(r.RequestID) || !jsonSafe(r.Error) {
+			return nil, false
+		}
+		requests[r.RequestID] = struct{}{}
+		if r.State == verifyd.DeliverySubmitted {
+			ids = append(ids, r.CarrierIDs...)
+		}
+	}
+	if len(ids) > 0 {
+		seen := make(map[string]struct{}, len(ids))
+		for _, id := range ids {
+			if _, dup := seen[id]; dup {
+				return nil, false
+			}
+			seen[id] = struct{}{}
+		}
+		var ok bool
+		if f.carrierIDs, ok = stringsJSON(ids); !ok {
+			return nil, false
+		}
+	}
+	return f, true
+}
+
+// early is a receipt kept before its carrier id was known.
+type early struct {
+	state, err string
+	at         int64
+}
+
+func (f *finish) run(t *tx) error {
+	earlies, err := f.takeEarly(t)
+	if err != nil {
+		return err
+	}
+
+	// What each message becomes: the result, then, part by part, its early
+	// receipts as applyReceipt would record them one after the other.
+	type outcome struct {
+		state, err string
+		updated    int64
+		parts      []early // state "" for a part that waits for its receipt
+	}
+	outcomes := make([]outcome, len(f.results))
+	msgs := newRows(len(f.results) * 96)
+	for i, r := range f.results {
+		o := outcome{state: string(r.State), err: r.Error, updated: ms(r.At)}
+		if r.State == verifyd.DeliverySubmitted && len(earlies) > 0 {
+			o.parts = make([]early, len(r.CarrierIDs))
+			for p, id := range r.CarrierIDs {
+				e, ok := earlies[id]
+				if !ok {
+					continue
+				}
+				o.parts[p] = e
+				if e.state != string(verifyd.DeliveryDelivered) {
+					if o.state == string(verifyd.DeliverySubmitted) {
+						o.state, o.err, o.updated = e.state, e.err, e.at
+					}
+					continue
+				}
+				if o.state == string(verifyd.DeliverySubmitted) && allDelivered(o.parts) {
+					o.state, o.err, o.updated = e.state, e.err, e.at
+				}
 			}
 		}
+		outcomes[i] = o
+		msgs.row().str("i", r.RequestID).str("s", o.state).str("e", o.err).int("u", o.updated).
+			int("n", ms(r.NextAttempt))
+	}
+	rows, ok := msgs.text()
+	if !ok {
+		return errNotJSON // an early receipt's error; newFinish checked the rest
+	}
+
+	// A message no longer queued is left as it is, and so are the early
+	// receipts of its carrier ids.
+	res, err := t.query(`UPDATE messages SET state = u.s, error = u.e, updated = u.u, lease_until = 0,
+			sealed = iif(u.s = 'Queued', messages.sealed, NULL),
+			next_attempt = iif(u.s = 'Queued', u.n, messages.next_attempt)
+		FROM (SELECT v.vid, j.value ->> 's' AS s, j.value ->> 'e' AS e, j.value ->> 'u' AS u,
+				j.value ->> 'n' AS n
+			FROM jsonb_each(?) j JOIN verifications v ON v.id = j.value ->> 'i') AS u
+		WHERE messages.vid = u.vid AND messages.state = 'Queued'
+		RETURNING messages.request_id, messages.vid`, rows)
+	if err != nil {
+		return err
+	}
+	// RETURNING sees only the messages table; request ids are unique in a
+	// bulk finish.
+	vids := make(map[string]int64, len(f.results))
+	for res.Next() {
+		var (
+			id  string
+			vid int64
+		)
+		if err := res.Scan(&id, &vid); err != nil {
+			res.Close()
+			return err
+		}
+		vids[id] = vid
+	}
+	if err := errors.Join(res.Err(), res.Close()); err != nil {
+		return err
+	}
+
+	parts := newRows(len(f.results) * 96)
+	nparts := 0
+	for i, r := range f.results {
+		if r.State != verifyd.DeliverySubmitted {
+			continue
+		}
+		vid, done := vids[r.RequestID]
+		for p, id := range r.CarrierIDs {
+			if !done {
+				if e, ok := earlies[id]; ok {
+					if err := keepEarly(t, id, e); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			e := early{state: string(verifyd.DeliverySubmitted), at: ms(r.At)}
+			if o := outcomes[i]; o.parts != nil && o.parts[p].state != "" {
+				e = o.parts[p]
+			}
+			parts.row().str("c", id).int("v", vid).int("p", int64(p)).str("s", e.state).str("e", e.err).int("u", e.at)
+			nparts++
+		}
+	}
+	if nparts == 0 {
 		return nil
-	})
+	}
+	if rows, ok = parts.text(); !ok {
+		return errNotJSON
+	}
+	// A carrier may reuse an id long after: the newest message owns it.
+	_, err = t.exec(`INSERT INTO message_parts (carrier_id, vid, part, state, error, updated)
+		SELECT value ->> 'c', value ->> 'v', value ->> 'p', value ->> 's', value ->> 'e', value ->> 'u'
+		FROM jsonb_each(?) WHERE true ORDER BY key
+		ON CONFLICT (carrier_id) DO UPDATE SET vid = excluded.vid, part = excluded.part,
+			state = excluded.state, error = excluded.error, updated = excluded.updated`, rows)
+	return err
+}
+
+// takeEarly deletes and returns the kept receipts of the batch's carrier ids.
+func (f *finish) takeEarly(t *tx) (map[string]early, error) {
+	if f.carrierIDs == "" {
+		return nil, nil
+	}
+	res, err := t.query(`DELETE FROM orphan_receipts WHERE carrier_id IN (SELECT value FROM jsonb_each(?))
+		RETURNING carrier_id, state, error, at`, f.carrierIDs)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	var out map[string]early
+	for res.Next() {
+		var (
+			id string
+			e  early
+		)
+		if err := res.Scan(&id, &e.state, &e.err, &e.at); err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = make(map[string]early)
+		}
+		out[id] = e
+	}
+	return out, res.Err()
+}
+
+// keepEarly puts back a receipt taken for a message that was not finished.
+func keepEarly(t *tx, carrierID string, e early) error {
+	_, err := t.exec(`INSERT INTO orphan_receipts (carrier_id, state, error, at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (carrier_id) DO NOTHING`, carrierID, e.state, e.err, e.at)
+	return err
+}
+
+// allDelivered reports whether every part has a Delivered receipt.
+func allDelivered(parts []early) bool {
+	for _, p := range parts {
+		if p.state != string(verifyd.DeliveryDelivered) {
+			return false
+		}
+	}
+	return true
 }
 
 func finishMessage(t *tx, r verifyd.MessageResult) error {
@@ -196,16 +416,74 @@ func (s *Store) RecordReceipt(ctx context.Context, r verifyd.Receipt) error {
 	if !finalReceipt(r.State) {
 		return nil
 	}
-	return s.w.write(ctx, func(t *tx) error {
-		matched, err := applyReceipt(t, r)
-		if err != nil || matched {
+	one := func(t *tx) error { return recordReceipt(t, r) }
+	rows, ok := newRows(128).row().
+		str("c", r.CarrierID).str("s", string(r.State)).str("e", r.Error).int("a", ms(r.At)).text()
+	if !ok {
+		return s.w.write(ctx, one)
+	}
+	return s.w.writeBulk(ctx, receiptBulk, &receiptRecord{r: r, rows: rows}, one)
+}
+
+// recordReceipt records one receipt.
+func recordReceipt(t *tx, r verifyd.Receipt) error {
+	matched, err := applyReceipt(t, r)
+	if err != nil || matched {
+		return err
+	}
+	_, err = t.exec(`INSERT INTO orphan_receipts (carrier_id, state, error, at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (carrier_id) DO NOTHING`, r.CarrierID, string(r.State), r.Error, ms(r.At))
+	return err
+}
+
+// receiptRecord is one RecordReceipt call waiting for the writer.
+type receiptRecord struct {
+	r    verifyd.Receipt
+	rows string // r as a JSON row
+}
+
+// receiptBulk records the receipts waiting together: the ones for carrier
+// ids not known yet, the usual case for a sender that reports at once, in
+// one statement; the others one by one, in the order they came.
+var receiptBulk = &bulk{run: func(t *tx, ops []*op) error {
+	rows := joinRows(len(ops), func(i int) string { return ops[i].arg.(*receiptRecord).rows })
+	res, err := t.exec(`INSERT INTO orphan_receipts (carrier_id, state, error, at)
+		SELECT value ->> 'c', value ->> 's', value ->> 'e', value ->> 'a' FROM jsonb_each(?1)
+		WHERE NOT EXISTS (SELECT 1 FROM message_parts WHERE carrier_id = value ->> 'c')
+		ORDER BY key
+		ON CONFLICT (carrier_id) DO NOTHING`, rows)
+	if err != nil {
+		return err
+	}
+	kept, err := res.RowsAffected()
+	if err != nil || int(kept) == len(ops) {
+		return err // every one kept for later
+	}
+	// Some were known, or repeats of a receipt already kept.
+	matched, err := t.query(`SELECT key FROM jsonb_each(?1)
+		WHERE EXISTS (SELECT 1 FROM message_parts WHERE carrier_id = value ->> 'c') ORDER BY key`, rows)
+	if err != nil {
+		return err
+	}
+	var idx []int
+	for matched.Next() {
+		var i int
+		if err := matched.Scan(&i); err != nil {
+			matched.Close()
 			return err
 		}
-		_, err = t.exec(`INSERT INTO orphan_receipts (carrier_id, state, error, at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (carrier_id) DO NOTHING`, r.CarrierID, string(r.State), r.Error, ms(r.At))
+		idx = append(idx, i)
+	}
+	if err := errors.Join(matched.Err(), matched.Close()); err != nil {
 		return err
-	})
-}
+	}
+	for _, i := range idx {
+		if _, err := applyReceipt(t, ops[i].arg.(*receiptRecord).r); err != nil {
+			return err
+		}
+	}
+	return nil
+}}
 
 // applyReceipt records a final receipt on its part and the part's message;
 // matched is false when no part has that carrier id.

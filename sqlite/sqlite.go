@@ -168,6 +168,13 @@ func (s *Store) Ping(ctx context.Context) error {
 type WriteStats struct {
 	Groups int64 // transactions committed or attempted
 	Writes int64 // writes run in them
+	Bulks  int64 // times the writes of one kind waiting together ran as one
+
+	// Busy is how long the writer has been running groups, Committing the
+	// part of it in COMMIT (writing the WAL and waiting for the fsync). The
+	// writer is one goroutine: Busy close to the time passed means that it
+	// is the bound.
+	Busy, Committing time.Duration
 
 	Checkpoints        int64 // WAL checkpoints run beside the writer
 	CheckpointFailures int64 // of which failed; the next one retries
@@ -178,6 +185,9 @@ func (s *Store) WriteStats() WriteStats {
 	return WriteStats{
 		Groups:             s.w.groups.Load(),
 		Writes:             s.w.writes.Load(),
+		Bulks:              s.w.bulkRuns.Load(),
+		Busy:               time.Duration(s.w.busy.Load()),
+		Committing:         time.Duration(s.w.commits.Load()),
 		Checkpoints:        s.w.ckpt.runs.Load(),
 		CheckpointFailures: s.w.ckpt.failures.Load(),
 	}

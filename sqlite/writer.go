@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 )
 
 // maxGroup caps how many writes share one commit, so that one slow group
@@ -26,10 +28,36 @@ type op struct {
 	fn    func(*tx) error
 	state atomic.Int32
 
+	// A write of a bulk kind also carries its argument, so that the writer
+	// can run every waiting write of that kind in one go; fn still runs it
+	// alone when the bulk run fails.
+	bulk *bulk
+	arg  any
+
 	// Set by the writer before done is closed.
 	err      error
 	panicked any
 	done     chan struct{}
+}
+
+// A bulk is a kind of write that costs far less run for many callers at
+// once than one by one: a multi-row statement instead of a statement per
+// row. The writer runs the waiting writes of a kind together, in one
+// savepoint; if that fails (any one of them fails), it rolls the savepoint
+// back and runs each alone, so that a failure still reaches only its own
+// caller. Writes waiting together are concurrent, so running them
+// together in any order is as good as running them one after the other.
+type bulk struct {
+	// run does the writes of ops (two or more, by op.arg) and gives each its
+	// results; any error means none of them is done.
+	run func(t *tx, ops []*op) error
+}
+
+// unit is what the writer runs in one savepoint: one write, or every
+// waiting write of a bulk kind.
+type unit struct {
+	bulk *bulk
+	ops  []*op
 }
 
 // writer owns the one read-write connection and runs every write.
@@ -44,6 +72,10 @@ type writer struct {
 	exited chan struct{}
 
 	groups, writes atomic.Int64 // transactions run, and writes in them
+	bulkRuns       atomic.Int64 // bulk units run, each for two or more writes
+	busy, commits  atomic.Int64 // nanoseconds running groups, and of that in COMMIT
+
+	units []unit // reused by commit
 
 	ckpt      *checkpointer
 	sinceCkpt int // writes committed since the last checkpoint was asked for
@@ -131,7 +163,16 @@ func (r errRow) Scan(...any) error { return r.err }
 // is returned; once taken, the outcome is waited for, so the caller never
 // hears "cancelled" about a write that was in fact committed.
 func (w *writer) write(ctx context.Context, fn func(*tx) error) error {
-	o := &op{fn: fn, done: make(chan struct{})}
+	return w.send(ctx, &op{fn: fn, done: make(chan struct{})})
+}
+
+// writeBulk is write for a write of kind b with argument arg: when others
+// of its kind wait with it, b.run does them all at once; fn does it alone.
+func (w *writer) writeBulk(ctx context.Context, b *bulk, arg any, fn func(*tx) error) error {
+	return w.send(ctx, &op{fn: fn, bulk: b, arg: arg, done: make(chan struct{})})
+}
+
+func (w *writer) send(ctx context.Context, o *op) error {
 	select {
 	case w.ops <- o:
 	case <-ctx.Done():
@@ -179,6 +220,10 @@ func (w *writer) run() {
 			}
 		}
 		w.commit(w.gather(group))
+		// The callers just released are runnable on this goroutine's P;
+		// letting them run first lets their next writes join the next
+		// group rather than the one after it.
+		runtime.Gosched()
 	}
 }
 
@@ -211,10 +256,12 @@ func (w *writer) commit(group []*op) {
 	}
 	w.groups.Add(1)
 	w.writes.Add(int64(len(taken)))
+	start := time.Now()
 	defer func() {
 		for _, o := range taken {
 			close(o.done)
 		}
+		w.busy.Add(int64(time.Since(start)))
 	}()
 
 	// Statements run without a context: one caller's cancellation must
@@ -224,8 +271,14 @@ func (w *writer) commit(group []*op) {
 		w.fail(taken, fmt.Errorf("sqlite: begin: %w", err))
 		return
 	}
-	for _, o := range taken {
-		if err := w.runOne(t, o); err != nil {
+	for _, u := range w.plan(taken) {
+		var err error
+		if len(u.ops) == 1 {
+			err = w.runOne(t, u.ops[0])
+		} else {
+			err = w.runBulk(t, u)
+		}
+		if err != nil {
 			// The transaction is in an unknown state: nothing of it may
 			// be committed, and every caller hears so.
 			_, _ = t.exec("ROLLBACK")
@@ -233,7 +286,10 @@ func (w *writer) commit(group []*op) {
 			return
 		}
 	}
-	if _, err := t.exec("COMMIT"); err != nil {
+	committing := time.Now()
+	_, err := t.exec("COMMIT")
+	w.commits.Add(int64(time.Since(committing)))
+	if err != nil {
 		_, _ = t.exec("ROLLBACK")
 		w.fail(taken, fmt.Errorf("sqlite: commit: %w", err))
 		return
@@ -253,6 +309,60 @@ func (w *writer) fail(group []*op, err error) {
 			o.err = err
 		}
 	}
+}
+
+// plan puts the writes of a group into units, in the order of the first
+// write of each: a plain write alone, the writes of a bulk kind together.
+func (w *writer) plan(group []*op) []unit {
+	units := w.units[:0]
+next:
+	for _, o := range group {
+		if o.bulk != nil {
+			for i := range units {
+				if units[i].bulk == o.bulk {
+					units[i].ops = append(units[i].ops, o)
+					continue next
+				}
+			}
+		}
+		// Reuse the slice a unit in this place had last time.
+		var ops []*op
+		if len(units) < cap(units) {
+			ops = units[:len(units)+1][len(units)].ops[:0]
+		}
+		units = append(units, unit{bulk: o.bulk, ops: append(ops, o)})
+	}
+	w.units = units
+	return units
+}
+
+// runBulk runs the writes of a bulk kind together in one savepoint and,
+// when that fails, each alone in its own. The error returned is a failure
+// of the savepoint machinery, which loses the whole group.
+func (w *writer) runBulk(t *tx, u unit) error {
+	if _, err := t.exec("SAVEPOINT bulk"); err != nil {
+		return fmt.Errorf("sqlite: savepoint: %w", err)
+	}
+	panicked, err := call(t, func(t *tx) error { return u.bulk.run(t, u.ops) })
+	if err == nil && panicked == nil {
+		if _, err := t.exec("RELEASE bulk"); err != nil {
+			return fmt.Errorf("sqlite: release savepoint: %w", err)
+		}
+		w.bulkRuns.Add(1)
+		return nil
+	}
+	if _, err := t.exec("ROLLBACK TO bulk"); err != nil {
+		return fmt.Errorf("sqlite: rollback to savepoint: %w", err)
+	}
+	if _, err := t.exec("RELEASE bulk"); err != nil {
+		return fmt.Errorf("sqlite: release savepoint: %w", err)
+	}
+	for _, o := range u.ops {
+		if err := w.runOne(t, o); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runOne runs one write inside its savepoint. Its own failure goes to its
