@@ -2,12 +2,10 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"verifyd"
 )
@@ -30,18 +28,23 @@ const (
 	createCommitters = 2
 )
 
-// createRequest is one CreateVerification waiting for its group's commit.
-type createRequest struct {
-	ctx    context.Context
+// createArgs is one CreateVerification.
+type createArgs struct {
 	v      *verifyd.Verification
 	m      *verifyd.Message
 	limits []verifyd.Limit
-	err    error
-	done   chan struct{}
 }
 
-// ErrClosed is what CreateVerification returns once Close has been called.
-var ErrClosed = errors.New("postgres: the store is closed")
+// newCreateGroups groups creates; a request id twice in a group waits for
+// the next, so that it meets the first as a conflict.
+func (s *Store) newCreateGroups() *groups[createArgs] {
+	return &groups[createArgs]{
+		max:        maxCreateGroup,
+		committers: createCommitters,
+		key:        func(a createArgs) string { return a.v.ID },
+		commit:     s.createTx,
+	}
+}
 
 // CreateVerification commits v, its message m (nil when nothing is sent)
 // and a charge to every limit in one transaction. When any limit is
@@ -57,107 +60,7 @@ var ErrClosed = errors.New("postgres: the store is closed")
 // Every instance charges the same rows, so the limits hold across
 // instances.
 func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification, m *verifyd.Message, limits []verifyd.Limit) error {
-	r := &createRequest{ctx: ctx, v: v, m: m, limits: limits, done: make(chan struct{})}
-	select {
-	case s.creates <- r:
-	case <-s.closed:
-		return ErrClosed
-	case <-ctx.Done():
-		return s.translate(ctx, ctx.Err())
-	}
-	select {
-	case <-r.done:
-		return r.err
-	case <-ctx.Done():
-		// The group may still commit it; the caller just stops waiting.
-		return s.translate(ctx, ctx.Err())
-	}
-}
-
-// commitCreates takes groups of waiting creates and commits them, until
-// the Store closes.
-func (s *Store) commitCreates() {
-	defer s.committers.Done()
-	group := make([]*createRequest, 0, maxCreateGroup)
-	for {
-		select {
-		case r := <-s.creates:
-			group = append(group[:0], r)
-		case <-s.closed:
-			return
-		}
-	more:
-		for len(group) < maxCreateGroup {
-			select {
-			case r := <-s.creates:
-				group = append(group, r)
-			default:
-				break more
-			}
-		}
-		s.commitGroup(group)
-	}
-}
-
-// commitGroup commits one group and tells each create its outcome. A
-// request id twice in a group waits for the next group, so that it meets
-// the first as a conflict exactly as it would one at a time. A group that
-// fails for a reason other than the database being unavailable is tried
-// again one create at a time, so that one bad create fails only itself.
-func (s *Store) commitGroup(group []*createRequest) {
-	var now, later []*createRequest
-	seen := make(map[string]bool, len(group))
-	for _, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			r.finish(s.translate(r.ctx, err))
-			continue
-		}
-		if seen[r.v.ID] {
-			later = append(later, r)
-			continue
-		}
-		seen[r.v.ID] = true
-		now = append(now, r)
-	}
-	if len(now) > 0 {
-		errs, err := s.createGroup(now)
-		switch {
-		case err == nil:
-			for i, r := range now {
-				r.finish(errs[i])
-			}
-		case len(now) > 1 && verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE:
-			for _, r := range now {
-				s.commitGroup([]*createRequest{r})
-			}
-		default:
-			for _, r := range now {
-				r.finish(err)
-			}
-		}
-	}
-	if len(later) > 0 {
-		s.commitGroup(later)
-	}
-}
-
-func (r *createRequest) finish(err error) {
-	r.err = err
-	close(r.done)
-}
-
-// createGroup runs the group's transaction, again if the server broke a
-// deadlock by aborting it, and returns each create's outcome.
-func (s *Store) createGroup(group []*createRequest) (errs []error, err error) {
-	ctx, cancel := s.bound(context.Background())
-	defer cancel()
-	for range 3 {
-		errs, err = s.createTx(ctx, group)
-		if err == nil || !(isDeadlock(err) || pgconn.SafeToRetry(err)) || ctx.Err() != nil {
-			break
-		}
-	}
-	return errs, s.translate(ctx, err)
+	return s.creates.do(s, ctx, createArgs{v: v, m: m, limits: limits})
 }
 
 // insertCreates inserts the group's verifications, skipping ids already
@@ -183,7 +86,7 @@ SELECT id FROM v`
 
 // queueInsertCreates adds insertCreates for group to b; inserted receives
 // the ids it inserted.
-func queueInsertCreates(b *pgx.Batch, group []*createRequest, inserted map[string]bool) {
+func queueInsertCreates(b *pgx.Batch, group []*call[createArgs], inserted map[string]bool) {
 	n := len(group)
 	var (
 		ids, numbers, countries, numberStatuses, states = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -199,12 +102,12 @@ func queueInsertCreates(b *pgx.Batch, group []*createRequest, inserted map[strin
 		mAttempts                          []int32
 	)
 	for i, r := range group {
-		v := r.v
+		v := r.arg.v
 		ids[i], accounts[i], numbers[i], countries[i] = v.ID, v.AccountID, v.PhoneNumber, v.Country
 		numberStatuses[i], states[i], macs[i] = string(v.NumberStatus), string(v.State), v.CodeMAC
 		attempts[i], maxAttempts[i] = int32(v.Attempts), int32(v.MaxAttempts)
 		created[i], validUntil[i], verified[i], updated[i] = ms(v.Created), ms(v.ValidUntil), nullMS(v.Verified), ms(v.Updated)
-		if m := r.m; m != nil {
+		if m := r.arg.m; m != nil {
 			mIDs, mAccounts, mTos, mFroms = append(mIDs, m.RequestID), append(mAccounts, m.AccountID), append(mTos, m.To), append(mFroms, m.From)
 			mSealed, mAttempts = append(mSealed, m.Sealed), append(mAttempts, int32(m.Attempts))
 			mNext, mDeadline, mMade = append(mNext, ms(m.NextAttempt)), append(mDeadline, ms(m.Deadline)), append(mMade, ms(m.Created))
@@ -231,7 +134,7 @@ func queueInsertCreates(b *pgx.Batch, group []*createRequest, inserted map[strin
 // as short a time as can be. Runs and blocks are read, not locked: a wrong
 // code or a block committed while the group decides counts from the next
 // create on.
-func (s *Store) createTx(ctx context.Context, group []*createRequest) ([]error, error) {
+func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]error, error) {
 	inserted := make(map[string]bool, len(group))
 	var (
 		keys                 []string
@@ -239,10 +142,10 @@ func (s *Store) createTx(ctx context.Context, group []*createRequest) ([]error, 
 		runNumbers, blockKey []string
 	)
 	for _, r := range group {
-		for _, l := range r.limits {
+		for _, l := range r.arg.limits {
 			switch {
 			case l.Kind == verifyd.LimitFailures:
-				runAccounts, runNumbers = append(runAccounts, r.v.AccountID), append(runNumbers, r.v.PhoneNumber)
+				runAccounts, runNumbers = append(runAccounts, r.arg.v.AccountID), append(runNumbers, r.arg.v.PhoneNumber)
 			case l.Kind == verifyd.LimitBlocked:
 				blockKey = append(blockKey, l.Key)
 			case !l.Rate.Off():
@@ -258,7 +161,7 @@ func (s *Store) createTx(ctx context.Context, group []*createRequest) ([]error, 
 	errs := make([]error, len(group))
 	conflicts := func() {
 		for i, r := range group {
-			if !inserted[r.v.ID] {
+			if !inserted[r.arg.v.ID] {
 				errs[i] = verifyd.Errorf(verifyd.ECONFLICT, "a verification with this id already exists")
 			}
 		}
@@ -288,12 +191,12 @@ func (s *Store) createTx(ctx context.Context, group []*createRequest) ([]error, 
 		conflicts()
 		var refused []string
 		for i, r := range group {
-			if errs[i] != nil || len(r.limits) == 0 {
+			if errs[i] != nil || len(r.arg.limits) == 0 {
 				continue
 			}
-			if err := take(r.v, r.limits, tats, &g, r.v.Created); err != nil {
+			if err := take(r.arg.v, r.arg.limits, tats, &g, r.arg.v.Created); err != nil {
 				errs[i] = err
-				refused = append(refused, r.v.ID)
+				refused = append(refused, r.arg.v.ID)
 			}
 		}
 		second := &pgx.Batch{}

@@ -10,11 +10,11 @@ import (
 // the committers do with creates that arrive together, and returns each
 // one's outcome.
 func (s *Store) CommitGroup(ctx context.Context, vs []*verifyd.Verification, ms []*verifyd.Message, limits [][]verifyd.Limit) []error {
-	group := make([]*createRequest, len(vs))
+	group := make([]*call[createArgs], len(vs))
 	for i := range vs {
-		group[i] = &createRequest{ctx: ctx, v: vs[i], m: ms[i], limits: limits[i], done: make(chan struct{})}
+		group[i] = &call[createArgs]{ctx: ctx, arg: createArgs{v: vs[i], m: ms[i], limits: limits[i]}, done: make(chan struct{})}
 	}
-	s.commitGroup(group)
+	s.creates.commitGroup(s, group)
 	errs := make([]error, len(group))
 	for i, r := range group {
 		<-r.done

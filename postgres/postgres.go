@@ -12,7 +12,8 @@
 // transaction. The two that run Go code inside their transaction (a
 // validate's fn, a create's limits) take two. Concurrent creates share a
 // transaction and its commit (see CreateVerification), so a limit bucket
-// that every create charges is locked once per group, not once per create.
+// that every create charges is locked once per group, not once per create;
+// concurrent validates do too (see groups).
 package postgres
 
 import (
@@ -45,7 +46,8 @@ type Store struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
 
-	creates    chan *createRequest // to the committers; unbuffered, so a sent create is always answered
+	creates    *groups[createArgs]
+	validates  *groups[*validateArgs]
 	closed     chan struct{}
 	closeOnce  sync.Once
 	committers sync.WaitGroup
@@ -116,7 +118,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, timeout: o.timeout, creates: make(chan *createRequest), closed: make(chan struct{})}
+	s := &Store{pool: pool, timeout: o.timeout, closed: make(chan struct{})}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		var weak *weakCommitError
@@ -125,10 +127,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		}
 		return nil, fmt.Errorf("postgres: cannot reach the database: %w", err)
 	}
-	for range createCommitters {
-		s.committers.Add(1)
-		go s.commitCreates()
-	}
+	s.creates, s.validates = s.newCreateGroups(), s.newValidateGroups()
+	s.creates.start(s)
+	s.validates.start(s)
 	return s, nil
 }
 
@@ -155,7 +156,7 @@ func checkDurable(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// Close waits for the creates being committed, then closes every
+// Close waits for the groups being committed, then closes every
 // connection once the other calls in flight have finished. Calls after
 // Close fail.
 func (s *Store) Close() error {

@@ -1,0 +1,178 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"verifyd"
+)
+
+// Writes are committed in groups: whatever calls of one kind are waiting
+// when a committer is free go into one transaction, and none of them returns
+// before that transaction's commit. A commit waits for the WAL to reach the
+// disk, and PostgreSQL spends much of its time on each commit's flush and
+// on the sessions queued behind it: a few commits of many rows cost the
+// database far less than many commits of one row, so grouping is what lets
+// several instances share one database. A lone call finds a committer
+// waiting and starts at once, so grouping adds nothing when there is no
+// crowd.
+
+// ErrClosed is what a write returns once Close has been called.
+var ErrClosed = errors.New("postgres: the store is closed")
+
+// call is one write waiting for its group's commit.
+type call[T any] struct {
+	ctx  context.Context
+	arg  T
+	err  error
+	done chan struct{}
+}
+
+func (c *call[T]) finish(err error) {
+	c.err = err
+	close(c.done)
+}
+
+// groups commits the calls of one kind in groups.
+type groups[T any] struct {
+	calls chan *call[T] // unbuffered, so a call sent is always answered
+	// max bounds a group, and so the latency one large group adds to the
+	// calls in it.
+	max int
+	// committers is how many groups may be in flight at once: while one
+	// commits, the next fills.
+	committers int
+	// key, if set, names the row a call writes: a second call with the key
+	// of one already in the group waits for the next group, so that it
+	// meets the first's outcome exactly as it would one at a time.
+	key func(T) string
+	// commit runs one group in one transaction and returns each call's
+	// outcome, or an error for the whole group.
+	commit func(ctx context.Context, group []*call[T]) ([]error, error)
+	// waitAll makes a caller whose context ends wait for its call anyway,
+	// once a committer has taken it: for calls that run the caller's own
+	// code (a validate's fn), which must not run after the caller returned.
+	waitAll bool
+}
+
+// start runs g's committers until the Store closes.
+func (g *groups[T]) start(s *Store) {
+	g.calls = make(chan *call[T])
+	for range g.committers {
+		s.committers.Add(1)
+		go func() {
+			defer s.committers.Done()
+			g.commitLoop(s)
+		}()
+	}
+}
+
+// do hands arg to a committer and waits for its group's outcome.
+func (g *groups[T]) do(s *Store, ctx context.Context, arg T) error {
+	c := &call[T]{ctx: ctx, arg: arg, done: make(chan struct{})}
+	select {
+	case g.calls <- c:
+	case <-s.closed:
+		return ErrClosed
+	case <-ctx.Done():
+		return s.translate(ctx, ctx.Err())
+	}
+	if g.waitAll {
+		<-c.done
+		return c.err
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		// The group may still commit it; the caller just stops waiting.
+		return s.translate(ctx, ctx.Err())
+	}
+}
+
+// commitLoop takes groups of waiting calls and commits them, until the
+// Store closes.
+func (g *groups[T]) commitLoop(s *Store) {
+	group := make([]*call[T], 0, g.max)
+	for {
+		select {
+		case c := <-g.calls:
+			group = append(group[:0], c)
+		case <-s.closed:
+			return
+		}
+	more:
+		for len(group) < g.max {
+			select {
+			case c := <-g.calls:
+				group = append(group, c)
+			default:
+				break more
+			}
+		}
+		g.commitGroup(s, group)
+	}
+}
+
+// commitGroup commits one group and tells each call its outcome. A group
+// that fails for a reason other than the database being unavailable is
+// tried again one call at a time, so that one bad call fails only itself.
+func (g *groups[T]) commitGroup(s *Store, group []*call[T]) {
+	var now, later []*call[T]
+	var seen map[string]bool
+	if g.key != nil {
+		seen = make(map[string]bool, len(group))
+	}
+	for _, c := range group {
+		if err := c.ctx.Err(); err != nil {
+			c.finish(s.translate(c.ctx, err))
+			continue
+		}
+		if g.key != nil {
+			k := g.key(c.arg)
+			if seen[k] {
+				later = append(later, c)
+				continue
+			}
+			seen[k] = true
+		}
+		now = append(now, c)
+	}
+	if len(now) > 0 {
+		errs, err := g.run(s, now)
+		switch {
+		case err == nil:
+			for i, c := range now {
+				c.finish(errs[i])
+			}
+		case len(now) > 1 && verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE:
+			for _, c := range now {
+				g.commitGroup(s, []*call[T]{c})
+			}
+		default:
+			for _, c := range now {
+				c.finish(err)
+			}
+		}
+	}
+	if len(later) > 0 {
+		g.commitGroup(s, later)
+	}
+}
+
+// run commits the group under the Store's timeout, again if the server
+// broke a deadlock by aborting it or the connection was found dead before
+// anything was sent, and translates the group's error.
+func (g *groups[T]) run(s *Store, group []*call[T]) (errs []error, err error) {
+	ctx, cancel := s.bound(context.Background())
+	defer cancel()
+	for range 3 {
+		errs, err = g.commit(ctx, group)
+		if err == nil || !(isDeadlock(err) || pgconn.SafeToRetry(err)) || ctx.Err() != nil {
+			break
+		}
+	}
+	return errs, s.translate(ctx, err)
+}
