@@ -2,35 +2,76 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"verifyd"
 )
 
-// AddInboxMessages stores messages and sets their IDs, in one round trip
-// and one transaction.
+// Inbox messages are added in groups (see groups): the dev sender adds
+// each message on its own, from as many goroutines as messages in flight.
+const (
+	maxInboxGroup   = 256
+	inboxCommitters = 2
+)
+
+func (s *Store) newInboxGroups() *groups[[]*verifyd.InboxMessage] {
+	return &groups[[]*verifyd.InboxMessage]{max: maxInboxGroup, committers: inboxCommitters, commit: s.addInboxTx}
+}
+
+// AddInboxMessages stores messages and sets their IDs, in one transaction
+// that other calls waiting at once may share.
 func (s *Store) AddInboxMessages(ctx context.Context, msgs []*verifyd.InboxMessage) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	ids := make([]int64, len(msgs))
-	err := s.do(ctx, func(ctx context.Context) error {
-		b := &pgx.Batch{}
-		for i, m := range msgs {
-			b.Queue(`INSERT INTO inbox_messages (request_id, to_number, from_id, sealed, created)
-				VALUES ($1, $2, $3, $4, $5) RETURNING id`, m.RequestID, m.To, m.From, m.Sealed, ms(m.Created)).
-				QueryRow(func(row pgx.Row) error { return row.Scan(&ids[i]) })
+	return s.inbox.do(s, ctx, msgs)
+}
+
+// addInboxMessages inserts the rows in the order given, taking their ids
+// from the table's sequence first, and returns the ids in that order.
+const addInboxMessages = `WITH u AS (
+	SELECT nextval(pg_get_serial_sequence('inbox_messages', 'id')) AS id, u.*
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bigint[])
+		WITH ORDINALITY AS u(request_id, to_number, from_id, sealed, created, i)
+), ins AS (
+	INSERT INTO inbox_messages (id, request_id, to_number, from_id, sealed, created) OVERRIDING SYSTEM VALUE
+	SELECT id, request_id, to_number, from_id, sealed, created FROM u
+)
+SELECT id FROM u ORDER BY i`
+
+// addInboxTx adds a group's messages in one statement.
+func (s *Store) addInboxTx(ctx context.Context, group []*call[[]*verifyd.InboxMessage]) ([]error, error) {
+	var (
+		reqs, tos, froms []string
+		sealed           [][]byte
+		created          []int64
+	)
+	for _, c := range group {
+		for _, m := range c.arg {
+			reqs, tos, froms = append(reqs, m.RequestID), append(tos, m.To), append(froms, m.From)
+			sealed, created = append(sealed, m.Sealed), append(created, ms(m.Created))
 		}
-		return s.pool.SendBatch(ctx, b).Close()
-	})
-	if err != nil {
-		return err
 	}
-	for i, m := range msgs {
-		m.ID = ids[i]
+	ids := make([]int64, 0, len(reqs))
+	rows, _ := s.pool.Query(ctx, addInboxMessages, reqs, tos, froms, sealed, created)
+	var id int64
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+		ids = append(ids, id)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	return nil
+	if len(ids) != len(reqs) {
+		return nil, fmt.Errorf("inserted %d inbox messages, got %d ids back", len(reqs), len(ids))
+	}
+	for _, c := range group {
+		for _, m := range c.arg {
+			m.ID, ids = ids[0], ids[1:]
+		}
+	}
+	return make([]error, len(group)), nil
 }
 
 // ListInboxMessages returns up to limit messages to the number to ("" for

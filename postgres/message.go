@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -199,35 +201,71 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 
 var (
 	settleByRequestIDs = fmt.Sprintf(settleMessages, "$1::text[]")
-	settleByCarrierID  = fmt.Sprintf(settleMessages, "ARRAY(SELECT request_id FROM message_parts WHERE carrier_id = $1)")
+	settleByCarrierIDs = fmt.Sprintf(settleMessages, "ARRAY(SELECT request_id FROM message_parts WHERE carrier_id = ANY($1::text[]))")
 )
 
+// Receipts are recorded in groups (see groups): a carrier, or the dev
+// sender, reports each part on its own, many at once.
+const (
+	maxReceiptGroup   = 256
+	receiptCommitters = 2
+)
+
+// newReceiptGroups groups receipts; a second receipt for one carrier id
+// waits for the next group, so that the first final one counts.
+func (s *Store) newReceiptGroups() *groups[verifyd.Receipt] {
+	return &groups[verifyd.Receipt]{
+		max:        maxReceiptGroup,
+		committers: receiptCommitters,
+		key:        func(r verifyd.Receipt) string { return r.CarrierID },
+		commit:     s.receiptTx,
+	}
+}
+
 // RecordReceipt records a carrier's receipt against the message part with
-// that carrier id, in one round trip. A receipt for an id not yet known is
-// kept (a part row without a request id) and matched when FinishMessages
-// records the id; the same receipt twice changes nothing, and so does an
-// intermediate one (a part leaves Submitted once). It returns only once
-// the receipt is committed.
+// that carrier id. A receipt for an id not yet known is kept (a part row
+// without a request id) and matched when FinishMessages records the id;
+// the same receipt twice changes nothing, and so does an intermediate one
+// (a part leaves Submitted once). It returns only once the receipt is
+// committed, in a transaction that other receipts waiting at once may
+// share.
 func (s *Store) RecordReceipt(ctx context.Context, r verifyd.Receipt) error {
 	if r.State == verifyd.DeliveryQueued || r.State == verifyd.DeliverySubmitted {
 		return nil
 	}
-	return s.do(ctx, func(ctx context.Context) error {
-		var err error
-		for range 3 {
-			b := &pgx.Batch{}
-			b.Queue(`INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
-				VALUES ($1, NULL, 0, $2, $3, $4)
-				ON CONFLICT (carrier_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated = excluded.updated
-				WHERE message_parts.state = 'Submitted'`, r.CarrierID, string(r.State), r.Error, ms(r.At))
-			// Lock the message before reading its other parts (see settleMessages).
-			b.Queue(`SELECT 1 FROM messages WHERE request_id = (SELECT request_id FROM message_parts WHERE carrier_id = $1)
-				FOR UPDATE`, r.CarrierID)
-			b.Queue(settleByCarrierID, r.CarrierID)
-			if err = s.pool.SendBatch(ctx, b).Close(); !isDeadlock(err) {
-				break
-			}
-		}
-		return err
-	})
+	return s.receipts.do(s, ctx, r)
+}
+
+// receiptTx records a group of receipts in one round trip: the parts
+// written in carrier id order, their messages locked in request id order
+// (so that two groups never wait on each other in a cycle), then settled.
+func (s *Store) receiptTx(ctx context.Context, group []*call[verifyd.Receipt]) ([]error, error) {
+	rs := make([]verifyd.Receipt, len(group))
+	for i, c := range group {
+		rs[i] = c.arg
+	}
+	slices.SortFunc(rs, func(a, b verifyd.Receipt) int { return strings.Compare(a.CarrierID, b.CarrierID) })
+	var (
+		ids, states, errs = make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
+		ats               = make([]int64, len(rs))
+	)
+	for i, r := range rs {
+		ids[i], states[i], errs[i], ats[i] = r.CarrierID, string(r.State), r.Error, ms(r.At)
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
+		SELECT carrier_id, NULL, 0, state, error, at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(carrier_id, state, error, at, i)
+		ORDER BY i
+		ON CONFLICT (carrier_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated = excluded.updated
+		WHERE message_parts.state = 'Submitted'`, ids, states, errs, ats)
+	// Lock the messages before reading their other parts (see settleMessages).
+	b.Queue(`SELECT 1 FROM messages
+		WHERE request_id IN (SELECT request_id FROM message_parts WHERE carrier_id = ANY($1::text[]))
+		ORDER BY request_id FOR UPDATE`, ids)
+	b.Queue(settleByCarrierIDs, ids)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return make([]error, len(group)), nil
 }

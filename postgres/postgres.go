@@ -48,6 +48,8 @@ type Store struct {
 
 	creates    *groups[createArgs]
 	validates  *groups[*validateArgs]
+	inbox      *groups[[]*verifyd.InboxMessage]
+	receipts   *groups[verifyd.Receipt]
 	closed     chan struct{}
 	closeOnce  sync.Once
 	committers sync.WaitGroup
@@ -128,8 +130,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: cannot reach the database: %w", err)
 	}
 	s.creates, s.validates = s.newCreateGroups(), s.newValidateGroups()
+	s.inbox, s.receipts = s.newInboxGroups(), s.newReceiptGroups()
 	s.creates.start(s)
 	s.validates.start(s)
+	s.inbox.start(s)
+	s.receipts.start(s)
 	return s, nil
 }
 
