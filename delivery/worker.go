@@ -50,6 +50,7 @@ type Worker struct {
 	cfg     Config
 	wake    chan struct{}
 	slots   chan struct{}
+	freed   chan struct{} // a hand-over ended; holds one at most
 	results chan verifyd.MessageResult
 }
 
@@ -77,6 +78,7 @@ func New(cfg Config) *Worker {
 		cfg:     cfg,
 		wake:    make(chan struct{}, 1),
 		slots:   make(chan struct{}, cfg.Concurrency),
+		freed:   make(chan struct{}, 1),
 		results: make(chan verifyd.MessageResult, cfg.Concurrency),
 	}
 }
@@ -110,18 +112,24 @@ func (w *Worker) claimLoop(ctx context.Context, sends *sync.WaitGroup) {
 	poll := time.NewTicker(w.cfg.Poll)
 	defer poll.Stop()
 	backoff := time.Duration(0)
+	// While the queue holds more than a claim takes, claims wait for a
+	// quarter of the slots to come free, so that a draining queue is
+	// claimed in a few large batches, not one message per hand-over.
+	low := max(1, min(w.cfg.Batch, cap(w.slots))/4)
+	busy := false
 	for ctx.Err() == nil {
-		free := cap(w.slots) - len(w.slots)
-		if free > w.cfg.Batch {
-			free = w.cfg.Batch
+		free := min(cap(w.slots)-len(w.slots), w.cfg.Batch)
+		if free == 0 || busy && free < low {
+			// Wait for hand-overs to end rather than for the next wake
+			// or poll, which may not come while the queue drains.
+			select {
+			case <-ctx.Done():
+			case <-w.freed:
+			}
+			continue
 		}
-		var msgs []*verifyd.Message
-		var err error
-		var claimed time.Time
-		if free > 0 {
-			claimed = w.cfg.Now()
-			msgs, err = w.cfg.Store.ClaimMessages(ctx, claimed, w.cfg.Lease, free)
-		}
+		claimed := w.cfg.Now()
+		msgs, err := w.cfg.Store.ClaimMessages(ctx, claimed, w.cfg.Lease, free)
 		if err != nil && ctx.Err() == nil {
 			// The database is away: keep the error in the log, not in a loop.
 			w.cfg.Logger.Error("claiming messages", "err", err)
@@ -137,9 +145,13 @@ func (w *Worker) claimLoop(ctx context.Context, sends *sync.WaitGroup) {
 				defer sends.Done()
 				w.results <- w.deliver(ctx, m, claimed.Add(w.cfg.Lease*3/4))
 				<-w.slots
+				select {
+				case w.freed <- struct{}{}:
+				default:
+				}
 			}()
 		}
-		if len(msgs) == free && free > 0 {
+		if busy = len(msgs) == free; busy {
 			continue // there may be more waiting
 		}
 		select {

@@ -275,6 +275,30 @@ func TestWorker(t *testing.T) {
 		}
 	})
 
+	t.Run("BusyQueueDrainsWithoutWakes", func(t *testing.T) {
+		t.Parallel()
+		s := &sender{answer: func(*verifyd.SMS, int) error {
+			time.Sleep(time.Millisecond)
+			return nil
+		}}
+		f := start(t, s)
+		f.stop()
+		for i := range 40 {
+			f.queue(t, fmt.Sprintf("req-%02d", i), "Your code is 123456", 10*time.Minute)
+		}
+		// Few slots and no poll to speak of: only hand-overs ending can
+		// bring the next claims.
+		w := delivery.New(delivery.Config{Store: f.store, Sender: s, Opener: plainOpener{}, Now: f.clock.Now,
+			Concurrency: 4, Batch: 4, Poll: time.Hour})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		for i := range 40 {
+			f.waitFor(t, fmt.Sprintf("req-%02d", i), state(verifyd.DeliverySubmitted))
+		}
+	})
+
 	t.Run("StopWaitsForHandOvers", func(t *testing.T) {
 		t.Parallel()
 		release := make(chan struct{})

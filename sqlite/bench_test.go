@@ -173,7 +173,7 @@ func BenchmarkDevPipeline(b *testing.B) {
 	}()
 
 	var next atomic.Int64
-	before, cpu := s.WriteStats(), cpuTime()
+	before, cpu, claims := s.WriteStats(), cpuTime(), counted.claims.Load()
 	b.ResetTimer()
 	b.SetParallelism(32)
 	b.RunParallel(func(pb *testing.PB) {
@@ -199,12 +199,73 @@ func BenchmarkDevPipeline(b *testing.B) {
 	b.ReportMetric(float64(after.Committing-before.Committing)/1e3/float64(b.N), "commit-µs/verification")
 	b.ReportMetric(float64(after.Writes-before.Writes)/float64(b.N), "writes/verification")
 	b.ReportMetric(float64(after.Writes-before.Writes)/float64(after.Groups-before.Groups), "writes/commit")
+	b.ReportMetric(float64(b.N)/float64(counted.claims.Load()-claims), "verifications/claim")
 }
 
-// countingStore tells how many messages each FinishMessages handed over.
+// BenchmarkDevDrain measures a backlog worked off after a restart: b.N
+// queued messages, no more creates and so no wakes, the delivery worker and
+// the inbox sender of the dev server with its defaults.
+func BenchmarkDevDrain(b *testing.B) {
+	s := openTemp(b)
+	a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
+	if err := s.CreateAccount(b.Context(), a); err != nil {
+		b.Fatal(err)
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range 64 {
+		wg.Go(func() {
+			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
+				if err := createAt(b, s, a, n, time.Now()); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	counted := &countingStore{MessageStore: s, finished: make(chan int, 1024)}
+	w := delivery.New(delivery.Config{
+		Store:  counted,
+		Sender: inbox.New(s, counted, plainText{}, time.Now),
+		Opener: plainText{},
+		Now:    time.Now,
+	})
+	ctx, stop := context.WithCancel(b.Context())
+	ran := make(chan struct{})
+	b.ResetTimer()
+	go func() {
+		w.Run(ctx)
+		close(ran)
+	}()
+	defer func() {
+		stop()
+		<-ran
+	}()
+	for done := 0; done < b.N; {
+		select {
+		case n := <-counted.finished:
+			done += n
+		case <-time.After(10 * time.Second):
+			b.Fatalf("%d of %d messages handed over after 10s", done, b.N)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/float64(counted.claims.Load()), "messages/claim")
+}
+
+// countingStore tells how many messages each FinishMessages handed over,
+// and counts claims.
 type countingStore struct {
 	verifyd.MessageStore
 	finished chan int
+	claims   atomic.Int64
+}
+
+func (c *countingStore) ClaimMessages(ctx context.Context, now time.Time, lease time.Duration, max int) ([]*verifyd.Message, error) {
+	c.claims.Add(1)
+	return c.MessageStore.ClaimMessages(ctx, now, lease, max)
 }
 
 func (c *countingStore) FinishMessages(ctx context.Context, results []verifyd.MessageResult) error {
