@@ -297,3 +297,30 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkListInboxMessages measures the dev inbox read that a developer's
+// page, and the full-flow load, repeat while they wait for a code: one
+// number's messages among many numbers'.
+func BenchmarkListInboxMessages(b *testing.B) {
+	s := openTemp(b)
+	now := time.Now()
+	var msgs []*verifyd.InboxMessage
+	for i := range 20_000 {
+		msgs = append(msgs, &verifyd.InboxMessage{RequestID: fmt.Sprint("r", i), To: fmt.Sprintf("4477%08d", i%5000),
+			From: "bench", Sealed: make([]byte, 80), Created: now.Add(time.Duration(i) * time.Millisecond)})
+	}
+	if err := s.AddInboxMessages(b.Context(), msgs); err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			to := fmt.Sprintf("4477%08d", next.Add(1)%5000)
+			ms, err := s.ListInboxMessages(b.Context(), to, 50)
+			if err != nil || len(ms) != 4 {
+				b.Errorf("ListInboxMessages(%s) = %d messages, %v; want 4", to, len(ms), err)
+			}
+		}
+	})
+}

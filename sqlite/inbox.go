@@ -117,7 +117,11 @@ func (s *Store) ListInboxMessages(ctx context.Context, to string, limit int) ([]
 	if to != "" {
 		query, args = columns+"WHERE to_number = ? ORDER BY created DESC, id DESC LIMIT ?", []any{to, limit}
 	}
-	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	stmt, err := s.read(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}

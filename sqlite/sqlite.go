@@ -36,6 +36,8 @@ type Store struct {
 	w   *writer
 	rdb *sql.DB // read-only connections
 
+	reads sync.Map // query -> *sql.Stmt prepared on rdb
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -116,6 +118,25 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return &Store{w: newWriter(dbs[0], wconn, c, maxGroup), rdb: rdb}, nil
 }
 
+// read returns the statement for query prepared on the read pool, which
+// keeps it prepared on each connection it runs on: a read repeated many
+// times a second, such as a page polling the inbox, would otherwise spend
+// more time being compiled than being run.
+func (s *Store) read(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.reads.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.rdb.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if had, loaded := s.reads.LoadOrStore(query, st); loaded {
+		st.Close()
+		return had.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
 // checkDurable reads back the settings a durable commit depends on: the
 // pragmas in the DSN fail silently on some files (an in-memory database, a
 // file system without shared memory), and the promise of a 202 rests on them.
@@ -146,7 +167,12 @@ func checkDurable(ctx context.Context, conn *sql.Conn) error {
 // every connection. Writes after Close fail with EUNAVAILABLE.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.closeErr = errors.Join(s.w.close(), s.rdb.Close())
+		var errs []error
+		s.reads.Range(func(_, st any) bool {
+			errs = append(errs, st.(*sql.Stmt).Close())
+			return true
+		})
+		s.closeErr = errors.Join(append(errs, s.w.close(), s.rdb.Close())...)
 	})
 	return s.closeErr
 }
