@@ -76,6 +76,11 @@ func createOne(b *testing.B, s *sqlite.Store, a *verifyd.Account, n int64) error
 
 // createAt is createOne with the verification created at now.
 func createAt(b *testing.B, s *sqlite.Store, a *verifyd.Account, n int64, now time.Time) error {
+	return createWith(b, s, a, n, now, true)
+}
+
+// createWith is createAt, charged to no limit at all unless limits.
+func createWith(b *testing.B, s *sqlite.Store, a *verifyd.Account, n int64, now time.Time, limits bool) error {
 	h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(n)))
 	id := fmt.Sprintf("%x-%x-4%x-8%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])[:36]
 	number := fmt.Sprintf("4477%08d", binary.BigEndian.Uint32(h[16:20])%100_000_000)
@@ -86,14 +91,17 @@ func createAt(b *testing.B, s *sqlite.Store, a *verifyd.Account, n int64, now ti
 	}
 	m := &verifyd.Message{RequestID: v.ID, AccountID: a.ID, To: number, From: "bench",
 		Sealed: make([]byte, 80), NextAttempt: now, Deadline: v.ValidUntil, Created: now}
+	if !limits {
+		return s.CreateVerification(b.Context(), v, m, nil)
+	}
 	roomy := verifyd.Rate{Count: 1_000_000_000, Per: 24 * time.Hour}
-	limits := []verifyd.Limit{
+	charged := []verifyd.Limit{
 		{Name: "number", Key: "1:number:" + number, Rate: roomy},
 		{Name: "numberDaily", Key: "1:numberDaily:" + number, Rate: roomy},
 		{Name: "prefix", Key: "1:prefix:" + number[:len(number)-4], Rate: roomy},
 		{Name: "country", Key: "1:country:GB", Rate: roomy},
 	}
-	return s.CreateVerification(b.Context(), v, m, limits)
+	return s.CreateVerification(b.Context(), v, m, charged)
 }
 
 // BenchmarkUpdateVerification measures validates (a wrong code on a
@@ -149,6 +157,18 @@ func BenchmarkUpdateVerification(b *testing.B) {
 // hand-over is recorded; writes/verification is what the writer ran for
 // it.
 func BenchmarkDevPipeline(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		limits bool
+	}{
+		{"Limits", true},
+		{"NoLimits", false}, // as verifyd-bench runs it: limits=off
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchDevPipeline(b, bc.limits) })
+	}
+}
+
+func benchDevPipeline(b *testing.B, limits bool) {
 	s := openTemp(b)
 	a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
 	if err := s.CreateAccount(b.Context(), a); err != nil {
@@ -178,7 +198,7 @@ func BenchmarkDevPipeline(b *testing.B) {
 	b.SetParallelism(32)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := createAt(b, s, a, next.Add(1), time.Now()); err != nil {
+			if err := createWith(b, s, a, next.Add(1), time.Now(), limits); err != nil {
 				b.Error(err)
 			}
 			w.Wake()
@@ -323,4 +343,39 @@ func BenchmarkListInboxMessages(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkClaimMessages measures claims of 256 due messages at a time, as
+// the delivery worker makes them while a queue drains; one op is one
+// message claimed.
+func BenchmarkClaimMessages(b *testing.B) {
+	s := openTemp(b)
+	a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
+	if err := s.CreateAccount(b.Context(), a); err != nil {
+		b.Fatal(err)
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	created := time.Now()
+	for range 64 {
+		wg.Go(func() {
+			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
+				if err := createWith(b, s, a, n, created, false); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	now := created.Add(time.Second)
+	b.ResetTimer()
+	for claimed := 0; claimed < b.N; {
+		ms, err := s.ClaimMessages(b.Context(), now, time.Minute, 256)
+		if err != nil || len(ms) == 0 {
+			b.Fatalf("claimed %d of %d, then %v", claimed, b.N, err)
+		}
+		claimed += len(ms)
+	}
 }

@@ -37,26 +37,14 @@ func (s *Store) ClaimMessages(ctx context.Context, now time.Time, lease time.Dur
 		out = out[:0]
 		for len(out) < max {
 			n := max - len(out)
-			// Expire the past-deadline ones among the next n due first,
-			// then lease the next n that are left.
-			res, err := t.exec(`UPDATE messages SET state = 'Expired', error = 'deadline passed', sealed = NULL,
-					lease_until = 0, updated = ?1
-				WHERE vid IN (`+dueSubquery+`) AND deadline <= ?1`, ms(now), n)
+			claimed, due, err := claimDue(t, now, now.Add(lease), n, out)
 			if err != nil {
 				return err
 			}
-			expired, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			claimed, err := claimDue(t, now, now.Add(lease), n)
-			if err != nil {
-				return err
-			}
-			out = append(out, claimed...)
-			// With nothing expired, the n just leased were the first n due
-			// and held no expired one: no more are due, or we have max.
-			if expired == 0 {
+			out = claimed
+			// With none expired among the n first due, or fewer than n
+			// due, no more are due or we have max.
+			if due < n || len(out) == max {
 				break
 			}
 		}
@@ -68,30 +56,43 @@ func (s *Store) ClaimMessages(ctx context.Context, now time.Time, lease time.Dur
 	return out, nil
 }
 
-// claimDue leases the next n due messages that are not past their deadline.
-func claimDue(t *tx, now, leaseUntil time.Time, n int) ([]*verifyd.Message, error) {
-	rows, err := t.query(`UPDATE messages SET attempts = attempts + 1, lease_until = ?3
-		WHERE vid IN (`+dueSubquery+`) AND deadline > ?1
-		RETURNING request_id, account_id, to_number, from_id, sealed, attempts, next_attempt, deadline, created`,
+// claimDue takes the n first due messages in one statement: it leases those
+// not past their deadline, appending them to out, and expires the others.
+// due is how many it took.
+func claimDue(t *tx, now, leaseUntil time.Time, n int, out []*verifyd.Message) (_ []*verifyd.Message, due int, err error) {
+	rows, err := t.query(`UPDATE messages SET
+			state = iif(deadline <= ?1, 'Expired', state),
+			error = iif(deadline <= ?1, 'deadline passed', error),
+			sealed = iif(deadline <= ?1, NULL, sealed),
+			updated = iif(deadline <= ?1, ?1, updated),
+			lease_until = iif(deadline <= ?1, 0, ?3),
+			attempts = attempts + iif(deadline <= ?1, 0, 1)
+		WHERE vid IN (`+dueSubquery+`)
+		RETURNING state = 'Expired', request_id, account_id, to_number, from_id, sealed, attempts,
+			next_attempt, deadline, created`,
 		ms(now), n, ms(leaseUntil))
 	if err != nil {
-		return nil, err
+		return out, 0, err
 	}
 	defer rows.Close()
-	var out []*verifyd.Message
 	for rows.Next() {
 		var (
 			m                              verifyd.Message
+			expired                        bool
 			nextAttempt, deadline, created int64
 		)
-		if err := rows.Scan(&m.RequestID, &m.AccountID, &m.To, &m.From, &m.Sealed, &m.Attempts,
+		if err := rows.Scan(&expired, &m.RequestID, &m.AccountID, &m.To, &m.From, &m.Sealed, &m.Attempts,
 			&nextAttempt, &deadline, &created); err != nil {
-			return nil, err
+			return out, due, err
+		}
+		due++
+		if expired {
+			continue
 		}
 		m.NextAttempt, m.Deadline, m.Created = fromMS(nextAttempt), fromMS(deadline), fromMS(created)
 		out = append(out, &m)
 	}
-	return out, rows.Err()
+	return out, due, rows.Err()
 }
 
 // FinishMessages records the outcome of claimed messages in one
