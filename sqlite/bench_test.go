@@ -379,3 +379,54 @@ func BenchmarkClaimMessages(b *testing.B) {
 		claimed += len(ms)
 	}
 }
+
+// BenchmarkFinishMessages measures recording hand-overs in batches of 256,
+// as the delivery worker does: one op is one message finished Submitted
+// with one part, whose receipt came first (as the dev inbox's always does).
+func BenchmarkFinishMessages(b *testing.B) {
+	s := openTemp(b)
+	a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
+	if err := s.CreateAccount(b.Context(), a); err != nil {
+		b.Fatal(err)
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	created := time.Now()
+	for range 64 {
+		wg.Go(func() {
+			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
+				if err := createWith(b, s, a, n, created, false); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	now := created.Add(time.Second)
+	var batches [][]verifyd.MessageResult
+	for claimed := 0; claimed < b.N; {
+		ms, err := s.ClaimMessages(b.Context(), now, time.Minute, 256)
+		if err != nil || len(ms) == 0 {
+			b.Fatalf("claimed %d of %d, then %v", claimed, b.N, err)
+		}
+		claimed += len(ms)
+		batch := make([]verifyd.MessageResult, len(ms))
+		for i, m := range ms {
+			id := fmt.Sprintf("inbox-%d", claimed+i)
+			if err := s.RecordReceipt(b.Context(), verifyd.Receipt{CarrierID: id, State: verifyd.DeliveryDelivered, At: now}); err != nil {
+				b.Fatal(err)
+			}
+			batch[i] = verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+				CarrierIDs: []string{id}, At: now}
+		}
+		batches = append(batches, batch)
+	}
+	b.ResetTimer()
+	for _, batch := range batches {
+		if err := s.FinishMessages(b.Context(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

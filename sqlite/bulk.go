@@ -1,161 +1,91 @@
 package sqlite
 
 import (
-	"encoding/hex"
-	"strconv"
+	"database/sql"
 	"strings"
-	"unicode/utf8"
 )
 
-// Bulk statements take their rows as one JSON array bound to one parameter
-// and read it with json_each: one prepared statement serves any number of
-// rows, binding one text costs the writer far less than binding every
-// value, and most of the encoding happens on the caller's goroutine rather
-// than on the writer's.
+// Bulk statements take their rows as a multi-row VALUES list of bound
+// parameters. Measured on inserts of parts, 256 rows at a time: about
+// 2.2 us a row this way, 3.3 us a row as single-row statements, and 4 us a
+// row through a JSON array and json_each (reading fields out of JSON costs
+// more than binding them). So that a few prepared statements serve any
+// number of rows, the rows go in chunks of the sizes below, largest first.
+var chunkSizes = [...]int{64, 16, 4, 1}
 
-// rows builds the JSON array of a bulk statement, one object per row.
-type rows struct {
-	b   []byte
-	ok  bool // false once a text was not valid UTF-8, which JSON cannot carry as is
-	obj bool // an object is open
-	n   int  // fields in the open object
-}
-
-func newRows(capacity int) *rows {
-	r := &rows{b: make([]byte, 0, capacity), ok: true}
-	r.b = append(r.b, '[')
-	return r
-}
-
-// row opens the next object.
-func (r *rows) row() *rows {
-	r.close()
-	if len(r.b) > 1 {
-		r.b = append(r.b, ',')
-	}
-	r.b = append(r.b, '{')
-	r.obj, r.n = true, 0
-	return r
-}
-
-func (r *rows) close() {
-	if r.obj {
-		r.b = append(r.b, '}')
-		r.obj = false
-	}
-}
-
-func (r *rows) key(k string) {
-	if r.n > 0 {
-		r.b = append(r.b, ',')
-	}
-	r.n++
-	r.b = append(r.b, '"')
-	r.b = append(r.b, k...)
-	r.b = append(r.b, '"', ':')
-}
-
-// str adds a text field.
-func (r *rows) str(k, v string) *rows {
-	r.key(k)
-	r.b = appendString(r.b, v, &r.ok)
-	return r
-}
-
-// int adds an integer field.
-func (r *rows) int(k string, v int64) *rows {
-	r.key(k)
-	r.b = strconv.AppendInt(r.b, v, 10)
-	return r
-}
-
-// blob adds a blob field as hex (null for nil), for unhex() to read back.
-func (r *rows) blob(k string, v []byte) *rows {
-	r.key(k)
-	if v == nil {
-		r.b = append(r.b, "null"...)
-		return r
-	}
-	r.b = append(r.b, '"')
-	r.b = hex.AppendEncode(r.b, v)
-	r.b = append(r.b, '"')
-	return r
-}
-
-// text ends the array and returns it; ok is false when a value cannot go
-// through JSON unchanged, and the caller takes the statement-per-row way.
-func (r *rows) text() (s string, ok bool) {
-	r.close()
-	r.b = append(r.b, ']')
-	return string(r.b), r.ok
-}
-
-// strings is a JSON array of texts.
-func stringsJSON(vs []string) (string, bool) {
-	ok := true
-	b := make([]byte, 0, 2+len(vs)*24)
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
+// eachChunk calls fn for consecutive chunks covering n rows, with the first
+// row of each and its size in rows.
+func eachChunk(n int, fn func(from, size int) error) error {
+	from := 0
+	for _, size := range chunkSizes {
+		for ; n-from >= size; from += size {
+			if err := fn(from, size); err != nil {
+				return err
+			}
 		}
-		b = appendString(b, v, &ok)
 	}
-	return string(append(b, ']')), ok
+	return nil
 }
 
-// jsonSafe reports whether s goes through JSON into SQLite unchanged.
-func jsonSafe(s string) bool {
-	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+// valuesKey names a bulk statement cut to size rows.
+type valuesKey struct {
+	query string
+	size  int
 }
 
-// appendString appends s as a JSON string. It clears ok for invalid UTF-8,
-// which SQLite would store as is when bound but not through JSON.
-func appendString(b []byte, s string, ok *bool) []byte {
-	const hexDigits = "0123456789abcdef"
-	if !utf8.ValidString(s) {
-		*ok = false
+// rowsMark is where a bulk statement's rows go.
+const rowsMark = "/*rows*/"
+
+// values returns query with its rowsMark replaced by size rows of cols
+// parameters each, "(?, ?), (?, ?)", or for cols 0 by size parameters,
+// "?, ?", for IN. The texts are kept: the writer runs the same few all the
+// time.
+func (t *tx) values(query string, cols, size int) string {
+	k := valuesKey{query, size}
+	if q, ok := t.w.texts[k]; ok {
+		return q
 	}
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		if c == 0 {
-			*ok = false // SQLite's JSON functions end a text at a NUL
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
+	row := "?"
+	if cols > 0 {
+		row = "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	q := strings.Replace(query, rowsMark, strings.TrimSuffix(strings.Repeat(row+", ", size), ", "), 1)
+	t.w.texts[k] = q
+	return q
 }
 
-// joinRows joins the JSON arrays part(0) to part(n-1) into one.
-func joinRows(n int, part func(int) string) string {
-	size := 1
-	for i := range n {
-		size += len(part(i))
-	}
-	b := make([]byte, 0, size)
-	b = append(b, '[')
-	for i := range n {
-		p := part(i)
-		if len(p) <= 2 {
-			continue // []
+// execRows runs query (see values) for the rows of args, cols values a
+// row, in chunks, and returns the rows changed.
+func (t *tx) execRows(query string, cols int, args []any) (int64, error) {
+	width := max(cols, 1)
+	var changed int64
+	err := eachChunk(len(args)/width, func(from, size int) error {
+		res, err := t.exec(t.values(query, cols, size), args[from*width:(from+size)*width]...)
+		if err != nil {
+			return err
 		}
-		if len(b) > 1 {
-			b = append(b, ',')
+		n, err := res.RowsAffected()
+		changed += n
+		return err
+	})
+	return changed, err
+}
+
+// queryRows runs query (see values) for the rows of args, cols values a
+// row, in chunks, and calls scan for each row of its results.
+func (t *tx) queryRows(query string, cols int, args []any, scan func(*sql.Rows) error) error {
+	width := max(cols, 1)
+	return eachChunk(len(args)/width, func(from, size int) error {
+		rows, err := t.query(t.values(query, cols, size), args[from*width:(from+size)*width]...)
+		if err != nil {
+			return err
 		}
-		b = append(b, p[1:len(p)-1]...)
-	}
-	return string(append(b, ']'))
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
 }

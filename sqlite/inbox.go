@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 
@@ -15,19 +16,11 @@ func (s *Store) AddInboxMessages(ctx context.Context, msgs []*verifyd.InboxMessa
 	if len(msgs) == 0 {
 		return nil
 	}
-	a := &inboxAdd{msgs: msgs, ids: make([]int64, len(msgs))}
-	r := newRows(len(msgs) * 256)
+	a := &inboxAdd{args: make([]any, 0, inboxColumns*len(msgs)), ids: make([]int64, len(msgs))}
 	for _, m := range msgs {
-		r.row().str("r", m.RequestID).str("t", m.To).str("f", m.From).blob("s", m.Sealed).int("c", ms(m.Created))
+		a.args = append(a.args, m.RequestID, m.To, m.From, m.Sealed, ms(m.Created))
 	}
-	var ok bool
-	a.rows, ok = r.text()
-	var err error
-	if ok {
-		err = s.w.writeBulk(ctx, inboxBulk, a, func(t *tx) error { return addInbox(t, []*inboxAdd{a}) })
-	} else {
-		err = s.w.write(ctx, a.addEach)
-	}
+	err := s.w.writeBulk(ctx, inboxBulk, a, func(t *tx) error { return addInbox(t, []*inboxAdd{a}) })
 	if err != nil {
 		return err
 	}
@@ -37,11 +30,13 @@ func (s *Store) AddInboxMessages(ctx context.Context, msgs []*verifyd.InboxMessa
 	return nil
 }
 
-// inboxAdd is one AddInboxMessages call: its messages as rows, and the ids
-// they get.
+// inboxColumns is how many values a message takes in addInbox.
+const inboxColumns = 5
+
+// inboxAdd is one AddInboxMessages call: its messages as statement
+// arguments, and the ids they get.
 type inboxAdd struct {
-	msgs []*verifyd.InboxMessage
-	rows string // the JSON rows of msgs
+	args []any
 	ids  []int64
 }
 
@@ -53,34 +48,28 @@ var inboxBulk = &bulk{run: func(t *tx, ops []*op) error {
 	return addInbox(t, adds)
 }}
 
-// addInbox inserts the messages of adds with one statement. Ids are given
-// in insertion order (AUTOINCREMENT only grows), which is the order of the
+// addInbox inserts the messages of adds in one go. Ids are given in
+// insertion order (AUTOINCREMENT only grows), which is the order of the
 // rows, so the sorted ids are the rows' ids in turn.
 func addInbox(t *tx, adds []*inboxAdd) error {
-	rows := adds[0].rows
+	args, n := adds[0].args, len(adds[0].ids)
 	if len(adds) > 1 {
-		rows = joinRows(len(adds), func(i int) string { return adds[i].rows })
-	}
-	res, err := t.query(`INSERT INTO inbox_messages (request_id, to_number, from_id, sealed, created)
-		SELECT value ->> 'r', value ->> 't', value ->> 'f', unhex(value ->> 's'), value ->> 'c'
-		FROM jsonb_each(?) WHERE true ORDER BY key RETURNING id`, rows)
-	if err != nil {
-		return err
-	}
-	defer res.Close()
-	n := 0
-	for _, a := range adds {
-		n += len(a.ids)
+		args = nil
+		for _, a := range adds {
+			args = append(args, a.args...)
+			n += len(a.ids)
+		}
+		n -= len(adds[0].ids)
 	}
 	ids := make([]int64, 0, n)
-	for res.Next() {
+	err := t.queryRows(`INSERT INTO inbox_messages (request_id, to_number, from_id, sealed, created)
+		VALUES /*rows*/ RETURNING id`, inboxColumns, args, func(rows *sql.Rows) error {
 		var id int64
-		if err := res.Scan(&id); err != nil {
-			return err
-		}
+		err := rows.Scan(&id)
 		ids = append(ids, id)
-	}
-	if err := res.Err(); err != nil {
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	if len(ids) != n {
@@ -89,19 +78,6 @@ func addInbox(t *tx, adds []*inboxAdd) error {
 	slices.Sort(ids)
 	for _, a := range adds {
 		ids = ids[copy(a.ids, ids):]
-	}
-	return nil
-}
-
-// addEach inserts the messages one statement each, for texts that cannot
-// go through JSON.
-func (a *inboxAdd) addEach(t *tx) error {
-	for i, m := range a.msgs {
-		if err := t.queryRow(`INSERT INTO inbox_messages (request_id, to_number, from_id, sealed, created)
-			VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			m.RequestID, m.To, m.From, m.Sealed, ms(m.Created)).Scan(&a.ids[i]); err != nil {
-			return err
-		}
 	}
 	return nil
 }

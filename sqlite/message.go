@@ -112,17 +112,11 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 		return nil
 	}
 	if f, ok := newFinish(results); ok {
-		err := s.w.write(ctx, f.run)
-		if !errors.Is(err, errNotJSON) {
-			return err
-		}
+		return s.w.write(ctx, f.run)
 	}
 	return s.w.write(ctx, func(t *tx) error { return finishEach(t, results) })
 }
 
-// errNotJSON is a bulk write giving up, having written nothing, because a
-// text it found cannot go through JSON unchanged.
-var errNotJSON = errors.New("sqlite: a text cannot go through JSON")
 
 // finishEach records results one message after the other.
 func finishEach(t *tx, results []verifyd.MessageResult) error {
@@ -140,36 +134,33 @@ func finishEach(t *tx, results []verifyd.MessageResult) error {
 // becomes, and writes that, each row once.
 type finish struct {
 	results    []verifyd.MessageResult
-	carrierIDs string // of every part, as a JSON array; "" when none
+	carrierIDs []any // of every part
 }
 
 // newFinish prepares the bulk way, or says that results need the
-// statement-per-message one: a request or carrier id given twice (then the
-// order of the rows decides), or a text JSON cannot carry.
+// statement-per-message one: a request or carrier id given twice, where
+// the order of the rows decides.
 func newFinish(results []verifyd.MessageResult) (*finish, bool) {
 	f := &finish{results: results}
-	var ids []string
 	requests := make(map[string]struct{}, len(results))
+	var carriers map[string]struct{}
 	for _, r := range results {
-		if _, dup := requests[r.RequestID]; dup || !jsonSafe(r.RequestID) || !jsonSafe(r.Error) {
+		if _, dup := requests[r.RequestID]; dup {
 			return nil, false
 		}
 		requests[r.RequestID] = struct{}{}
-		if r.State == verifyd.DeliverySubmitted {
-			ids = append(ids, r.CarrierIDs...)
+		if r.State != verifyd.DeliverySubmitted {
+			continue
 		}
-	}
-	if len(ids) > 0 {
-		seen := make(map[string]struct{}, len(ids))
-		for _, id := range ids {
-			if _, dup := seen[id]; dup {
+		for _, id := range r.CarrierIDs {
+			if carriers == nil {
+				carriers = make(map[string]struct{}, len(results))
+			}
+			if _, dup := carriers[id]; dup {
 				return nil, false
 			}
-			seen[id] = struct{}{}
-		}
-		var ok bool
-		if f.carrierIDs, ok = stringsJSON(ids); !ok {
-			return nil, false
+			carriers[id] = struct{}{}
+			f.carrierIDs = append(f.carrierIDs, id)
 		}
 	}
 	return f, true
@@ -195,7 +186,7 @@ func (f *finish) run(t *tx) error {
 		parts      []early // state "" for a part that waits for its receipt
 	}
 	outcomes := make([]outcome, len(f.results))
-	msgs := newRows(len(f.results) * 96)
+	msgs := make([]any, 0, 5*len(f.results))
 	for i, r := range f.results {
 		o := outcome{state: string(r.State), err: r.Error, updated: ms(r.At)}
 		if r.State == verifyd.DeliverySubmitted && len(earlies) > 0 {
@@ -218,47 +209,33 @@ func (f *finish) run(t *tx) error {
 			}
 		}
 		outcomes[i] = o
-		msgs.row().str("i", r.RequestID).str("s", o.state).str("e", o.err).int("u", o.updated).
-			int("n", ms(r.NextAttempt))
-	}
-	rows, ok := msgs.text()
-	if !ok {
-		return errNotJSON // an early receipt's error; newFinish checked the rest
+		msgs = append(msgs, r.RequestID, o.state, o.err, o.updated, ms(r.NextAttempt))
 	}
 
 	// A message no longer queued is left as it is, and so are the early
-	// receipts of its carrier ids.
-	res, err := t.query(`UPDATE messages SET state = u.s, error = u.e, updated = u.u, lease_until = 0,
+	// receipts of its carrier ids. RETURNING sees only the messages table;
+	// request ids are unique in a bulk finish.
+	vids := make(map[string]int64, len(f.results))
+	err = t.queryRows(`UPDATE messages SET state = u.s, error = u.e, updated = u.u, lease_until = 0,
 			sealed = iif(u.s = 'Queued', messages.sealed, NULL),
 			next_attempt = iif(u.s = 'Queued', u.n, messages.next_attempt)
-		FROM (SELECT v.vid, j.value ->> 's' AS s, j.value ->> 'e' AS e, j.value ->> 'u' AS u,
-				j.value ->> 'n' AS n
-			FROM jsonb_each(?) j JOIN verifications v ON v.id = j.value ->> 'i') AS u
+		FROM (SELECT v.vid, r.column2 AS s, r.column3 AS e, r.column4 AS u, r.column5 AS n
+			FROM (VALUES /*rows*/) AS r JOIN verifications v ON v.id = r.column1) AS u
 		WHERE messages.vid = u.vid AND messages.state = 'Queued'
-		RETURNING messages.request_id, messages.vid`, rows)
-	if err != nil {
-		return err
-	}
-	// RETURNING sees only the messages table; request ids are unique in a
-	// bulk finish.
-	vids := make(map[string]int64, len(f.results))
-	for res.Next() {
+		RETURNING messages.request_id, messages.vid`, 5, msgs, func(rows *sql.Rows) error {
 		var (
 			id  string
 			vid int64
 		)
-		if err := res.Scan(&id, &vid); err != nil {
-			res.Close()
-			return err
-		}
+		err := rows.Scan(&id, &vid)
 		vids[id] = vid
-	}
-	if err := errors.Join(res.Err(), res.Close()); err != nil {
+		return err
+	})
+	if err != nil {
 		return err
 	}
 
-	parts := newRows(len(f.results) * 96)
-	nparts := 0
+	parts := make([]any, 0, 6*len(f.carrierIDs))
 	for i, r := range f.results {
 		if r.State != verifyd.DeliverySubmitted {
 			continue
@@ -277,51 +254,36 @@ func (f *finish) run(t *tx) error {
 			if o := outcomes[i]; o.parts != nil && o.parts[p].state != "" {
 				e = o.parts[p]
 			}
-			parts.row().str("c", id).int("v", vid).int("p", int64(p)).str("s", e.state).str("e", e.err).int("u", e.at)
-			nparts++
+			parts = append(parts, id, vid, p, e.state, e.err, e.at)
 		}
 	}
-	if nparts == 0 {
-		return nil
-	}
-	if rows, ok = parts.text(); !ok {
-		return errNotJSON
-	}
 	// A carrier may reuse an id long after: the newest message owns it.
-	_, err = t.exec(`INSERT INTO message_parts (carrier_id, vid, part, state, error, updated)
-		SELECT value ->> 'c', value ->> 'v', value ->> 'p', value ->> 's', value ->> 'e', value ->> 'u'
-		FROM jsonb_each(?) WHERE true ORDER BY key
+	_, err = t.execRows(`INSERT INTO message_parts (carrier_id, vid, part, state, error, updated)
+		VALUES /*rows*/
 		ON CONFLICT (carrier_id) DO UPDATE SET vid = excluded.vid, part = excluded.part,
-			state = excluded.state, error = excluded.error, updated = excluded.updated`, rows)
+			state = excluded.state, error = excluded.error, updated = excluded.updated`, 6, parts)
 	return err
 }
 
 // takeEarly deletes and returns the kept receipts of the batch's carrier ids.
 func (f *finish) takeEarly(t *tx) (map[string]early, error) {
-	if f.carrierIDs == "" {
-		return nil, nil
-	}
-	res, err := t.query(`DELETE FROM orphan_receipts WHERE carrier_id IN (SELECT value FROM jsonb_each(?))
-		RETURNING carrier_id, state, error, at`, f.carrierIDs)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Close()
 	var out map[string]early
-	for res.Next() {
+	err := t.queryRows(`DELETE FROM orphan_receipts WHERE carrier_id IN (/*rows*/)
+		RETURNING carrier_id, state, error, at`, 0, f.carrierIDs, func(rows *sql.Rows) error {
 		var (
 			id string
 			e  early
 		)
-		if err := res.Scan(&id, &e.state, &e.err, &e.at); err != nil {
-			return nil, err
+		if err := rows.Scan(&id, &e.state, &e.err, &e.at); err != nil {
+			return err
 		}
 		if out == nil {
 			out = make(map[string]early)
 		}
 		out[id] = e
-	}
-	return out, res.Err()
+		return nil
+	})
+	return out, err
 }
 
 // keepEarly puts back a receipt taken for a message that was not finished.
@@ -417,13 +379,7 @@ func (s *Store) RecordReceipt(ctx context.Context, r verifyd.Receipt) error {
 	if !finalReceipt(r.State) {
 		return nil
 	}
-	one := func(t *tx) error { return recordReceipt(t, r) }
-	rows, ok := newRows(128).row().
-		str("c", r.CarrierID).str("s", string(r.State)).str("e", r.Error).int("a", ms(r.At)).text()
-	if !ok {
-		return s.w.write(ctx, one)
-	}
-	return s.w.writeBulk(ctx, receiptBulk, &receiptRecord{r: r, rows: rows}, one)
+	return s.w.writeBulk(ctx, receiptBulk, &r, func(t *tx) error { return recordReceipt(t, r) })
 }
 
 // recordReceipt records one receipt.
@@ -437,50 +393,43 @@ func recordReceipt(t *tx, r verifyd.Receipt) error {
 	return err
 }
 
-// receiptRecord is one RecordReceipt call waiting for the writer.
-type receiptRecord struct {
-	r    verifyd.Receipt
-	rows string // r as a JSON row
-}
-
 // receiptBulk records the receipts waiting together: the ones for carrier
 // ids not known yet, the usual case for a sender that reports at once, in
-// one statement; the others one by one, in the order they came.
+// one go; the others one by one, in the order they came.
 var receiptBulk = &bulk{run: func(t *tx, ops []*op) error {
-	rows := joinRows(len(ops), func(i int) string { return ops[i].arg.(*receiptRecord).rows })
-	res, err := t.exec(`INSERT INTO orphan_receipts (carrier_id, state, error, at)
-		SELECT value ->> 'c', value ->> 's', value ->> 'e', value ->> 'a' FROM jsonb_each(?1)
-		WHERE NOT EXISTS (SELECT 1 FROM message_parts WHERE carrier_id = value ->> 'c')
-		ORDER BY key
-		ON CONFLICT (carrier_id) DO NOTHING`, rows)
-	if err != nil {
-		return err
+	args := make([]any, 0, 4*len(ops))
+	for _, o := range ops {
+		r := o.arg.(*verifyd.Receipt)
+		args = append(args, r.CarrierID, string(r.State), r.Error, ms(r.At))
 	}
-	kept, err := res.RowsAffected()
+	kept, err := t.execRows(`INSERT INTO orphan_receipts (carrier_id, state, error, at)
+		SELECT column1, column2, column3, column4 FROM (VALUES /*rows*/)
+		WHERE NOT EXISTS (SELECT 1 FROM message_parts WHERE carrier_id = column1)
+		ON CONFLICT (carrier_id) DO NOTHING`, 4, args)
 	if err != nil || int(kept) == len(ops) {
 		return err // every one kept for later
 	}
 	// Some were known, or repeats of a receipt already kept.
-	matched, err := t.query(`SELECT key FROM jsonb_each(?1)
-		WHERE EXISTS (SELECT 1 FROM message_parts WHERE carrier_id = value ->> 'c') ORDER BY key`, rows)
+	ids := make([]any, len(ops))
+	for i, o := range ops {
+		ids[i] = o.arg.(*verifyd.Receipt).CarrierID
+	}
+	known := map[string]bool{}
+	err = t.queryRows("SELECT carrier_id FROM message_parts WHERE carrier_id IN (/*rows*/)", 0, ids,
+		func(rows *sql.Rows) error {
+			var id string
+			err := rows.Scan(&id)
+			known[id] = true
+			return err
+		})
 	if err != nil {
 		return err
 	}
-	var idx []int
-	for matched.Next() {
-		var i int
-		if err := matched.Scan(&i); err != nil {
-			matched.Close()
-			return err
-		}
-		idx = append(idx, i)
-	}
-	if err := errors.Join(matched.Err(), matched.Close()); err != nil {
-		return err
-	}
-	for _, i := range idx {
-		if _, err := applyReceipt(t, ops[i].arg.(*receiptRecord).r); err != nil {
-			return err
+	for _, o := range ops {
+		if r := o.arg.(*verifyd.Receipt); known[r.CarrierID] {
+			if _, err := applyReceipt(t, *r); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -65,6 +65,7 @@ type writer struct {
 	db    *sql.DB
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt // prepared on conn; used by the writer goroutine only
+	texts map[valuesKey]string // bulk statements cut to a chunk size (see values)
 	max   int
 
 	ops    chan *op
@@ -87,6 +88,7 @@ func newWriter(db *sql.DB, conn *sql.Conn, ckpt *checkpointer, max int) *writer 
 		conn:   conn,
 		ckpt:   ckpt,
 		stmts:  map[string]*sql.Stmt{},
+		texts:  map[valuesKey]string{},
 		max:    max,
 		ops:    make(chan *op, max),
 		quit:   make(chan struct{}),
