@@ -117,7 +117,6 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 	return s.w.write(ctx, func(t *tx) error { return finishEach(t, results) })
 }
 
-
 // finishEach records results one message after the other.
 func finishEach(t *tx, results []verifyd.MessageResult) error {
 	for _, r := range results {
