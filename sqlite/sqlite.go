@@ -4,9 +4,11 @@
 // SQLite takes one writer at a time, and a durable commit costs an fsync.
 // Every write therefore goes through one writer goroutine that runs all the
 // writes waiting at that moment in one transaction, each in its own
-// savepoint, and commits them with one fsync (group commit). Callers are
-// released only after that commit. Reads use a separate pool of read-only
-// connections, which WAL lets run beside the writer.
+// savepoint, and commits them with one fsync (group commit). Writes of a
+// bulk kind (receipts, inbox messages) waiting together run as one, with
+// multi-row statements. Callers are released only after that commit. Reads
+// use a separate pool of read-only connections, which WAL lets run beside
+// the writer.
 package sqlite
 
 import (
