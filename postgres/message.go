@@ -98,55 +98,113 @@ func (s *Store) claimRound(ctx context.Context, now time.Time, lease time.Durati
 	return expired, err
 }
 
-// finishMessages records the results of still-queued messages (a message
-// withdrawn or expired meanwhile keeps its final state) and the parts of
-// the submitted ones. A part whose receipt came first already has a row,
-// with no request id: it is adopted, receipt and all.
-const finishMessages = `WITH r AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
-		AS r(request_id, state, error, next_attempt, at, carrier_id)
-), upd AS (
-	UPDATE messages m SET
-		state = r.state,
-		error = r.error,
-		next_attempt = CASE WHEN r.state = 'Queued' THEN r.next_attempt ELSE m.next_attempt END,
-		sealed = CASE WHEN r.state = 'Queued' THEN m.sealed END,
-		carrier_id = r.carrier_id,
-		lease_until = 0,
-		updated = r.at
-	FROM r WHERE m.request_id = r.request_id AND m.state = 'Queued'
-	RETURNING m.request_id, m.state, m.updated
-)
-INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
-SELECT p.carrier_id, p.request_id, p.part, 'Submitted', '', upd.updated
-FROM unnest($7::text[], $8::text[], $9::int[]) AS p(carrier_id, request_id, part)
-JOIN upd ON upd.request_id = p.request_id AND upd.state = 'Submitted'
-ON CONFLICT (carrier_id) DO UPDATE SET
-	request_id = excluded.request_id,
-	part = excluded.part,
-	state = CASE WHEN message_parts.request_id IS NULL THEN message_parts.state ELSE excluded.state END,
-	error = CASE WHEN message_parts.request_id IS NULL THEN message_parts.error ELSE excluded.error END,
-	updated = CASE WHEN message_parts.request_id IS NULL THEN message_parts.updated ELSE excluded.updated END`
+// lockQueued locks the messages of a finish that are still queued, in
+// request id order (the order receipts lock them in), so that what
+// finishSubmitted reads of them next holds until the commit.
+const lockQueued = `SELECT 1 FROM messages WHERE request_id = ANY($1::text[]) AND state = 'Queued'
+	ORDER BY request_id FOR UPDATE`
 
-// settleMessages moves submitted messages to their final state once their
-// parts say so: Delivered when every part is, or the first failure of any
-// part. The caller holds the messages' row locks, so two receipts for two
-// parts of one message take turns and the second sees the first.
-const settleMessages = `WITH agg AS (
-	SELECT request_id,
-		bool_and(state = 'Delivered') AS delivered,
-		max(updated) AS last,
-		(array_agg(state ORDER BY updated, part) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered'))[1] AS fail_state,
-		(array_agg(error ORDER BY updated, part) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered'))[1] AS fail_error,
-		min(updated) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered') AS fail_at
-	FROM message_parts WHERE request_id = ANY(%s) GROUP BY request_id
+// finishUnsent records the results of still-queued messages that were not
+// handed over (to be retried, failed, expired), or handed over without a
+// carrier id. A message withdrawn or expired meanwhile keeps its final
+// state.
+const finishUnsent = `UPDATE messages m SET
+	state = r.state,
+	error = r.error,
+	next_attempt = CASE WHEN r.state = 'Queued' THEN r.next_attempt ELSE m.next_attempt END,
+	sealed = CASE WHEN r.state = 'Queued' THEN m.sealed END,
+	carrier_id = '',
+	lease_until = 0,
+	updated = r.at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS r(request_id, state, error, next_attempt, at)
+WHERE m.request_id = r.request_id AND m.state = 'Queued'`
+
+// finishSubmitted records the parts of still-queued messages that were
+// handed over, and the messages' states. A part whose receipt came first
+// already has a row, with no request id: it is adopted, receipt and all,
+// and the message takes at once the state its parts say (see
+// aggregateParts), so that it is written once; it counts the parts still
+// waiting for a receipt. A receipt that comes later waits for this commit
+// on its part's row and then settles the message (settleMessages).
+//
+// Each message's row is found from its parts, so the plan is index lookups
+// however few or many rows the planner expects.
+const finishSubmitted = `WITH parts AS (
+	INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
+	SELECT p.carrier_id, p.request_id, p.part, 'Submitted', '', p.at
+	FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS p(carrier_id, request_id, part, at)
+	WHERE EXISTS (SELECT 1 FROM messages m WHERE m.request_id = p.request_id AND m.state = 'Queued')
+	ON CONFLICT (carrier_id) DO UPDATE SET
+		request_id = excluded.request_id,
+		part = excluded.part,
+		state = CASE WHEN message_parts.request_id IS NULL THEN message_parts.state ELSE excluded.state END,
+		error = CASE WHEN message_parts.request_id IS NULL THEN message_parts.error ELSE excluded.error END,
+		updated = CASE WHEN message_parts.request_id IS NULL THEN message_parts.updated ELSE excluded.updated END
+	RETURNING carrier_id, request_id, part, state, error, updated
+), a AS (` + aggregateParts + `,
+		(array_agg(carrier_id ORDER BY part))[1] AS first,
+		count(*) FILTER (WHERE state = 'Submitted') AS waiting,
+		min(updated) FILTER (WHERE state = 'Submitted') AS submitted
+	FROM parts GROUP BY request_id
 )
 UPDATE messages m SET
-	state = COALESCE(a.fail_state, 'Delivered'),
+	state = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_state WHEN a.waiting = 0 THEN 'Delivered' ELSE 'Submitted' END,
 	error = COALESCE(a.fail_error, ''),
-	updated = COALESCE(a.fail_at, a.last)
-FROM agg a
-WHERE m.request_id = a.request_id AND m.state = 'Submitted' AND (a.fail_state IS NOT NULL OR a.delivered)`
+	sealed = NULL,
+	carrier_id = a.first,
+	lease_until = 0,
+	parts_left = a.waiting,
+	delivered_at = COALESCE(a.delivered_at, 0),
+	updated = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_at WHEN a.waiting = 0 THEN a.delivered_at ELSE a.submitted END
+FROM a
+WHERE m.request_id = a.request_id AND m.state = 'Queued'`
+
+// aggregateParts is what final receipts say of their messages, by request
+// id: how many parts they settle and when the last delivered one was, and
+// the first failure (its state, error and time), which fails the message.
+const aggregateParts = `SELECT request_id,
+		count(*) FILTER (WHERE state <> 'Submitted') AS settled,
+		max(updated) FILTER (WHERE state = 'Delivered') AS delivered_at,
+		(array_agg(state ORDER BY updated, part) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered'))[1] AS fail_state,
+		(array_agg(error ORDER BY updated, part) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered'))[1] AS fail_error,
+		min(updated) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered') AS fail_at`
+
+// settleMessages records final receipts ($1 carrier ids in order, with
+// their states, errors and times) and settles their messages. A part leaves
+// Submitted once: a receipt for a part already final changes nothing. A
+// receipt whose part is not known yet is kept as a part without a request
+// id (FinishMessages adopts it). A known part's message counts it off, and
+// is Delivered once no part is left, or fails with the first failure. Two
+// receipts for parts of one message take turns on the message's row, and
+// the second counts from what the first wrote (an UPDATE that waited for a
+// row lock re-reads the row), so none is lost.
+//
+// The update also takes a row that was still Queued when the statement
+// began: a part known to be its message's was adopted by a finish that
+// made the message Submitted (or final) in the transaction this statement
+// may have waited for, so the row it updates, the latest, is never Queued;
+// a final one is left alone.
+const settleMessages = `WITH parts AS (
+	INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
+	SELECT carrier_id, NULL, 0, state, error, at
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(carrier_id, state, error, at, i)
+	ORDER BY i
+	ON CONFLICT (carrier_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated = excluded.updated
+	WHERE message_parts.state = 'Submitted'
+	RETURNING request_id, part, state, error, updated
+), a AS (` + aggregateParts + `
+	FROM parts WHERE request_id IS NOT NULL GROUP BY request_id
+)
+UPDATE messages m SET
+	parts_left = m.parts_left - a.settled,
+	delivered_at = GREATEST(m.delivered_at, COALESCE(a.delivered_at, 0)),
+	state = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_state WHEN m.parts_left <= a.settled THEN 'Delivered' ELSE m.state END,
+	error = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_error ELSE m.error END,
+	updated = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_at
+		WHEN m.parts_left <= a.settled THEN GREATEST(m.delivered_at, a.delivered_at)
+		ELSE m.updated END
+FROM a
+WHERE m.request_id = a.request_id AND m.state IN ('Queued', 'Submitted')`
 
 // FinishMessages records the outcome of claimed messages in one
 // transaction and one round trip, releases their leases, and matches any
@@ -163,46 +221,48 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 		return nil
 	}
 	var (
-		ids, states, errs, firstIDs []string
-		nexts, ats                  []int64
-		partIDs, partReqs           []string
-		partNos                     []int32
-		submitted                   []string
-		seen                        = map[string]bool{}
+		ids, states, errs []string
+		nexts, ats        []int64
+		partIDs, partReqs []string
+		partNos           []int32
+		partAts           []int64
+		seen              = map[string]bool{}
+		queued            = make([]string, 0, len(results))
 	)
 	for _, r := range results {
-		first := ""
-		if r.State == verifyd.DeliverySubmitted {
-			submitted = append(submitted, r.RequestID)
+		queued = append(queued, r.RequestID)
+		if r.State == verifyd.DeliverySubmitted && len(r.CarrierIDs) > 0 {
 			for i, id := range r.CarrierIDs {
 				// One row per carrier id: an id twice in a batch would
 				// make the upsert touch its row twice, which it refuses.
 				if !seen[id] {
 					seen[id] = true
-					partIDs, partReqs, partNos = append(partIDs, id), append(partReqs, r.RequestID), append(partNos, int32(i))
+					partIDs, partReqs, partNos, partAts = append(partIDs, id), append(partReqs, r.RequestID), append(partNos, int32(i)), append(partAts, ms(r.At))
 				}
 			}
-			if len(r.CarrierIDs) > 0 {
-				first = r.CarrierIDs[0]
-			}
+			continue
 		}
-		ids, states, errs, firstIDs = append(ids, r.RequestID), append(states, string(r.State)), append(errs, r.Error), append(firstIDs, first)
+		ids, states, errs = append(ids, r.RequestID), append(states, string(r.State)), append(errs, r.Error)
 		nexts, ats = append(nexts, ms(r.NextAttempt)), append(ats, ms(r.At))
 	}
 	return s.do(ctx, func(ctx context.Context) error {
-		b := &pgx.Batch{}
-		b.Queue(finishMessages, ids, states, errs, nexts, ats, firstIDs, partIDs, partReqs, partNos)
-		if len(submitted) > 0 {
-			b.Queue(settleByRequestIDs, submitted)
+		var err error
+		for range 3 {
+			b := &pgx.Batch{}
+			b.Queue(lockQueued, queued)
+			if len(ids) > 0 {
+				b.Queue(finishUnsent, ids, states, errs, nexts, ats)
+			}
+			if len(partIDs) > 0 {
+				b.Queue(finishSubmitted, partIDs, partReqs, partNos, partAts)
+			}
+			if err = s.pool.SendBatch(ctx, b).Close(); !isDeadlock(err) {
+				break
+			}
 		}
-		return s.pool.SendBatch(ctx, b).Close()
+		return err
 	})
 }
-
-var (
-	settleByRequestIDs = fmt.Sprintf(settleMessages, "$1::text[]")
-	settleByCarrierIDs = fmt.Sprintf(settleMessages, "ARRAY(SELECT request_id FROM message_parts WHERE carrier_id = ANY($1::text[]))")
-)
 
 // Receipts are recorded in groups (see groups): a carrier, or the dev
 // sender, reports each part on its own, many at once.
@@ -236,9 +296,11 @@ func (s *Store) RecordReceipt(ctx context.Context, r verifyd.Receipt) error {
 	return s.receipts.do(s, ctx, r)
 }
 
-// receiptTx records a group of receipts in one round trip: the parts
-// written in carrier id order, their messages locked in request id order
-// (so that two groups never wait on each other in a cycle), then settled.
+// receiptTx records a group of receipts in one statement (settleMessages),
+// their parts written in carrier id order, so that two groups never wait on
+// each other's parts in a cycle. Two groups settling several multi-part
+// messages may still meet in opposite orders on the messages' rows: the
+// server then aborts one, which groups.run runs again.
 func (s *Store) receiptTx(ctx context.Context, group []*call[verifyd.Receipt]) ([]error, error) {
 	rs := make([]verifyd.Receipt, len(group))
 	for i, c := range group {
@@ -252,19 +314,7 @@ func (s *Store) receiptTx(ctx context.Context, group []*call[verifyd.Receipt]) (
 	for i, r := range rs {
 		ids[i], states[i], errs[i], ats[i] = r.CarrierID, string(r.State), r.Error, ms(r.At)
 	}
-	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
-		SELECT carrier_id, NULL, 0, state, error, at
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(carrier_id, state, error, at, i)
-		ORDER BY i
-		ON CONFLICT (carrier_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated = excluded.updated
-		WHERE message_parts.state = 'Submitted'`, ids, states, errs, ats)
-	// Lock the messages before reading their other parts (see settleMessages).
-	b.Queue(`SELECT 1 FROM messages
-		WHERE request_id IN (SELECT request_id FROM message_parts WHERE carrier_id = ANY($1::text[]))
-		ORDER BY request_id FOR UPDATE`, ids)
-	b.Queue(settleByCarrierIDs, ids)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	if _, err := s.pool.Exec(ctx, settleMessages, ids, states, errs, ats); err != nil {
 		return nil, err
 	}
 	return make([]error, len(group)), nil
