@@ -49,7 +49,7 @@ func (g *guards) queueReads(first *pgx.Batch, accounts []int64, numbers []string
 			})
 	}
 	if len(blockKeys) > 0 {
-		first.Queue("SELECT key, until FROM watch_blocks WHERE key = ANY($1::text[])", blockKeys).
+		first.Queue("SELECT b.key, b.until FROM unnest($1::text[]) AS u(key) JOIN watch_blocks b ON b.key = u.key", blockKeys).
 			Query(func(rows pgx.Rows) error {
 				var (
 					key   string

@@ -202,7 +202,7 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 		second := &pgx.Batch{}
 		if len(refused) > 0 {
 			// Its message goes with it (ON DELETE CASCADE).
-			second.Queue("DELETE FROM verifications WHERE id = ANY($1::text[])", refused)
+			second.Queue("DELETE FROM verifications v USING unnest($1::text[]) AS u(id) WHERE v.id = u.id", refused)
 		}
 		g.queueForget(second)
 		if len(keys) > 0 {
@@ -230,7 +230,8 @@ func queueLockBuckets(first *pgx.Batch, keys []string, tats map[string]int64) {
 	first.Queue(`INSERT INTO limit_buckets (key, tat)
 		SELECT k, 0 FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i
 		ON CONFLICT (key) DO NOTHING`, keys)
-	first.Queue(`SELECT key, tat FROM limit_buckets WHERE key = ANY($1::text[]) ORDER BY key COLLATE "C" FOR UPDATE`, keys).
+	first.Queue(`SELECT b.key, b.tat FROM unnest($1::text[]) AS u(key) JOIN limit_buckets b ON b.key = u.key
+		ORDER BY b.key COLLATE "C" FOR UPDATE OF b`, keys).
 		Query(func(rows pgx.Rows) error {
 			var (
 				key string
