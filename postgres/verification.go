@@ -30,9 +30,13 @@ func (s *Store) FindVerification(ctx context.Context, accountID int64, id string
 	return v, err
 }
 
-// Validates are committed in groups (see groups): a validate's two round
-// trips hold its row lock for a while, but rows differ from one validate to
-// the next, so many can share a transaction and its commit.
+// Validates are committed in groups (see groups), and each group first
+// optimistically: its rows read without a lock, each fn run, and what they
+// wrote sent back in one statement that writes a row only if it is still
+// as it was read (compare and set), with no transaction held open across
+// the round trip between. A validate whose row changed meanwhile (another
+// validate of the same verification, on another instance) runs again with
+// its row locked from the read to the commit, the way that cannot lose.
 const (
 	maxValidateGroup   = 128
 	validateCommitters = 4
@@ -60,16 +64,14 @@ func (s *Store) newValidateGroups() *groups[*validateArgs] {
 
 // UpdateVerification runs fn on the current row and writes back State,
 // Attempts, Verified and Updated, atomically with respect to every other
-// update of the same row in any process: the row is locked (SELECT ... FOR
-// UPDATE) from the read until the commit. When fn returns an error nothing
-// is written and that error is returned. When the state becomes Cancelled,
-// a message still Queued (leased or not) is withdrawn and its text wiped.
-// A wrong code adds to its number's run of wrong codes and a right one ends
-// it, by a trigger on the update (migrations/0003_keep_runs.sql).
-//
-// Validates waiting at once share a transaction: their rows are locked in
-// id order by one statement, each fn runs on its own row, and what they
-// wrote goes back in one statement with the commit.
+// update of the same row in any process: what fn returns is written only
+// if the row is still the one fn saw, and fn runs again on the row as it
+// is now if not. When fn returns an error nothing is written and that
+// error is returned. When the state becomes Cancelled, a message still
+// Queued (leased or not) is withdrawn and its text wiped, in the same
+// statement. A wrong code adds to its number's run of wrong codes and a
+// right one ends it, by a trigger on the update
+// (migrations/0003_keep_runs.sql).
 func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*verifyd.Verification) error) (*verifyd.Verification, error) {
 	a := &validateArgs{accountID: accountID, id: id, fn: fn}
 	if err := s.validates.do(s, ctx, a); err != nil {
@@ -78,92 +80,105 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 	return a.v, nil
 }
 
-// lockVerifications reads and locks the verifications of a group of
-// validates, in id order so that two groups never wait on each other in a
-// cycle.
-const lockVerifications = `SELECT v.id, v.account_id, v.phone_number, v.country, v.number_status, v.state, v.code_mac,
+// readVerifications reads the verifications of a group of validates.
+const readVerifications = `SELECT v.id, v.account_id, v.phone_number, v.country, v.number_status, v.state, v.code_mac,
 	v.attempts, v.max_attempts, v.created, v.valid_until, v.verified, v.updated,
 	m.state, m.carrier_id, m.error, m.updated
 	FROM unnest($1::text[], $2::bigint[]) AS u(id, account_id)
 	JOIN verifications v ON v.id = u.id AND v.account_id = u.account_id
-	LEFT JOIN messages m ON m.request_id = v.id
+	LEFT JOIN messages m ON m.request_id = v.id`
+
+// writeVerifications writes what a group's fns returned to the rows still
+// as they were read (the columns a validate writes are the ones compared),
+// withdraws the messages of those cancelled, and returns the rows written
+// with their messages' deliveries if withdrawn.
+const writeVerifications = `WITH u AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[],
+		$6::text[], $7::int[], $8::bigint[], $9::bigint[])
+		AS u(id, state, attempts, verified, updated, was_state, was_attempts, was_verified, was_updated)
+), written AS (
+	UPDATE verifications v SET state = u.state, attempts = u.attempts, verified = u.verified, updated = u.updated
+	FROM u
+	WHERE v.id = u.id AND v.state = u.was_state AND v.attempts = u.was_attempts
+		AND v.verified IS NOT DISTINCT FROM u.was_verified AND v.updated = u.was_updated
+	RETURNING v.id, v.state, v.updated
+), withdrawn AS (
+	UPDATE messages m SET state = 'Failed', error = 'cancelled', sealed = NULL, lease_until = 0, updated = w.updated
+	FROM written w
+	WHERE m.request_id = w.id AND w.state = 'Cancelled' AND m.state = 'Queued'
+	RETURNING m.request_id, m.state, m.carrier_id, m.error, m.updated
+)
+SELECT w.id, d.state, d.carrier_id, d.error, d.updated FROM written w LEFT JOIN withdrawn d ON d.request_id = w.id`
+
+// validateTx runs a group of validates optimistically, then those whose
+// rows changed under them with their rows locked (validateLocked). A
+// validate whose row is missing or whose fn fails writes nothing and gets
+// its own error; the others go on.
+func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([]error, error) {
+	found, err := scanVerifications(s.pool.Query(ctx, readVerifications, groupKeys(group)...))
+	if err != nil {
+		return nil, err
+	}
+	errs, w := runValidates(group, found)
+	if len(w.ids) == 0 {
+		return errs, nil
+	}
+	rows, _ := s.pool.Query(ctx, writeVerifications, w.args()...)
+	if err := w.scan(rows); err != nil {
+		return nil, err
+	}
+	var (
+		again []*call[*validateArgs]
+		at    []int
+	)
+	for i, c := range group {
+		if v := c.arg.v; v != nil && !w.written[v.ID] {
+			c.arg.v = nil
+			again, at = append(again, c), append(at, i)
+		}
+	}
+	if len(again) == 0 {
+		return errs, nil
+	}
+	lockedErrs, err := s.validateLocked(ctx, again)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		errs[i] = lockedErrs[j]
+	}
+	return errs, nil
+}
+
+// lockVerifications reads and locks the verifications of a group of
+// validates, in id order so that two groups never wait on each other in a
+// cycle.
+const lockVerifications = readVerifications + `
 	ORDER BY v.id
 	FOR UPDATE OF v`
 
-// validateTx is a group of validates' transaction: the rows locked and read
-// in the first round trip, each fn run, and the rows written back (and
-// messages of cancelled verifications withdrawn) with the commit in the
-// second. A validate whose row is missing or whose fn fails writes nothing
-// and gets its own error; the others go on.
-func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([]error, error) {
-	ids, accounts := make([]string, len(group)), make([]int64, len(group))
-	for i, c := range group {
-		ids[i], accounts[i] = c.arg.id, c.arg.accountID
-	}
-	found := make(map[string]*verifyd.Verification, len(group))
+// validateLocked is the transaction of validates whose rows changed under
+// their optimistic try: the rows locked and read in the first round trip,
+// each fn run, and what they wrote sent with the commit in the second.
+func (s *Store) validateLocked(ctx context.Context, group []*call[*validateArgs]) ([]error, error) {
+	var (
+		found map[string]*verifyd.Verification
+		errs  []error
+	)
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
-	first.Queue(lockVerifications, ids, accounts).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			v, err := scanVerification(rows)
-			if err != nil {
-				return err
-			}
-			found[v.ID] = v
-		}
-		return rows.Err()
+	first.Queue(lockVerifications, groupKeys(group)...).Query(func(rows pgx.Rows) (err error) {
+		found, err = scanVerifications(rows, nil)
+		return err
 	})
-	errs := make([]error, len(group))
 	err := s.twoTrips(ctx, first, func() (*pgx.Batch, error) {
-		var (
-			ids, states        []string
-			attempts           []int32
-			verified           []*int64
-			updated, cancelled []int64
-			cancelledIDs       []string
-			byID               = make(map[string]*verifyd.Verification, len(group))
-		)
-		for i, c := range group {
-			v := found[c.arg.id]
-			if v == nil {
-				errs[i] = errVerificationNotFound
-				continue
-			}
-			if err := c.arg.fn(v); err != nil {
-				errs[i] = err
-				continue
-			}
-			c.arg.v, byID[v.ID] = v, v
-			ids, states, attempts = append(ids, v.ID), append(states, string(v.State)), append(attempts, int32(v.Attempts))
-			verified, updated = append(verified, nullMS(v.Verified)), append(updated, ms(v.Updated))
-			if v.State == verifyd.StateCancelled {
-				cancelledIDs, cancelled = append(cancelledIDs, v.ID), append(cancelled, ms(v.Updated))
-			}
-		}
-		if len(ids) == 0 {
+		var w *verificationWrites
+		errs, w = runValidates(group, found)
+		if len(w.ids) == 0 {
 			return nil, nil
 		}
 		second := &pgx.Batch{}
-		second.Queue(`UPDATE verifications v SET state = u.state, attempts = u.attempts, verified = u.verified, updated = u.updated
-			FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS u(id, state, attempts, verified, updated)
-			WHERE v.id = u.id`, ids, states, attempts, verified, updated)
-		if len(cancelledIDs) > 0 {
-			second.Queue(`UPDATE messages m SET state = 'Failed', error = 'cancelled', sealed = NULL, lease_until = 0, updated = u.updated
-				FROM unnest($1::text[], $2::bigint[]) AS u(id, updated)
-				WHERE m.request_id = u.id AND m.state = 'Queued'
-				RETURNING m.request_id, m.state, m.carrier_id, m.error, m.updated`, cancelledIDs, cancelled).
-				Query(func(rows pgx.Rows) error {
-					for rows.Next() {
-						var id string
-						d, err := scanDelivery(rows, &id)
-						if err != nil {
-							return err
-						}
-						byID[id].Delivery = d
-					}
-					return rows.Err()
-				})
-		}
+		second.Queue(writeVerifications, w.args()...).Query(w.scan)
 		return second, nil
 	})
 	if err != nil {
@@ -173,6 +188,103 @@ func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([
 		return nil, err
 	}
 	return errs, nil
+}
+
+// groupKeys are the arguments of readVerifications for group.
+func groupKeys(group []*call[*validateArgs]) []any {
+	ids, accounts := make([]string, len(group)), make([]int64, len(group))
+	for i, c := range group {
+		ids[i], accounts[i] = c.arg.id, c.arg.accountID
+	}
+	return []any{ids, accounts}
+}
+
+// scanVerifications collects rows of readVerifications by id.
+func scanVerifications(rows pgx.Rows, err error) (map[string]*verifyd.Verification, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := map[string]*verifyd.Verification{}
+	for rows.Next() {
+		v, err := scanVerification(rows)
+		if err != nil {
+			return nil, err
+		}
+		found[v.ID] = v
+	}
+	return found, rows.Err()
+}
+
+// runValidates runs each validate's fn on its row as found, and returns
+// each one's error (ENOTFOUND for a missing row, fn's own) and what the
+// others wrote, which their calls point at.
+func runValidates(group []*call[*validateArgs], found map[string]*verifyd.Verification) ([]error, *verificationWrites) {
+	errs := make([]error, len(group))
+	w := &verificationWrites{byID: map[string]*verifyd.Verification{}}
+	for i, c := range group {
+		c.arg.v = nil
+		v := found[c.arg.id]
+		if v == nil {
+			errs[i] = errVerificationNotFound
+			continue
+		}
+		was := *v
+		if err := c.arg.fn(v); err != nil {
+			errs[i] = err
+			continue
+		}
+		c.arg.v = v
+		w.add(v, &was)
+	}
+	return errs, w
+}
+
+// verificationWrites are what a group's fns wrote, as writeVerifications
+// takes them, and which of them it wrote.
+type verificationWrites struct {
+	ids, states, wasStates []string
+	attempts, wasAttempts  []int32
+	verified, wasVerified  []*int64
+	updated, wasUpdated    []int64
+
+	byID    map[string]*verifyd.Verification
+	written map[string]bool
+}
+
+// add writes v, read as was.
+func (w *verificationWrites) add(v, was *verifyd.Verification) {
+	w.byID[v.ID] = v
+	w.ids, w.states, w.attempts = append(w.ids, v.ID), append(w.states, string(v.State)), append(w.attempts, int32(v.Attempts))
+	w.verified, w.updated = append(w.verified, nullMS(v.Verified)), append(w.updated, ms(v.Updated))
+	w.wasStates, w.wasAttempts = append(w.wasStates, string(was.State)), append(w.wasAttempts, int32(was.Attempts))
+	w.wasVerified, w.wasUpdated = append(w.wasVerified, nullMS(was.Verified)), append(w.wasUpdated, ms(was.Updated))
+}
+
+func (w *verificationWrites) args() []any {
+	return []any{w.ids, w.states, w.attempts, w.verified, w.updated, w.wasStates, w.wasAttempts, w.wasVerified, w.wasUpdated}
+}
+
+// scan reads writeVerifications' answer: the rows written, and the
+// deliveries of the messages it withdrew.
+func (w *verificationWrites) scan(rows pgx.Rows) error {
+	defer rows.Close()
+	w.written = make(map[string]bool, len(w.ids))
+	for rows.Next() {
+		var (
+			id                  string
+			state, carrier, msg *string
+			updated             *int64
+		)
+		if err := rows.Scan(&id, &state, &carrier, &msg, &updated); err != nil {
+			return err
+		}
+		w.written[id] = true
+		if v := w.byID[id]; v != nil && state != nil {
+			v.Delivery = &verifyd.Delivery{State: verifyd.DeliveryState(*state), CarrierID: *carrier, Error: *msg, Updated: fromMS(*updated)}
+		}
+	}
+	return rows.Err()
 }
 
 func scanVerification(row pgx.Row) (*verifyd.Verification, error) {
@@ -195,18 +307,4 @@ func scanVerification(row pgx.Row) (*verifyd.Verification, error) {
 		v.Delivery = &verifyd.Delivery{State: verifyd.DeliveryState(*dState), CarrierID: *dCarrier, Error: *dError, Updated: fromMS(*dUpdated)}
 	}
 	return &v, nil
-}
-
-// scanDelivery reads a delivery's columns, after the given leading ones.
-func scanDelivery(row pgx.Row, lead ...any) (*verifyd.Delivery, error) {
-	var (
-		d       verifyd.Delivery
-		state   string
-		updated int64
-	)
-	if err := row.Scan(append(lead, &state, &d.CarrierID, &d.Error, &updated)...); err != nil {
-		return nil, err
-	}
-	d.State, d.Updated = verifyd.DeliveryState(state), fromMS(updated)
-	return &d, nil
 }
