@@ -126,38 +126,55 @@ func createOne(b *testing.B, s *postgres.Store, a *verifyd.Account, n int64, wit
 }
 
 // BenchmarkUpdateVerification measures validates (a wrong code, so each is
-// a write), many at once, each on its own verification.
+// a write), 64 at once, each on its own verification, on one instance and
+// on two sharing the database.
 func BenchmarkUpdateVerification(b *testing.B) {
-	s := open(b, newDatabase(b), postgres.WithTimeout(time.Minute))
-	a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
-	if err := s.CreateAccount(b.Context(), a); err != nil {
-		b.Fatal(err)
-	}
-	const verifications = 1000
-	for n := range int64(verifications) {
-		if err := createOne(b, s, a, n, false); err != nil {
-			b.Fatal(err)
-		}
-	}
-	at := time.Date(2030, 1, 1, 0, 1, 0, 0, time.UTC)
-	var next atomic.Int64
-	b.ResetTimer()
-	defer startCPU().report(b, b.N)
-	b.SetParallelism(32)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := next.Add(1) % verifications
-			_, err := s.UpdateVerification(b.Context(), a.ID, fmt.Sprintf("%08x-0000-4000-8000-%012x", n, n),
-				func(v *verifyd.Verification) error {
-					v.Attempts++ // never locks: each stays Pending
-					v.Updated = at
-					return nil
-				})
-			if err != nil {
-				b.Error(err)
+	for _, bc := range []struct {
+		name      string
+		instances int
+	}{
+		{"Parallel64", 1},
+		{"TwoInstances/Parallel64", 2},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			dsn := newDatabase(b)
+			stores := make([]*postgres.Store, bc.instances)
+			for i := range stores {
+				stores[i] = open(b, dsn, postgres.WithTimeout(time.Minute))
 			}
-		}
-	})
+			a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
+			if err := stores[0].CreateAccount(b.Context(), a); err != nil {
+				b.Fatal(err)
+			}
+			const verifications = 1000
+			for n := range int64(verifications) {
+				if err := createOne(b, stores[0], a, n, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			at := time.Date(2030, 1, 1, 0, 1, 0, 0, time.UTC)
+			var next atomic.Int64
+			b.ResetTimer()
+			defer startCPU().report(b, b.N)
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := next.Add(1)
+					id := n % verifications
+					_, err := stores[n%int64(len(stores))].UpdateVerification(b.Context(), a.ID,
+						fmt.Sprintf("%08x-0000-4000-8000-%012x", id, id),
+						func(v *verifyd.Verification) error {
+							v.Attempts++ // never locks: each stays Pending
+							v.Updated = at
+							return nil
+						})
+					if err != nil {
+						b.Error(err)
+					}
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkDelivery measures the outbox as two verifyd instances with the
