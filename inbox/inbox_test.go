@@ -39,7 +39,9 @@ func (r *receipts) RecordReceipt(_ context.Context, rc verifyd.Receipt) error {
 // sealer marks a text as sealed for its request.
 type sealer struct{}
 
-func (sealer) Seal(requestID string, p []byte) []byte { return fmt.Appendf(nil, "sealed(%s,%s)", requestID, p) }
+func (sealer) Seal(requestID string, p []byte) []byte {
+	return fmt.Appendf(nil, "sealed(%s,%s)", requestID, p)
+}
 
 func TestSend(t *testing.T) {
 	t.Parallel()
