@@ -17,10 +17,11 @@ import (
 // handed to two claims; it expires those past their deadline and leases the
 // others. It reads only the head of the queue, however long the queue is,
 // and returns one row whatever it did: the number expired, then the leased
-// message, if any (NULLs when none).
+// message, if any (NULLs when none). "lease_until >= 0", always true, names
+// the due index's predicate in full (migrations/0005_claim_only_indexes.sql).
 const claimMessages = `WITH head AS (
 	SELECT request_id, deadline FROM messages
-	WHERE state = 'Queued' AND GREATEST(next_attempt, lease_until) <= $1
+	WHERE state = 'Queued' AND lease_until >= 0 AND GREATEST(next_attempt, lease_until) <= $1
 	ORDER BY GREATEST(next_attempt, lease_until)
 	LIMIT $3
 	FOR UPDATE SKIP LOCKED
@@ -98,12 +99,6 @@ func (s *Store) claimRound(ctx context.Context, now time.Time, lease time.Durati
 	return expired, err
 }
 
-// lockQueued locks the messages of a finish that are still queued, in
-// request id order (the order receipts lock them in), so that what
-// finishSubmitted reads of them next holds until the commit.
-const lockQueued = `SELECT 1 FROM messages WHERE request_id = ANY($1::text[]) AND state = 'Queued'
-	ORDER BY request_id FOR UPDATE`
-
 // finishUnsent records the results of still-queued messages that were not
 // handed over (to be retried, failed, expired), or handed over without a
 // carrier id. A message withdrawn or expired meanwhile keeps its final
@@ -121,19 +116,30 @@ WHERE m.request_id = r.request_id AND m.state = 'Queued'`
 
 // finishSubmitted records the parts of still-queued messages that were
 // handed over, and the messages' states. A part whose receipt came first
-// already has a row, with no request id: it is adopted, receipt and all,
-// and the message takes at once the state its parts say (see
-// aggregateParts), so that it is written once; it counts the parts still
-// waiting for a receipt. A receipt that comes later waits for this commit
-// on its part's row and then settles the message (settleMessages).
+// (a part row without a request id) is final already: the receipt is
+// taken, counted and deleted, since nothing needs the row any more (the
+// same receipt again finds no Submitted part and changes nothing). The
+// other parts are written as Submitted, for their receipts to find. A
+// receipt committed after this statement began is met on its part's row
+// by the insert and adopted instead. The message takes at once the state
+// its parts say (see aggregateParts), so that it is written once, and
+// counts the parts still waiting for a receipt; a receipt that comes later
+// waits for this commit on its part's row and then settles the message
+// (settleMessages).
 //
 // Each message's row is found from its parts, so the plan is index lookups
 // however few or many rows the planner expects.
-const finishSubmitted = `WITH parts AS (
-	INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
-	SELECT p.carrier_id, p.request_id, p.part, 'Submitted', '', p.at
-	FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS p(carrier_id, request_id, part, at)
+const finishSubmitted = `WITH p AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS p(carrier_id, request_id, part, at)
 	WHERE EXISTS (SELECT 1 FROM messages m WHERE m.request_id = p.request_id AND m.state = 'Queued')
+), taken AS (
+	DELETE FROM message_parts o USING p
+	WHERE o.carrier_id = p.carrier_id AND o.request_id IS NULL
+	RETURNING p.carrier_id, p.request_id, p.part, o.state, o.error, o.updated
+), added AS (
+	INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
+	SELECT carrier_id, request_id, part, 'Submitted', '', at FROM p
+	WHERE carrier_id NOT IN (SELECT carrier_id FROM taken)
 	ON CONFLICT (carrier_id) DO UPDATE SET
 		request_id = excluded.request_id,
 		part = excluded.part,
@@ -141,6 +147,8 @@ const finishSubmitted = `WITH parts AS (
 		error = CASE WHEN message_parts.request_id IS NULL THEN message_parts.error ELSE excluded.error END,
 		updated = CASE WHEN message_parts.request_id IS NULL THEN message_parts.updated ELSE excluded.updated END
 	RETURNING carrier_id, request_id, part, state, error, updated
+), parts AS (
+	SELECT * FROM taken UNION ALL SELECT * FROM added
 ), a AS (` + aggregateParts + `,
 		(array_agg(carrier_id ORDER BY part))[1] AS first,
 		count(*) FILTER (WHERE state = 'Submitted') AS waiting,
@@ -220,24 +228,25 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 	if len(results) == 0 {
 		return nil
 	}
+	type part struct {
+		carrierID, requestID string
+		no                   int32
+		at                   int64
+	}
 	var (
 		ids, states, errs []string
 		nexts, ats        []int64
-		partIDs, partReqs []string
-		partNos           []int32
-		partAts           []int64
+		parts             []part
 		seen              = map[string]bool{}
-		queued            = make([]string, 0, len(results))
 	)
 	for _, r := range results {
-		queued = append(queued, r.RequestID)
 		if r.State == verifyd.DeliverySubmitted && len(r.CarrierIDs) > 0 {
 			for i, id := range r.CarrierIDs {
 				// One row per carrier id: an id twice in a batch would
 				// make the upsert touch its row twice, which it refuses.
 				if !seen[id] {
 					seen[id] = true
-					partIDs, partReqs, partNos, partAts = append(partIDs, id), append(partReqs, r.RequestID), append(partNos, int32(i)), append(partAts, ms(r.At))
+					parts = append(parts, part{id, r.RequestID, int32(i), ms(r.At)})
 				}
 			}
 			continue
@@ -245,11 +254,22 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 		ids, states, errs = append(ids, r.RequestID), append(states, string(r.State)), append(errs, r.Error)
 		nexts, ats = append(nexts, ms(r.NextAttempt)), append(ats, ms(r.At))
 	}
+	// Parts are written in carrier id order, as receipts write them, and
+	// their messages are then updated in request id order, as receipts
+	// update them: two transactions never wait on each other in a cycle.
+	slices.SortFunc(parts, func(a, b part) int { return strings.Compare(a.carrierID, b.carrierID) })
+	var (
+		partIDs, partReqs = make([]string, len(parts)), make([]string, len(parts))
+		partNos           = make([]int32, len(parts))
+		partAts           = make([]int64, len(parts))
+	)
+	for i, p := range parts {
+		partIDs[i], partReqs[i], partNos[i], partAts[i] = p.carrierID, p.requestID, p.no, p.at
+	}
 	return s.do(ctx, func(ctx context.Context) error {
 		var err error
 		for range 3 {
 			b := &pgx.Batch{}
-			b.Queue(lockQueued, queued)
 			if len(ids) > 0 {
 				b.Queue(finishUnsent, ids, states, errs, nexts, ats)
 			}

@@ -74,7 +74,7 @@ func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, err
 		{`DELETE FROM limit_buckets WHERE key IN (SELECT key FROM limit_buckets WHERE tat <= $1 LIMIT $2) AND tat <= $1`,
 			now.UnixNano()},
 		{`DELETE FROM message_parts WHERE carrier_id IN (
-			SELECT carrier_id FROM message_parts WHERE request_id IS NULL AND updated < $1 LIMIT $2)
+			SELECT carrier_id FROM message_parts WHERE request_id IS NULL AND part = 0 AND updated < $1 LIMIT $2)
 			AND request_id IS NULL AND updated < $1`, ms(now.Add(-orphanReceiptLife))},
 		{`DELETE FROM idempotent_requests WHERE (account_id, key) IN (
 			SELECT account_id, key FROM idempotent_requests WHERE created < $1 LIMIT $2) AND created < $1`,
