@@ -2,18 +2,19 @@
 // PostgreSQL through github.com/jackc/pgx/v5.
 //
 // Every promise of verifyd.Store holds across instances because it is kept
-// by the database, not by a process: a validate locks its row, a create
-// locks its limit buckets in one order, a claim skips rows another claim
-// holds. Each call is bounded by a timeout, and a database that does not
-// answer is reported as verifyd.EUNAVAILABLE (a 503), never as a hang.
+// by the database, not by a process: a validate writes its row only if it
+// is still the row its fn saw, a create locks its limit buckets in one
+// order, a claim skips rows another claim holds. Each call is bounded by a
+// timeout, and a database that does not answer is reported as
+// verifyd.EUNAVAILABLE (a 503), never as a hang.
 //
-// Most calls are one round trip: statements that need no Go logic between
-// them go in one pipelined batch, which PostgreSQL runs as one implicit
-// transaction. The two that run Go code inside their transaction (a
-// validate's fn, a create's limits) take two. Concurrent creates share a
-// transaction and its commit (see CreateVerification), so a limit bucket
-// that every create charges is locked once per group, not once per create;
-// concurrent validates do too (see groups).
+// Writes that wait at the same moment share a transaction and its commit
+// (see groups): creates, validates, inbox messages, receipts. Most take one
+// round trip: statements that need no Go logic between them go in one
+// pipelined batch, which PostgreSQL runs as one implicit transaction. A
+// validate takes two, a read and a write, with no transaction open between
+// them; a create with limits takes two in one transaction, its buckets
+// locked once per group.
 package postgres
 
 import (
@@ -94,8 +95,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		cfg.ConnConfig.ConnectTimeout = o.timeout
 	}
 	if !strings.Contains(dsn, "pool_max_conns") {
-		// pgxpool's default (4 on a small machine) would queue a busy
-		// server's validates, each holding a connection for two round trips.
+		// pgxpool's default (4 on a small machine) would leave reads
+		// (finds, the inbox, sign-ins) queued behind the committers and the
+		// delivery worker, which hold one each.
 		cfg.MaxConns = int32(max(16, 4*runtime.NumCPU()))
 	}
 	if cfg.MaxConns < 2 {
@@ -110,9 +112,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	}
 	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
-		// A create or a validate keeps its transaction open across two round
-		// trips; if the instance dies between them, the server frees its row
-		// locks after this instead of when TCP notices.
+		// A create with limits (and a validate whose row changed under it)
+		// keeps its transaction open across two round trips; if the
+		// instance dies between them, the server frees its row locks after
+		// this instead of when TCP notices.
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint((2 * o.timeout).Milliseconds())
 	}
 	for param, value := range plannerParams {
