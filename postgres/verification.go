@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -160,7 +162,7 @@ func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([
 // validates, in id order so that two groups never wait on each other in a
 // cycle.
 const lockVerifications = readVerifications + `
-	ORDER BY v.id
+	ORDER BY v.id COLLATE "C"
 	FOR UPDATE OF v`
 
 // validateLocked is the transaction of validates whose rows changed under
@@ -224,11 +226,19 @@ func scanVerifications(rows pgx.Rows, err error) (map[string]*verifyd.Verificati
 
 // runValidates runs each validate's fn on its row as found, and returns
 // each one's error (ENOTFOUND for a missing row, fn's own) and what the
-// others wrote, which their calls point at.
+// others wrote, which their calls point at. The writes are in id order, the
+// order in which every group locks rows, so that two instances' groups
+// never wait on each other in a cycle.
 func runValidates(group []*call[*validateArgs], found map[string]*verifyd.Verification) ([]error, *verificationWrites) {
 	errs := make([]error, len(group))
 	w := &verificationWrites{byID: map[string]*verifyd.Verification{}}
-	for i, c := range group {
+	order := make([]int, len(group))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int { return strings.Compare(group[i].arg.id, group[j].arg.id) })
+	for _, i := range order {
+		c := group[i]
 		c.arg.v = nil
 		v := found[c.arg.id]
 		if v == nil {
