@@ -345,10 +345,10 @@ func BenchmarkListInboxMessages(b *testing.B) {
 	})
 }
 
-// BenchmarkClaimMessages measures claims of 256 due messages at a time, as
-// the delivery worker makes them while a queue drains; one op is one
-// message claimed.
-func BenchmarkClaimMessages(b *testing.B) {
+// queued returns a store holding b.N due messages, created by 64 writers
+// at once, and a time at which they are all due.
+func queued(b *testing.B) (*sqlite.Store, time.Time) {
+	b.Helper()
 	s := openTemp(b)
 	a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
 	if err := s.CreateAccount(b.Context(), a); err != nil {
@@ -369,7 +369,14 @@ func BenchmarkClaimMessages(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	now := created.Add(time.Second)
+	return s, created.Add(time.Second)
+}
+
+// BenchmarkClaimMessages measures claims of 256 due messages at a time, as
+// the delivery worker makes them while a queue drains; one op is one
+// message claimed.
+func BenchmarkClaimMessages(b *testing.B) {
+	s, now := queued(b)
 	b.ResetTimer()
 	for claimed := 0; claimed < b.N; {
 		ms, err := s.ClaimMessages(b.Context(), now, time.Minute, 256)
@@ -384,27 +391,7 @@ func BenchmarkClaimMessages(b *testing.B) {
 // as the delivery worker does: one op is one message finished Submitted
 // with one part, whose receipt came first (as the dev inbox's always does).
 func BenchmarkFinishMessages(b *testing.B) {
-	s := openTemp(b)
-	a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
-	if err := s.CreateAccount(b.Context(), a); err != nil {
-		b.Fatal(err)
-	}
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	created := time.Now()
-	for range 64 {
-		wg.Go(func() {
-			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
-				if err := createWith(b, s, a, n, created, false); err != nil {
-					b.Error(err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	now := created.Add(time.Second)
+	s, now := queued(b)
 	var batches [][]verifyd.MessageResult
 	for claimed := 0; claimed < b.N; {
 		ms, err := s.ClaimMessages(b.Context(), now, time.Minute, 256)

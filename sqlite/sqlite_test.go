@@ -41,37 +41,26 @@ func TestOpen(t *testing.T) {
 		}
 	})
 
-	t.Run("RefusesRollbackJournal", func(t *testing.T) {
-		t.Parallel()
-		db := rawDB(t, filepath.Join(t.TempDir(), "x.db"))
-		conn, err := db.Conn(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(t.Context(), "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON"); err != nil {
-			t.Fatal(err)
-		}
-		if err := checkDurable(t.Context(), conn); err == nil || !strings.Contains(err.Error(), "wal") {
-			t.Fatalf("checkDurable = %v, want a refusal naming wal", err)
-		}
-	})
-
-	t.Run("RefusesSynchronousNormal", func(t *testing.T) {
-		t.Parallel()
-		db := rawDB(t, filepath.Join(t.TempDir(), "x.db"))
-		conn, err := db.Conn(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(t.Context(), "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"); err != nil {
-			t.Fatal(err)
-		}
-		if err := checkDurable(t.Context(), conn); err == nil || !strings.Contains(err.Error(), "FULL") {
-			t.Fatalf("checkDurable = %v, want a refusal naming FULL", err)
-		}
-	})
+	for _, tc := range []struct{ name, pragmas, want string }{
+		{"RefusesRollbackJournal", "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", "wal"},
+		{"RefusesSynchronousNormal", "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "FULL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db := rawDB(t, filepath.Join(t.TempDir(), "x.db"))
+			conn, err := db.Conn(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.ExecContext(t.Context(), tc.pragmas); err != nil {
+				t.Fatal(err)
+			}
+			if err := checkDurable(t.Context(), conn); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("checkDurable = %v, want a refusal naming %s", err, tc.want)
+			}
+		})
+	}
 
 	t.Run("FileIsInWALMode", func(t *testing.T) {
 		t.Parallel()
