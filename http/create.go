@@ -266,7 +266,7 @@ func (s *Server) finishTestMessage(ctx context.Context, m *verifyd.Message, outc
 	}
 	// The verification is committed: record the outcome even if the client
 	// has gone.
-	ctx = withoutCancel(ctx)
+	ctx = context.WithoutCancel(ctx)
 	res := verifyd.MessageResult{RequestID: m.RequestID, State: outcome, At: now}
 	switch outcome {
 	case verifyd.DeliveryFailed, verifyd.DeliveryExpired:

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"net/http"
 	"strconv"
@@ -25,7 +26,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 	}
 	sum := sha256.Sum256(body)
 	now := s.now().UTC()
-	ctx := withoutCancel(r.Context())
+	ctx := context.WithoutCancel(r.Context())
 	prev, err := s.cfg.Store.BeginIdempotentRequest(ctx, &verifyd.IdempotentRequest{
 		AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now,
 	})

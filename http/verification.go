@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -365,7 +364,3 @@ func (s *Server) draw(fn func(r io.Reader) error) error {
 	defer s.randMu.Unlock()
 	return fn(s.cfg.Rand)
 }
-
-// withoutCancel is the context for bookkeeping that must finish even when
-// the client has gone.
-func withoutCancel(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
