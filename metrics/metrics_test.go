@@ -348,10 +348,40 @@ func TestSMPPStatsAreReadAtScrape(t *testing.T) {
 	want(t, s, "verifyd_smpp_throttles_total", nil, 6)
 }
 
+func TestSQLiteWriterCountsFollowTheWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, verifyd.Settings{})
+	e.m.WatchSQLite(e.store.WriteStats)
+	before := e.scrape()
+	for _, to := range []string{"447979080215", "447979080216", "447979080217"} {
+		e.create(to)
+	}
+	after := e.scrape()
+	grew := func(name string) float64 {
+		t.Helper()
+		a, ok := value(after, name, nil)
+		b, _ := value(before, name, nil)
+		if !ok {
+			t.Fatalf("no series %s", name)
+		}
+		return a - b
+	}
+	if n := grew("verifyd_sqlite_writes_total"); n < 3 {
+		t.Errorf("writes grew by %v over 3 creates", n)
+	}
+	if n := grew("verifyd_sqlite_commit_groups_total"); n < 1 || n > grew("verifyd_sqlite_writes_total") {
+		t.Errorf("groups grew by %v", n)
+	}
+	if busy, commit := grew("verifyd_sqlite_writer_busy_seconds_total"), grew("verifyd_sqlite_commit_seconds_total"); commit <= 0 || busy < commit {
+		t.Errorf("busy grew by %v s and committing by %v s", busy, commit)
+	}
+}
+
 func TestEveryMetricIsNamedVerifyd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, verifyd.Settings{})
 	e.m.WatchSMPP(func() smpp.Stats { return smpp.Stats{} })
+	e.m.WatchSQLite(e.store.WriteStats)
 	e.create("447979080215")
 	mfs, err := e.reg.Gather()
 	if err != nil {

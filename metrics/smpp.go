@@ -21,7 +21,6 @@ type smppCollector struct {
 }
 
 func newSMPPCollector(stats func() smpp.Stats) *smppCollector {
-	desc := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
 	return &smppCollector{
 		stats:      stats,
 		binds:      desc("verifyd_smpp_binds", "SMPP sessions configured."),

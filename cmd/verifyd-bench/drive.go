@@ -59,6 +59,8 @@ type result struct {
 	serverCPU, clientCPU float64
 	// dbCPU is the PostgreSQL server's, when the harness started it.
 	dbCPU float64
+	// writer is what the SQLite writers did in the window.
+	writer writerCounts
 }
 
 func (r result) rate() float64 {
@@ -176,6 +178,7 @@ func (r result) merge(o result) result {
 		serverCPU: avg(r.serverCPU, o.serverCPU),
 		clientCPU: avg(r.clientCPU, o.clientCPU),
 		dbCPU:     avg(r.dbCPU, o.dbCPU),
+		writer:    r.writer.plus(o.writer),
 	}
 	slices.Sort(m.lat)
 	if len(m.samples) > 5 {

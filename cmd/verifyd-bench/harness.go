@@ -186,6 +186,7 @@ func (h *harness) measure(name string, spec runSpec, fn op, servers ...*process)
 		srv0, srv1     int64
 		db0, db1       int64
 		self0, self1   time.Duration
+		wr0, wr1       writerCounts
 		onStart, onEnd = spec.onStart, spec.onEnd
 		serverTicks    = func() (n int64) {
 			for _, p := range servers {
@@ -210,6 +211,7 @@ func (h *harness) measure(name string, spec runSpec, fn op, servers ...*process)
 				prof = startPerf(h.dir, name, profiled, h.progress)
 			}
 		}
+		wr0 = scrapeWriter(servers)
 		srv0, self0 = serverTicks(), selfCPU()
 		if h.dbTicks != nil {
 			db0 = h.dbTicks()
@@ -220,6 +222,7 @@ func (h *harness) measure(name string, spec runSpec, fn op, servers ...*process)
 		if h.dbTicks != nil {
 			db1 = h.dbTicks()
 		}
+		wr1 = scrapeWriter(servers)
 		if onEnd != nil {
 			onEnd()
 		}
@@ -230,8 +233,9 @@ func (h *harness) measure(name string, spec runSpec, fn op, servers ...*process)
 	r.serverCPU = float64(srv1-srv0) / ticksPerSecond / spec.dur.Seconds()
 	r.clientCPU = (self1 - self0).Seconds() / spec.dur.Seconds()
 	r.dbCPU = float64(db1-db0) / ticksPerSecond / spec.dur.Seconds()
-	h.logf("%s: %.0f/s, p50 %v, p99 %v, %d errors, CPU: server %.2f, harness %.2f, database %.2f cores",
-		name, r.rate(), r.pct(50), r.pct(99), r.errs, r.serverCPU, r.clientCPU, r.dbCPU)
+	r.writer = wr1.minus(wr0)
+	h.logf("%s: %.0f/s, p50 %v, p99 %v, %d errors, CPU: server %.2f, harness %.2f, database %.2f cores %s",
+		name, r.rate(), r.pct(50), r.pct(99), r.errs, r.serverCPU, r.clientCPU, r.dbCPU, r.writer.describe(r.window))
 	for _, s := range r.samples {
 		h.logf("%s: error: %s", name, s)
 	}

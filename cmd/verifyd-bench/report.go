@@ -180,6 +180,9 @@ func (r *report) cells() [][]string {
 			figure = "-"
 		}
 		note := rw.note
+		if w := rw.res.writer.describe(rw.res.window); w != "" {
+			note = strings.TrimPrefix(note+"; "+w, "; ")
+		}
 		if rw.res.errs > 0 && len(rw.res.samples) > 0 {
 			note = strings.TrimSpace(note + "; first error: " + rw.res.samples[0])
 		}

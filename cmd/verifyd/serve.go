@@ -26,6 +26,7 @@ import (
 	"verifyd/otp"
 	"verifyd/phone"
 	"verifyd/smpp"
+	"verifyd/sqlite"
 )
 
 const serveSynopsis = `serve [--addr 127.0.0.1:8080] [--db sqlite:verifyd.db | --db postgres://...]
@@ -161,6 +162,9 @@ func serve(ctx context.Context, args []string, e *env) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	if s, ok := store.(*sqlite.Store); ok {
+		m.WatchSQLite(s.WriteStats)
+	}
 	// The worker and the sender's receipts go through the same counting
 	// wrapper of the store.
 	msgs := m.Messages(store)
