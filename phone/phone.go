@@ -80,13 +80,11 @@ func parseIn(s, region string) (verifyd.Number, error) {
 		return verifyd.Number{}, invalid("not a phone number")
 	}
 	// libphonenumber's IsValidNumber is "the number matches a type of its
-	// region": asking for the type directly gives both answers for one
-	// pass over the region's patterns instead of three.
-	t := phonenumbers.GetNumberType(p)
+	// region": the type gives both answers.
+	r, t := classify(p)
 	if t == phonenumbers.UNKNOWN {
 		return verifyd.Number{}, invalid("not a valid number for its country")
 	}
-	r := phonenumbers.GetRegionCodeForNumber(p)
 	if _, ok := Alpha2(r); !ok {
 		// Non-geographic numbers (+800 freephone, +882 networks, ...) have
 		// region "001": the product keeps a country per number, for its
