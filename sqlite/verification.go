@@ -42,11 +42,18 @@ func (s *Store) FindVerification(ctx context.Context, accountID int64, id string
 	return v, nil
 }
 
-// updateOnWriter is UpdateVerification with the read, fn and the write in
-// one write transaction, which no other writer, in this process or
-// another, can interleave with: sure to finish, for a row that keeps
-// changing under the compare-and-set.
-func (s *Store) updateOnWriter(ctx context.Context, accountID int64, id string, fn func(*verifyd.Verification) error) (*verifyd.Verification, error) {
+// UpdateVerification runs fn on the current row and writes back State,
+// Attempts, Verified and Updated. The read, fn and the write happen in one
+// write transaction, which no other writer, in this process or another,
+// can interleave with. fn runs on the writer goroutine: it must be quick
+// and must not call the store.
+//
+// When fn returns an error nothing is written and that error is returned.
+// When the state becomes Cancelled, a message still Queued (even one leased
+// to a worker) is withdrawn (DeliveryFailed, "cancelled") and its text
+// wiped. A wrong code adds to its number's run of wrong codes and a right
+// one ends it, by triggers on the update (migrations/0003_keep_runs.sql).
+func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*verifyd.Verification) error) (*verifyd.Verification, error) {
 	var out *verifyd.Verification
 	err := s.w.write(ctx, func(t *tx) error {
 		var vid int64
@@ -66,7 +73,9 @@ func (s *Store) updateOnWriter(ctx context.Context, accountID int64, id string, 
 			return err
 		}
 		if v.State == verifyd.StateCancelled {
-			if err := withdraw(t, vid, v); err != nil {
+			if _, err := t.exec(`UPDATE messages SET state = 'Failed', error = 'cancelled', sealed = NULL,
+					lease_until = 0, updated = ?
+				WHERE vid = ? AND state = 'Queued'`, ms(v.Updated), vid); err != nil {
 				return err
 			}
 		}
