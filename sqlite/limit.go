@@ -9,15 +9,13 @@ import (
 
 // chargeLimits charges the send of v at now to every rate limit, or to
 // none: it judges them all, and the failure and block limits, first and
-// returns as refused the Throttled error of the longest wait, writing
-// nothing, when any refuses. A refusal is apart from err, a failure of the
-// database, because a bulk of creates goes on past a refusal but not past a
-// failure. It reads and writes all buckets in one statement each, since it
-// runs inside every create.
-func chargeLimits(t *tx, v *verifyd.Verification, limits []verifyd.Limit, now time.Time) (refused, err error) {
+// returns the Throttled error of the longest wait, writing nothing, when
+// any refuses. It reads and writes all buckets in one statement each,
+// since it runs inside every create.
+func chargeLimits(t *tx, v *verifyd.Verification, limits []verifyd.Limit, now time.Time) error {
 	guard, err := judgeGuards(t, v, limits, now)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var (
 		keys    []any // as stored
@@ -34,40 +32,40 @@ func chargeLimits(t *tx, v *verifyd.Verification, limits []verifyd.Limit, now ti
 	}
 	if len(keys) > 0 {
 		if err := readBuckets(t, keys, byStore, tats); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	var (
-		by      *verifyd.Limit
+		refused *verifyd.Limit
 		longest time.Duration
 	)
 	for i, l := range limits {
 		if !charged(l) {
-			if wait, ok := guard.waits[i]; ok && (by == nil || wait > longest) {
-				by, longest = &limits[i], wait
+			if wait, ok := guard.waits[i]; ok && (refused == nil || wait > longest) {
+				refused, longest = &limits[i], wait
 			}
 			continue
 		}
 		// A key listed twice is charged twice, as two sends would be.
 		next, wait, ok := l.Take(tats[l.Key], now)
 		if !ok {
-			if by == nil || wait > longest {
-				by, longest = &limits[i], wait
+			if refused == nil || wait > longest {
+				refused, longest = &limits[i], wait
 			}
 			continue
 		}
 		tats[l.Key] = next
 	}
-	if by != nil {
-		return by.Throttled(longest), nil
+	if refused != nil {
+		return refused.Throttled(longest)
 	}
 	if guard.runOver {
 		if err := forgetRun(t, v, guard.lastFail); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if len(keys) == 0 {
-		return nil, nil
+		return nil
 	}
 	args := make([]any, 0, 2*len(keys))
 	for _, k := range keys {
@@ -76,7 +74,7 @@ func chargeLimits(t *tx, v *verifyd.Verification, limits []verifyd.Limit, now ti
 	_, err = t.exec("INSERT INTO limit_buckets (key, tat) VALUES "+
 		strings.TrimSuffix(strings.Repeat("(?, ?), ", len(keys)), ", ")+
 		" ON CONFLICT (key) DO UPDATE SET tat = excluded.tat", args...)
-	return nil, err
+	return err
 }
 
 // charged reports whether a send is charged to l: a rate that is on.

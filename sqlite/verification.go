@@ -4,12 +4,48 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"verifyd"
 )
 
 const verificationColumns = `id, account_id, phone_number, country, number_status, state, code_mac,
 	attempts, max_attempts, created, valid_until, verified, updated`
+
+// CreateVerification commits v, its message m (nil when nothing is sent)
+// and a charge to every limit in one transaction. When any limit is
+// exhausted nothing is written and the error is the Limit's Throttled error
+// for the longest wait. v.Created is "now" for the limits.
+func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification, m *verifyd.Message, limits []verifyd.Limit) error {
+	if m != nil && m.RequestID != v.ID {
+		return fmt.Errorf("sqlite: message for request %s given with verification %s", m.RequestID, v.ID)
+	}
+	return s.w.write(ctx, func(t *tx) error {
+		if err := chargeLimits(t, v, limits, v.Created); err != nil {
+			return err
+		}
+		res, err := t.exec(`INSERT INTO verifications (`+verificationColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.AccountID, v.PhoneNumber, v.Country, string(v.NumberStatus), string(v.State), v.CodeMAC,
+			v.Attempts, v.MaxAttempts, ms(v.Created), ms(v.ValidUntil), nullMS(v.Verified), ms(v.Updated))
+		if isConflict(err) {
+			return verifyd.Errorf(verifyd.ECONFLICT, "a verification with that id exists")
+		}
+		if err != nil || m == nil {
+			return err
+		}
+		vid, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		_, err = t.exec(`INSERT INTO messages (vid, request_id, account_id, to_number, from_id, sealed, state,
+				attempts, next_attempt, deadline, lease_until, error, created, updated)
+			VALUES (?, ?, ?, ?, ?, ?, 'Queued', ?, ?, ?, 0, '', ?, ?)`,
+			vid, m.RequestID, m.AccountID, m.To, m.From, m.Sealed,
+			m.Attempts, ms(m.NextAttempt), ms(m.Deadline), ms(m.Created), ms(m.Created))
+		return err
+	})
+}
 
 // FindVerification returns the account's verification with its Delivery;
 // ENOTFOUND for an unknown id or another account's.
