@@ -3,6 +3,7 @@ package phone
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/nyaruka/phonenumbers"
@@ -48,9 +49,48 @@ func classify(p *phonenumbers.PhoneNumber) (region string, t phonenumbers.PhoneN
 // nonGeographic is libphonenumber's region for calling codes of no country.
 const nonGeographic = "001"
 
+// parseInternational is libphonenumber's Parse("+"+digits, "") for the
+// plain case, and ok=false for every other, which the caller leaves to
+// Parse. Parse spends most of its time on what digits alone never hold (an
+// extension, punctuation, letters); what is left for an international
+// number is the calling code, which is prefix-free, and the national
+// prefix: the plain case is a national number that does not start with
+// its region's national prefix (nor with a 0, libphonenumber's "Italian
+// leading zero"), of a length Parse takes, under a country's calling code.
+// classify_test.go holds the answers to Parse's.
+func parseInternational(digits string) (p *phonenumbers.PhoneNumber, ok bool) {
+	if digits == "" || digits[0] == '0' {
+		return nil, false // no calling code starts with 0
+	}
+	for l := 1; l <= 3 && l < len(digits); l++ {
+		cc, err := strconv.Atoi(digits[:l])
+		if err != nil {
+			return nil, false
+		}
+		regions := phonenumbers.GetRegionCodesForCountryCode(cc)
+		if len(regions) == 0 {
+			continue
+		}
+		nsn := digits[l:]
+		rp := patternsOf(regions[0]) // the calling code's main region
+		if rp == nil || len(nsn) < 2 || len(nsn) > 17 || nsn[0] == '0' ||
+			rp.nationalPrefix != nil && rp.nationalPrefix.MatchString(nsn) {
+			return nil, false
+		}
+		n, err := strconv.ParseUint(nsn, 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		c := int32(cc)
+		return &phonenumbers.PhoneNumber{CountryCode: &c, NationalNumber: &n}, true
+	}
+	return nil, false
+}
+
 // regionPatterns are a region's number patterns, compiled.
 type regionPatterns struct {
-	leading *regexp.Regexp // nil when the region has no leading digits
+	leading        *regexp.Regexp // nil when the region has no leading digits
+	nationalPrefix *regexp.Regexp // what Parse takes for a national prefix; nil: none
 
 	general, premium, tollFree, sharedCost, voip, personal, pager, uan, voicemail, fixed, mobile desc
 	sameMobileAndFixed                                                                           bool
@@ -140,6 +180,9 @@ func patternsOf(region string) *regionPatterns {
 	}
 	if ld := md.GetLeadingDigits(); ld != "" {
 		rp.leading = regexp.MustCompile("^(?:" + ld + ")")
+	}
+	if np := md.GetNationalPrefixForParsing(); np != "" {
+		rp.nationalPrefix = regexp.MustCompile("^(?:" + np + ")")
 	}
 	got, _ := compiled.LoadOrStore(region, rp)
 	return got.(*regionPatterns)

@@ -8,10 +8,11 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// classify must answer exactly what libphonenumber answers, for the example
-// numbers of every type of every region and for random numbers under every
-// calling code (most of them invalid, which is as telling).
-func TestClassifyAgreesWithLibphonenumber(t *testing.T) {
+// classify and parseInternational must answer exactly what libphonenumber
+// answers, for the example numbers of every type of every region, numbers
+// near them, and random numbers under every calling code and none (most of
+// them invalid, which is as telling).
+func TestFastPathsAgreeWithLibphonenumber(t *testing.T) {
 	t.Parallel()
 	check := func(p *phonenumbers.PhoneNumber) {
 		t.Helper()
@@ -31,15 +32,27 @@ func TestClassifyAgreesWithLibphonenumber(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	examples, valid := 0, 0
+	fastAnswers := 0
 	try := func(e164 string) {
 		p, err := phonenumbers.Parse(e164, "")
-		if err != nil {
+		if err == nil {
+			if phonenumbers.IsValidNumber(p) {
+				valid++
+			}
+			check(p)
+		}
+		digits := e164[1:]
+		fast, ok := parseInternational(digits)
+		if !ok {
 			return
 		}
-		if phonenumbers.IsValidNumber(p) {
-			valid++
+		fastAnswers++
+		if err != nil {
+			t.Errorf("%s: parseInternational = %v, Parse failed: %v", e164, fast, err)
+		} else if fast.GetCountryCode() != p.GetCountryCode() || fast.GetNationalNumber() != p.GetNationalNumber() ||
+			fast.GetItalianLeadingZero() != p.GetItalianLeadingZero() || fast.GetNumberOfLeadingZeros() != p.GetNumberOfLeadingZeros() {
+			t.Errorf("%s: parseInternational = %v, Parse = %v", e164, fast, p)
 		}
-		check(p)
 	}
 	for region := range phonenumbers.GetSupportedRegions() {
 		for typ := phonenumbers.FIXED_LINE; typ <= phonenumbers.VOICEMAIL; typ++ {
@@ -67,6 +80,12 @@ func TestClassifyAgreesWithLibphonenumber(t *testing.T) {
 		for range 50 {
 			try("+" + strconv.Itoa(cc) + randomDigits(rng, 4+rng.IntN(11)))
 		}
+	}
+	for range 5000 {
+		try("+" + randomDigits(rng, 1+rng.IntN(18)))
+	}
+	if fastAnswers < 5000 {
+		t.Fatalf("parseInternational answered only %d times: the test says little about it", fastAnswers)
 	}
 	if valid < 1000 {
 		t.Fatalf("only %d random numbers were valid: the test says little about valid ones", valid)

@@ -68,6 +68,9 @@ func Parse(raw, countryIsoCode string) (verifyd.Number, error) {
 	}
 	// International form: the digits start with the calling code. The '+'
 	// and an empty region make libphonenumber read them so.
+	if p, ok := parseInternational(digits); ok {
+		return judge(p)
+	}
 	return parseIn("+"+digits, "")
 }
 
@@ -79,6 +82,12 @@ func parseIn(s, region string) (verifyd.Number, error) {
 	if err != nil {
 		return verifyd.Number{}, invalid("not a phone number")
 	}
+	return judge(p)
+}
+
+// judge keeps a parsed number only if it is valid and belongs to a
+// country.
+func judge(p *phonenumbers.PhoneNumber) (verifyd.Number, error) {
 	// libphonenumber's IsValidNumber is "the number matches a type of its
 	// region": the type gives both answers.
 	r, t := classify(p)
