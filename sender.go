@@ -25,6 +25,16 @@ type Sender interface {
 	Ready() error
 }
 
+// A FinalSender is a Sender whose successful Send has already delivered
+// the text: the dev inbox. The delivery worker records its messages
+// Delivered at once, parts and all, where another sender's wait Submitted
+// for their receipts.
+type FinalSender interface {
+	Sender
+	// DeliversOnSend marks the kind; it does nothing.
+	DeliversOnSend()
+}
+
 // ReceiptRecorder takes the receipts a sender gets back from its carrier.
 // A sender acknowledges a receipt to the carrier only after Record returns
 // nil.

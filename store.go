@@ -66,8 +66,9 @@ type MessageStore interface {
 	ClaimMessages(ctx context.Context, now time.Time, lease time.Duration, max int) ([]*Message, error)
 	// FinishMessages records the outcome of claimed messages in one
 	// transaction, releases their leases, and matches any receipt that
-	// arrived before its carrier id was known. A message no longer Queued
-	// (cancelled meanwhile) is left as it is.
+	// arrived before its carrier id was known. A Delivered result (from a
+	// FinalSender) records the message and its parts Delivered at once. A
+	// message no longer Queued (cancelled meanwhile) is left as it is.
 	FinishMessages(ctx context.Context, results []MessageResult) error
 	// RecordReceipt records a carrier's receipt against the message part
 	// with that carrier id. A receipt for an id not yet known is kept and

@@ -117,10 +117,10 @@ type Message struct {
 type MessageResult struct {
 	RequestID string
 	// State is DeliveryQueued to try again at NextAttempt, or DeliverySubmitted,
-	// DeliveryFailed or DeliveryExpired. For every state but Queued the sealed
-	// text is wiped.
+	// DeliveryFailed or DeliveryExpired, or DeliveryDelivered from a
+	// FinalSender. For every state but Queued the sealed text is wiped.
 	State       DeliveryState
-	CarrierIDs  []string // one per part, when Submitted
+	CarrierIDs  []string // one per part, when Submitted or Delivered
 	Error       string
 	NextAttempt time.Time
 	At          time.Time

@@ -52,6 +52,8 @@ type Worker struct {
 	slots   chan struct{}
 	freed   chan struct{} // a hand-over ended; holds one at most
 	results chan verifyd.MessageResult
+
+	delivered verifyd.DeliveryState // what a successful Send makes of a message
 }
 
 // New returns a Worker; call Run to start it.
@@ -74,12 +76,17 @@ func New(cfg Config) *Worker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	delivered := verifyd.DeliverySubmitted
+	if _, ok := cfg.Sender.(verifyd.FinalSender); ok {
+		delivered = verifyd.DeliveryDelivered
+	}
 	return &Worker{
-		cfg:     cfg,
-		wake:    make(chan struct{}, 1),
-		slots:   make(chan struct{}, cfg.Concurrency),
-		freed:   make(chan struct{}, 1),
-		results: make(chan verifyd.MessageResult, cfg.Concurrency),
+		delivered: delivered,
+		cfg:       cfg,
+		wake:      make(chan struct{}, 1),
+		slots:     make(chan struct{}, cfg.Concurrency),
+		freed:     make(chan struct{}, 1),
+		results:   make(chan verifyd.MessageResult, cfg.Concurrency),
 	}
 }
 
@@ -190,7 +197,7 @@ func (w *Worker) deliver(ctx context.Context, m *verifyd.Message, cutoff time.Ti
 	clear(text)
 	res.At = w.cfg.Now()
 	if err == nil {
-		res.State, res.CarrierIDs = verifyd.DeliverySubmitted, ids
+		res.State, res.CarrierIDs = w.delivered, ids
 		return res
 	}
 	se := verifyd.SendErrorOf(err)

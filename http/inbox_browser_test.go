@@ -87,7 +87,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	}))
 	worker = outbox.New(outbox.Config{
 		Store:  e.store,
-		Sender: inbox.New(e.store, e.store, e.keyring, time.Now),
+		Sender: inbox.New(e.store, e.keyring, time.Now),
 		Opener: e.keyring,
 		Now:    time.Now,
 	})

@@ -13,6 +13,7 @@ import (
 // not a delivery state a reader would recognise.
 const (
 	outcomeSubmitted = "Submitted"
+	outcomeDelivered = "Delivered"
 	outcomeRetry     = "Retry"
 	outcomeFailed    = "Failed"
 	outcomeExpired   = "Expired"
@@ -71,7 +72,7 @@ func (s *messageStore) FinishMessages(ctx context.Context, results []verifyd.Mes
 	for _, r := range results {
 		if c, ok := s.created[r.RequestID]; ok {
 			delete(s.created, r.RequestID)
-			if r.State == verifyd.DeliverySubmitted {
+			if r.State == verifyd.DeliverySubmitted || r.State == verifyd.DeliveryDelivered {
 				timings = append(timings, timing{c, r.At})
 			}
 		}
@@ -99,6 +100,8 @@ func outcome(s verifyd.DeliveryState) string {
 	switch s {
 	case verifyd.DeliverySubmitted:
 		return outcomeSubmitted
+	case verifyd.DeliveryDelivered:
+		return outcomeDelivered
 	case verifyd.DeliveryQueued:
 		return outcomeRetry
 	case verifyd.DeliveryExpired:

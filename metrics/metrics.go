@@ -76,7 +76,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"limit"}),
 		handovers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verifyd_delivery_handovers_total",
-			Help: "Messages handed to the sender, by outcome: Submitted, Retry (queued again), Failed or Expired.",
+			Help: "Messages handed to the sender, by outcome: Submitted, Delivered (the dev inbox, which delivers as it takes), Retry (queued again), Failed or Expired.",
 		}, []string{"outcome"}),
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verifyd_delivery_receipts_total",
@@ -100,7 +100,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, name := range verifyd.LimitNames() {
 		m.refused.WithLabelValues(name)
 	}
-	for _, o := range []string{outcomeSubmitted, outcomeRetry, outcomeFailed, outcomeExpired} {
+	for _, o := range []string{outcomeSubmitted, outcomeDelivered, outcomeRetry, outcomeFailed, outcomeExpired} {
 		m.handovers.WithLabelValues(o)
 	}
 	return m

@@ -289,14 +289,14 @@ func TestDeliveryOutcomesAreCounted(t *testing.T) {
 }
 
 // Through the real worker and the dev inbox, every message sent is one
-// Submitted hand-over, one Delivered receipt and one submit timing.
+// Delivered hand-over and one submit timing; the inbox sends no receipts.
 func TestDeliveryThroughTheWorker(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, verifyd.Settings{LimitsOff: true})
 	msgs := e.m.Messages(e.store)
 	w := delivery.New(delivery.Config{
 		Store:  msgs,
-		Sender: inbox.New(e.store, msgs, e.keyring, time.Now),
+		Sender: inbox.New(e.store, e.keyring, time.Now),
 		Opener: e.keyring,
 		Now:    time.Now,
 		Poll:   10 * time.Millisecond,
@@ -314,8 +314,11 @@ func TestDeliveryThroughTheWorker(t *testing.T) {
 		s := e.scrape()
 		n, _ := value(s, "verifyd_delivery_submit_seconds_count", nil)
 		if n == 3 {
-			want(t, s, "verifyd_delivery_handovers_total", l("outcome", "Submitted"), 3)
-			want(t, s, "verifyd_delivery_receipts_total", l("state", "Delivered"), 3)
+			want(t, s, "verifyd_delivery_handovers_total", l("outcome", "Delivered"), 3)
+			want(t, s, "verifyd_delivery_handovers_total", l("outcome", "Submitted"), 0)
+			if n, ok := value(s, "verifyd_delivery_receipts_total", l("state", "Delivered")); ok && n != 0 {
+				t.Errorf("%v receipts recorded for inbox messages", n)
+			}
 			return
 		}
 		if time.Now().After(deadline) {

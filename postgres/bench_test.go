@@ -217,7 +217,7 @@ func BenchmarkDelivery(b *testing.B) {
 		stores[i] = s
 		workers[i] = delivery.New(delivery.Config{
 			Store:  s,
-			Sender: inbox.New(s, s, plainText{}, time.Now),
+			Sender: inbox.New(s, plainText{}, time.Now),
 			Opener: plainText{},
 			Now:    time.Now,
 		})

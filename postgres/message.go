@@ -220,7 +220,8 @@ WHERE m.request_id = a.request_id AND m.state IN ('Queued', 'Submitted')`
 func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageResult) error {
 	for _, r := range results {
 		switch r.State {
-		case verifyd.DeliveryQueued, verifyd.DeliverySubmitted, verifyd.DeliveryFailed, verifyd.DeliveryExpired:
+		case verifyd.DeliveryQueued, verifyd.DeliverySubmitted, verifyd.DeliveryDelivered, verifyd.DeliveryFailed,
+			verifyd.DeliveryExpired:
 		default:
 			return fmt.Errorf("postgres: a delivery worker cannot finish a message as %q", r.State)
 		}
@@ -238,15 +239,22 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 		nexts, ats        []int64
 		parts             []part
 		seen              = map[string]bool{}
+		// A final sender's parts are written Submitted with the others,
+		// then settled Delivered as their receipts would be, in the same
+		// transaction.
+		delivered []verifyd.Receipt
 	)
 	for _, r := range results {
-		if r.State == verifyd.DeliverySubmitted && len(r.CarrierIDs) > 0 {
+		if (r.State == verifyd.DeliverySubmitted || r.State == verifyd.DeliveryDelivered) && len(r.CarrierIDs) > 0 {
 			for i, id := range r.CarrierIDs {
 				// One row per carrier id: an id twice in a batch would
 				// make the upsert touch its row twice, which it refuses.
 				if !seen[id] {
 					seen[id] = true
 					parts = append(parts, part{id, r.RequestID, int32(i), ms(r.At)})
+					if r.State == verifyd.DeliveryDelivered {
+						delivered = append(delivered, verifyd.Receipt{CarrierID: id, State: r.State, At: r.At})
+					}
 				}
 			}
 			continue
@@ -275,6 +283,9 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 			}
 			if len(partIDs) > 0 {
 				b.Queue(finishSubmitted, partIDs, partReqs, partNos, partAts)
+			}
+			if len(delivered) > 0 {
+				b.Queue(settleMessages, receiptArgs(delivered)...)
 			}
 			if err = s.pool.SendBatch(ctx, b).Close(); !isDeadlock(err) {
 				break
@@ -326,6 +337,16 @@ func (s *Store) receiptTx(ctx context.Context, group []*call[verifyd.Receipt]) (
 	for i, c := range group {
 		rs[i] = c.arg
 	}
+	if _, err := s.pool.Exec(ctx, settleMessages, receiptArgs(rs)...); err != nil {
+		return nil, err
+	}
+	return make([]error, len(group)), nil
+}
+
+// receiptArgs are settleMessages' arguments for rs, which it sorts by
+// carrier id: parts are written in that order, so that two transactions
+// never wait on each other's parts in a cycle.
+func receiptArgs(rs []verifyd.Receipt) []any {
 	slices.SortFunc(rs, func(a, b verifyd.Receipt) int { return strings.Compare(a.CarrierID, b.CarrierID) })
 	var (
 		ids, states, errs = make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
@@ -334,8 +355,5 @@ func (s *Store) receiptTx(ctx context.Context, group []*call[verifyd.Receipt]) (
 	for i, r := range rs {
 		ids[i], states[i], errs[i], ats[i] = r.CarrierID, string(r.State), r.Error, ms(r.At)
 	}
-	if _, err := s.pool.Exec(ctx, settleMessages, ids, states, errs, ats); err != nil {
-		return nil, err
-	}
-	return make([]error, len(group)), nil
+	return []any{ids, states, errs, ats}
 }

@@ -103,7 +103,8 @@ func claimDue(t *tx, now, leaseUntil time.Time, n int, out []*verifyd.Message) (
 func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageResult) error {
 	for _, r := range results {
 		switch r.State {
-		case verifyd.DeliveryQueued, verifyd.DeliverySubmitted, verifyd.DeliveryFailed, verifyd.DeliveryExpired:
+		case verifyd.DeliveryQueued, verifyd.DeliverySubmitted, verifyd.DeliveryDelivered, verifyd.DeliveryFailed,
+			verifyd.DeliveryExpired:
 		default:
 			return fmt.Errorf("sqlite: a delivery worker cannot finish a message as %q", r.State)
 		}
@@ -148,7 +149,7 @@ func newFinish(results []verifyd.MessageResult) (*finish, bool) {
 			return nil, false
 		}
 		requests[r.RequestID] = struct{}{}
-		if r.State != verifyd.DeliverySubmitted {
+		if !withParts(r.State) {
 			continue
 		}
 		for _, id := range r.CarrierIDs {
@@ -159,7 +160,11 @@ func newFinish(results []verifyd.MessageResult) (*finish, bool) {
 				return nil, false
 			}
 			carriers[id] = struct{}{}
-			f.carrierIDs = append(f.carrierIDs, id)
+			if r.State == verifyd.DeliverySubmitted {
+				// Only a submitted part can have a receipt waiting: a final
+				// sender's parts get none.
+				f.carrierIDs = append(f.carrierIDs, id)
+			}
 		}
 	}
 	return f, true
@@ -236,7 +241,7 @@ func (f *finish) run(t *tx) error {
 
 	parts := make([]any, 0, 6*len(f.carrierIDs))
 	for i, r := range f.results {
-		if r.State != verifyd.DeliverySubmitted {
+		if !withParts(r.State) {
 			continue
 		}
 		vid, done := vids[r.RequestID]
@@ -249,7 +254,7 @@ func (f *finish) run(t *tx) error {
 				}
 				continue
 			}
-			e := early{state: string(verifyd.DeliverySubmitted), at: ms(r.At)}
+			e := early{state: string(r.State), at: ms(r.At)}
 			if o := outcomes[i]; o.parts != nil && o.parts[p].state != "" {
 				e = o.parts[p]
 			}
@@ -292,6 +297,11 @@ func keepEarly(t *tx, carrierID string, e early) error {
 	return err
 }
 
+// withParts reports whether a result in state s records its carrier ids.
+func withParts(s verifyd.DeliveryState) bool {
+	return s == verifyd.DeliverySubmitted || s == verifyd.DeliveryDelivered
+}
+
 // allDelivered reports whether every part has a Delivered receipt.
 func allDelivered(parts []early) bool {
 	for _, p := range parts {
@@ -316,18 +326,21 @@ func finishMessage(t *tx, r verifyd.MessageResult) error {
 			WHERE vid = (SELECT vid FROM verifications WHERE id = ?) AND state = 'Queued' RETURNING vid`,
 			string(r.State), r.Error, ms(r.At), r.RequestID).Scan(&vid)
 	}
-	if errors.Is(err, sql.ErrNoRows) || err != nil || r.State != verifyd.DeliverySubmitted {
+	if errors.Is(err, sql.ErrNoRows) || err != nil || !withParts(r.State) {
 		return ignoreNoRows(err)
 	}
 	for part, carrierID := range r.CarrierIDs {
 		// A carrier may reuse an id long after: the newest message owns it.
 		if _, err := t.exec(`INSERT INTO message_parts (carrier_id, vid, part, state, error, updated)
-				VALUES (?, ?, ?, 'Submitted', '', ?)
+				VALUES (?, ?, ?, ?, '', ?)
 				ON CONFLICT (carrier_id) DO UPDATE SET vid = excluded.vid, part = excluded.part,
 					state = excluded.state, error = excluded.error, updated = excluded.updated`,
-			carrierID, vid, part, ms(r.At)); err != nil {
+			carrierID, vid, part, string(r.State), ms(r.At)); err != nil {
 			return err
 		}
+	}
+	if r.State == verifyd.DeliveryDelivered {
+		return nil
 	}
 	for _, carrierID := range r.CarrierIDs {
 		var (

@@ -199,6 +199,40 @@ func testFinishMessages(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	t.Run("DeliveredIsFinalWithItsParts", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, one := f.queue(a, 1, base())
+		_, two := f.queue(a, 2, base())
+		_, sent := f.queue(a, 3, base())
+		f.claim(base(), 10)
+		at := base().Add(time.Second)
+		// Alone, and in a batch with a submitted message (which one worker
+		// never sends, having one sender, but a store takes).
+		f.finish(verifyd.MessageResult{RequestID: one.RequestID, State: verifyd.DeliveryDelivered,
+			CarrierIDs: []string{"inbox-1"}, At: at})
+		f.finish(
+			verifyd.MessageResult{RequestID: two.RequestID, State: verifyd.DeliveryDelivered,
+				CarrierIDs: []string{"inbox-2", "inbox-3"}, At: at},
+			verifyd.MessageResult{RequestID: sent.RequestID, State: verifyd.DeliverySubmitted,
+				CarrierIDs: []string{"c1"}, At: at},
+		)
+		wantEqual(t, "submitted delivery", f.delivery(a.ID, sent.RequestID),
+			verifyd.Delivery{State: verifyd.DeliverySubmitted, CarrierID: "c1", Updated: at})
+		wantEqual(t, "delivery", f.delivery(a.ID, one.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "inbox-1", Updated: at})
+		wantEqual(t, "two-part delivery", f.delivery(a.ID, two.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "inbox-2", Updated: at})
+		// Its parts are final: a later receipt changes nothing.
+		f.receipt(verifyd.Receipt{CarrierID: "inbox-3", State: verifyd.DeliveryUndeliverable, Error: "late",
+			At: at.Add(time.Second)})
+		wantEqual(t, "delivery after a late receipt", f.delivery(a.ID, two.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "inbox-2", Updated: at})
+		if ms := f.claim(base().Add(time.Minute), 10); len(ms) != 0 {
+			t.Fatalf("claimed %v after delivery", ids(ms))
+		}
+	})
+
 	t.Run("FailedAndExpiredAreFinal", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		a := f.account("shop")

@@ -299,7 +299,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, receipts verifyd.ReceiptRecorder,
 	keyring *otp.Keyring, m *metrics.Metrics, e *env, logger *slog.Logger) (sender, error) {
 	if c.sms == "inbox" {
-		return inboxSender{inbox.New(store, receipts, keyring, e.now)}, nil
+		return inboxSender{inbox.New(store, keyring, e.now)}, nil
 	}
 	cfg, err := smpp.ParseURL(c.sms)
 	if err != nil {
