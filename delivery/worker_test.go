@@ -92,6 +92,12 @@ type fixture struct {
 
 func start(t *testing.T, s *sender) *fixture {
 	t.Helper()
+	return startWith(t, s, s)
+}
+
+// startWith starts a worker on snd, which records its hand-overs in s.
+func startWith(t *testing.T, snd verifyd.Sender, s *sender) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
 	if err != nil {
@@ -107,7 +113,7 @@ func start(t *testing.T, s *sender) *fixture {
 	}
 	c := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	w := delivery.New(delivery.Config{
-		Store: store, Sender: s, Opener: plainOpener{}, Now: c.Now,
+		Store: store, Sender: snd, Opener: plainOpener{}, Now: c.Now,
 		Poll: 5 * time.Millisecond, Lease: time.Minute, MaxBackoff: 8 * time.Second,
 	})
 	runCtx, cancel := context.WithCancel(ctx)
@@ -161,6 +167,11 @@ func state(s verifyd.DeliveryState) func(*verifyd.Delivery) bool {
 	return func(d *verifyd.Delivery) bool { return d.State == s }
 }
 
+// finalSender is a sender whose Send delivers, as the dev inbox's does.
+type finalSender struct{ *sender }
+
+func (finalSender) DeliversOnSend() {}
+
 func TestWorker(t *testing.T) {
 	t.Parallel()
 
@@ -191,6 +202,17 @@ func TestWorker(t *testing.T) {
 				t.Fatalf("%s sent twice", m.RequestID)
 			}
 			seen[m.RequestID] = true
+		}
+	})
+
+	t.Run("FinalSenderDelivers", func(t *testing.T) {
+		t.Parallel()
+		s := &sender{}
+		f := startWith(t, finalSender{s}, s)
+		f.queue(t, "r1", "Your code is 123456", 10*time.Minute)
+		d := f.waitFor(t, "r1", func(d *verifyd.Delivery) bool { return d.State != verifyd.DeliveryQueued })
+		if d.State != verifyd.DeliveryDelivered || d.CarrierID == "" {
+			t.Fatalf("delivery %+v, want Delivered with its carrier id", d)
 		}
 	})
 
