@@ -194,3 +194,26 @@ func TestOneLogLinePerRequest(t *testing.T) {
 	}
 	e.noLeaks("447979080215", e.code(vc.RequestID))
 }
+
+// A validate's line says the HTTP status and the verification's answer
+// under two keys: one key twice would leave a reader only the last.
+func TestValidateLogLineKeepsTheHTTPStatus(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	vc := e.create(`{"to":"447979080215","from":"Test"}`)
+	e.do("PUT", "/webapi/verify/"+vc.RequestID+"/validate", `{"code":"`+e.code(vc.RequestID)+`"}`)
+	e.logMu.Lock()
+	lines := strings.Split(strings.TrimSpace(e.logs.String()), "\n")
+	e.logMu.Unlock()
+	last := lines[len(lines)-1]
+	if n := strings.Count(last, `"status":`); n != 1 {
+		t.Fatalf("%d status keys in %s", n, last)
+	}
+	var line map[string]any
+	if err := json.Unmarshal([]byte(last), &line); err != nil {
+		t.Fatal(err)
+	}
+	if line["status"] != 200.0 || line["result"] != "CodeVerified" {
+		t.Fatalf("validate line = %s", last)
+	}
+}

@@ -220,7 +220,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request, a *verif
 	if err != nil {
 		return err
 	}
-	addLog(r.Context(), slog.String("status", string(status)))
+	addLog(r.Context(), slog.String("result", string(status)))
 	s.observer().Validated(v, status)
 	answer := verifyCode{
 		RequestID:    v.ID,
