@@ -28,7 +28,12 @@ type waitSampler struct {
 	err     error
 }
 
-// startWaitSampler samples every 10 ms the sessions of the database at dsn
+// sampleEvery is how often the sampler reads pg_stat_activity: every query
+// costs the database CPU that the table then counts as its own, so no more
+// often than enough to see where sessions wait.
+const sampleEvery = 50 * time.Millisecond
+
+// startWaitSampler samples every sampleEvery the sessions of the database at dsn
 // other than its own.
 func startWaitSampler(dsn string) *waitSampler {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -41,7 +46,7 @@ func startWaitSampler(dsn string) *waitSampler {
 			return
 		}
 		defer conn.Close(context.Background())
-		tick := time.NewTicker(10 * time.Millisecond)
+		tick := time.NewTicker(sampleEvery)
 		defer tick.Stop()
 		for {
 			rows, err := conn.Query(ctx, `SELECT state, coalesce(wait_event_type, ''), coalesce(wait_event, ''),
