@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,16 +113,28 @@ func startProcess(ctx context.Context, dir, name, bin string, args, env []string
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// The kernel stops the server if the harness dies, so that no run
-	// leaves a process behind.
+	// leaves a process behind. Pdeathsig fires when the thread that forked
+	// the child ends, not the process: Go ends a thread when a goroutine
+	// locked to it returns (the PostgreSQL cluster's spawner does), so the
+	// fork happens on a thread locked to a goroutine that lives until the
+	// child is reaped. A fork from any thread once killed the baseline
+	// halfway through a run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
 	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread() // never unlocked, on purpose (see above)
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
