@@ -124,11 +124,13 @@ func serve(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
+	logs := newLineWriter(e.stderr)
+	defer logs.Close()
 	var logger *slog.Logger
 	if c.logFormat == "text" {
-		logger = slog.New(slog.NewTextHandler(e.stderr, nil))
+		logger = slog.New(slog.NewTextHandler(logs, nil))
 	} else {
-		logger = slog.New(slog.NewJSONHandler(e.stderr, nil))
+		logger = slog.New(slog.NewJSONHandler(logs, nil))
 	}
 
 	key, err := serverKey(c, e)
