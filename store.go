@@ -51,8 +51,9 @@ type VerificationStore interface {
 	// PurgeVerifications deletes verifications (and their messages) created
 	// before their account's retention ended, limit buckets that ran out,
 	// runs of wrong codes over by their account's failure cooldown,
-	// conversion counts older than WatchWindow and blocks that ended, as of
-	// now. It returns how many verifications went.
+	// conversion counts older than WatchWindow, blocks that ended and dev
+	// inbox messages older than InboxRetention, as of now. It returns how
+	// many verifications went.
 	PurgeVerifications(ctx context.Context, now time.Time) (int, error)
 }
 

@@ -14,6 +14,10 @@ const (
 	DefaultCodeLength = 6
 	// DefaultRetention is how long finished verifications stay readable.
 	DefaultRetention = 30 * 24 * time.Hour
+	// InboxRetention is how long the dev inbox keeps a message: a developer
+	// reads a code within minutes, and a dev server left running for months
+	// should not keep every message it ever took.
+	InboxRetention = 7 * 24 * time.Hour
 )
 
 // Attempt applies one validate with a well-formed code to v at time now;

@@ -21,8 +21,9 @@ const orphanReceiptLife = 24 * time.Hour
 
 // PurgeVerifications deletes verifications (and their messages) created
 // before their account's retention ended, limit buckets that ran out, what
-// the abuse rules no longer need (purgeAbuse), receipts that never found their message within a day, and idempotency
-// records past their 24 hours, as of now. It returns how many
+// the abuse rules no longer need (purgeAbuse), receipts that never found their message within a day, idempotency
+// records past their 24 hours and dev inbox messages past InboxRetention, as
+// of now. It returns how many
 // verifications went. Each batch is its own statement and its own timeout,
 // so a large backlog is worked through rather than timed out; run it from
 // TryMaintenance so one instance does it.
@@ -79,6 +80,8 @@ func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, err
 		{`DELETE FROM idempotent_requests WHERE (account_id, key) IN (
 			SELECT account_id, key FROM idempotent_requests WHERE created < $1 LIMIT $2) AND created < $1`,
 			ms(now.Add(-idempotencyWindow))},
+		{`DELETE FROM inbox_messages WHERE id IN (
+			SELECT id FROM inbox_messages WHERE created < $1 LIMIT $2)`, ms(now.Add(-verifyd.InboxRetention))},
 	} {
 		if _, err := s.deleteInBatches(ctx, del.sql, del.arg); err != nil {
 			return total, err

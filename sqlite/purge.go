@@ -23,8 +23,9 @@ const orphanReceiptAge = 24 * time.Hour
 
 // PurgeVerifications deletes verifications (and their messages) created
 // before their account's retention ended, limit buckets that ran out, what
-// the abuse rules no longer need (purgeAbuse), receipts that waited a day for their carrier id in vain, and idempotency
-// records past their 24 hours, all as of now. It returns how many
+// the abuse rules no longer need (purgeAbuse), receipts that waited a day for their carrier id in vain, idempotency
+// records past their 24 hours and dev inbox messages past InboxRetention, all
+// as of now. It returns how many
 // verifications went.
 func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, error) {
 	cutoffs, err := s.retentionCutoffs(ctx, now)
@@ -54,6 +55,8 @@ func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, err
 			SELECT carrier_id FROM orphan_receipts WHERE at < ? LIMIT ?)`, now.Add(-orphanReceiptAge)},
 		{`DELETE FROM idempotent_requests WHERE (account_id, key) IN (
 			SELECT account_id, key FROM idempotent_requests WHERE created < ? LIMIT ?)`, now.Add(-idempotencyWindow)},
+		{`DELETE FROM inbox_messages WHERE id IN (
+			SELECT id FROM inbox_messages WHERE created < ? LIMIT ?)`, now.Add(-verifyd.InboxRetention)},
 	} {
 		if _, err := s.purgeChunks(ctx, q.query, ms(q.arg)); err != nil {
 			return total, err

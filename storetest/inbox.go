@@ -30,6 +30,21 @@ func normInbox(ms []*verifyd.InboxMessage) []verifyd.InboxMessage {
 }
 
 func testInbox(t *testing.T, newStore NewStore) {
+	t.Run("PurgeDropsMessagesPastInboxRetention", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		old := inboxMessage(1, number(1), base())
+		fresh := inboxMessage(2, number(1), base().Add(time.Hour))
+		if err := f.s.AddInboxMessages(f.ctx, []*verifyd.InboxMessage{old, fresh}); err != nil {
+			t.Fatalf("AddInboxMessages: %v", err)
+		}
+		f.purge(base().Add(verifyd.InboxRetention), 0)
+		if got := f.inbox(number(1)); len(got) != 2 {
+			t.Fatalf("%d messages after a purge at the oldest one's retention, want both", len(got))
+		}
+		f.purge(base().Add(verifyd.InboxRetention+time.Minute), 0)
+		wantEqual(t, "inbox after the purge", normInbox(f.inbox(number(1))), normInbox([]*verifyd.InboxMessage{fresh}))
+	})
+
 	t.Run("AddSetsDistinctIDs", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		ms := []*verifyd.InboxMessage{inboxMessage(1, number(1), base()), inboxMessage(2, number(1), base())}
@@ -79,4 +94,14 @@ func testInbox(t *testing.T, newStore NewStore) {
 			wantEqual(t, fmt.Sprintf("ListInboxMessages(%q, %d)", tc.to, tc.limit), normInbox(got), normInbox(tc.want))
 		}
 	})
+}
+
+// inbox lists every message to the number to, newest first.
+func (f *fixture) inbox(to string) []*verifyd.InboxMessage {
+	f.t.Helper()
+	ms, err := f.s.ListInboxMessages(f.ctx, to, 0)
+	if err != nil {
+		f.t.Fatalf("ListInboxMessages: %v", err)
+	}
+	return ms
 }
