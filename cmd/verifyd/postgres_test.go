@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,10 +35,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// pgDatabases numbers the databases made in the shared cluster, which
-// lives as long as the test binary: a test run again (-count) gets a new one.
-var pgDatabases atomic.Int64
-
 // pgDatabase returns the DSN of a new database in the shared cluster.
 func pgDatabase(t *testing.T, name string) string {
 	t.Helper()
@@ -47,7 +42,6 @@ func pgDatabase(t *testing.T, name string) string {
 	if pgErr != nil {
 		t.Fatalf("starting PostgreSQL (make test-deps installs it): %v", pgErr)
 	}
-	name = fmt.Sprintf("%s_%d", name, pgDatabases.Add(1))
 	dsn, err := pgCluster.CreateDatabase(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)

@@ -147,17 +147,21 @@ func (c *Cluster) DSN(dbname string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, url.PathEscape(dbname))
 }
 
-// CreateDatabase creates an empty database and returns its DSN.
+// CreateDatabase creates an empty database and returns its DSN. One of
+// that name made earlier in the cluster's life (a test run again with
+// -count) is dropped first.
 func (c *Cluster) CreateDatabase(ctx context.Context, name string) (dsn string, err error) {
-	return c.admin(ctx, name, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	return c.admin(ctx, name, dropDatabase(name), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
 }
 
 // CloneDatabase creates database name as a copy of template, which must have
-// no open connection, and returns its DSN: a copy of a migrated template
+// no open connection, and returns its DSN (dropping one of that name first,
+// as CreateDatabase does): a copy of a migrated template
 // needs no migrating. Any CREATE DATABASE copies and logs a whole template
 // (about a quarter of a second here); CreateSchema is quicker still.
 func (c *Cluster) CloneDatabase(ctx context.Context, name, template string) (dsn string, err error) {
-	return c.admin(ctx, name, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize())
+	return c.admin(ctx, name, dropDatabase(name),
+		"CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize())
 }
 
 // CreateSchema creates an empty schema in database dbname and returns a DSN
@@ -193,21 +197,31 @@ func (c *Cluster) DropSchema(ctx context.Context, dbname, schema string) error {
 	return nil
 }
 
+// dropDatabase drops database name if it exists, closing any connection
+// still open to it.
+func dropDatabase(name string) string {
+	return "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)"
+}
+
 // DropDatabase drops a database, closing any connection still open to it.
 func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
-	_, err := c.admin(ctx, name, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	_, err := c.admin(ctx, name, dropDatabase(name))
 	return err
 }
 
-// admin runs one statement in the "postgres" database.
-func (c *Cluster) admin(ctx context.Context, name, sql string) (string, error) {
+// admin runs statements in the "postgres" database, one after the other,
+// and returns the DSN of database name.
+func (c *Cluster) admin(ctx context.Context, name string, sqls ...string) (string, error) {
 	conn, err := pgconn.Connect(ctx, c.DSN("postgres"))
 	if err != nil {
 		return "", fmt.Errorf("pgtest: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, sql).ReadAll(); err != nil {
-		return "", fmt.Errorf("pgtest: %s: %w", sql, err)
+	// One statement at a time: CREATE DATABASE refuses to share one.
+	for _, sql := range sqls {
+		if _, err := conn.Exec(ctx, sql).ReadAll(); err != nil {
+			return "", fmt.Errorf("pgtest: %s: %w", sql, err)
+		}
 	}
 	return c.DSN(name), nil
 }
