@@ -80,15 +80,7 @@ func BenchmarkCreateVerification(b *testing.B) {
 		{"TwoInstances/Parallel64/NoLimits", 2, 32, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			dsn := newDatabase(b)
-			stores := make([]*postgres.Store, bc.instances)
-			for i := range stores {
-				stores[i] = open(b, dsn, postgres.WithTimeout(time.Minute))
-			}
-			a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
-			if err := stores[0].CreateAccount(b.Context(), a); err != nil {
-				b.Fatal(err)
-			}
+			stores, a := benchStores(b, bc.instances)
 			var next atomic.Int64
 			create := func() {
 				n := next.Add(1)
@@ -152,15 +144,7 @@ func BenchmarkUpdateVerification(b *testing.B) {
 		{"TwoInstances/Parallel64", 2},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			dsn := newDatabase(b)
-			stores := make([]*postgres.Store, bc.instances)
-			for i := range stores {
-				stores[i] = open(b, dsn, postgres.WithTimeout(time.Minute))
-			}
-			a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
-			if err := stores[0].CreateAccount(b.Context(), a); err != nil {
-				b.Fatal(err)
-			}
+			stores, a := benchStores(b, bc.instances)
 			const verifications = 1000
 			for n := range int64(verifications) {
 				if err := createOne(b, stores[0], a, n, false); err != nil {
@@ -195,8 +179,8 @@ func BenchmarkUpdateVerification(b *testing.B) {
 // BenchmarkDelivery measures the outbox as two verifyd instances with the
 // dev inbox sender work it, sharing the database: 64 callers create
 // verifications (no limits), each waking its instance's delivery worker,
-// which claims, adds to the inbox and records the inbox's receipt (one
-// call per message, as inbox.Sender does), and finishes. An operation is
+// which claims, adds to the inbox (one call per message, as inbox.Sender
+// does), and finishes the messages Delivered. An operation is
 // one verification created and delivered: the timer stops once every
 // message is Delivered.
 func BenchmarkDelivery(b *testing.B) {
@@ -252,6 +236,22 @@ func BenchmarkDelivery(b *testing.B) {
 	waitDelivered(b, dsn, b.N)
 	b.StopTimer()
 	cpu.report(b, b.N)
+}
+
+// benchStores opens n Stores on one fresh database, as n verifyd instances,
+// with the benchmark account.
+func benchStores(b *testing.B, n int) ([]*postgres.Store, *verifyd.Account) {
+	b.Helper()
+	dsn := newDatabase(b)
+	stores := make([]*postgres.Store, n)
+	for i := range stores {
+		stores[i] = open(b, dsn, postgres.WithTimeout(time.Minute))
+	}
+	a := &verifyd.Account{Name: "bench", Created: time.Unix(0, 0)}
+	if err := stores[0].CreateAccount(b.Context(), a); err != nil {
+		b.Fatal(err)
+	}
+	return stores, a
 }
 
 // waitDelivered waits until n messages are Delivered and none is waiting.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"verifyd"
-	"verifyd/postgres"
 )
 
 // Receipts race the finish that records their carrier ids, and each other,
@@ -15,16 +14,9 @@ import (
 // its parts say.
 func TestTwoInstancesSettleEveryMessageWhateverOrderReceiptsCome(t *testing.T) {
 	t.Parallel()
-	stores := [2]*postgres.Store{}
-	stores[0], stores[1] = twoInstances(t)
-	a := createAccount(t, stores[0])
+	stores := twoInstances(t)
 	const messages = 240
-	for n := range messages {
-		v, m := pending(a, n)
-		if err := stores[n%2].CreateVerification(t.Context(), v, m, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a := queueOnBoth(t, stores, messages)
 	claimed, err := stores[0].ClaimMessages(t.Context(), now(), time.Minute, messages)
 	if err != nil || len(claimed) != messages {
 		t.Fatalf("claimed %d messages (%v), want %d", len(claimed), err, messages)

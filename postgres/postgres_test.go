@@ -22,10 +22,24 @@ func now() time.Time { return time.Date(2030, time.March, 14, 9, 26, 53, 589_000
 
 // twoInstances opens two Stores (two pools, as two verifyd processes would)
 // on one fresh database.
-func twoInstances(t *testing.T) (*postgres.Store, *postgres.Store) {
+func twoInstances(t *testing.T) [2]*postgres.Store {
 	t.Helper()
 	dsn := newDatabase(t)
-	return open(t, dsn), open(t, dsn)
+	return [2]*postgres.Store{open(t, dsn), open(t, dsn)}
+}
+
+// queueOnBoth creates the account and n pending verifications with their
+// messages, on the two instances in turn.
+func queueOnBoth(t *testing.T, stores [2]*postgres.Store, n int) *verifyd.Account {
+	t.Helper()
+	a := createAccount(t, stores[0])
+	for i := range n {
+		v, m := pending(a, i)
+		if err := stores[i%2].CreateVerification(t.Context(), v, m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a
 }
 
 func createAccount(t *testing.T, s verifyd.Store) *verifyd.Account {
@@ -73,8 +87,7 @@ func parallel(n int, fn func(i int)) {
 
 func TestTwoInstancesVerifyExactlyOnceAndCountEveryWrongCode(t *testing.T) {
 	t.Parallel()
-	stores := [2]*postgres.Store{}
-	stores[0], stores[1] = twoInstances(t)
+	stores := twoInstances(t)
 	a := createAccount(t, stores[0])
 	right, m := pending(a, 1)
 	if err := stores[0].CreateVerification(t.Context(), right, m, nil); err != nil {
@@ -134,16 +147,9 @@ func TestTwoInstancesVerifyExactlyOnceAndCountEveryWrongCode(t *testing.T) {
 
 func TestTwoInstancesClaimEachMessageOnce(t *testing.T) {
 	t.Parallel()
-	stores := [2]*postgres.Store{}
-	stores[0], stores[1] = twoInstances(t)
-	a := createAccount(t, stores[0])
+	stores := twoInstances(t)
 	const messages = 300
-	for n := range messages {
-		v, m := pending(a, n)
-		if err := stores[n%2].CreateVerification(t.Context(), v, m, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	queueOnBoth(t, stores, messages)
 	var (
 		mu     sync.Mutex
 		counts = map[string]int{}
@@ -177,8 +183,7 @@ func TestTwoInstancesClaimEachMessageOnce(t *testing.T) {
 
 func TestTwoInstancesShareLimits(t *testing.T) {
 	t.Parallel()
-	stores := [2]*postgres.Store{}
-	stores[0], stores[1] = twoInstances(t)
+	stores := twoInstances(t)
 	a := createAccount(t, stores[0])
 	// Two buckets, charged in opposite orders by alternate sends: the store
 	// must lock them in one order or the sends deadlock.
@@ -299,7 +304,8 @@ func TestOpenRefusesSynchronousCommitOffInTheConnectionString(t *testing.T) {
 
 func TestTryMaintenanceRunsOnOneInstanceAtATime(t *testing.T) {
 	t.Parallel()
-	a, b := twoInstances(t)
+	pair := twoInstances(t)
+	a, b := pair[0], pair[1]
 	ctx := t.Context()
 	inside, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)

@@ -26,9 +26,9 @@ type harness struct {
 	keyBytes []byte
 	nums     numbers
 
-	// dbTicks, when set, reads the CPU time of the database server the
+	// dbCPU, when set, reads the CPU time of the database server the
 	// workload runs on.
-	dbTicks func() int64
+	dbCPU func() time.Duration
 
 	base  *process // the baseline server, while it runs
 	rep   *report
@@ -184,7 +184,7 @@ func (h *harness) measure(name string, spec runSpec, fn op, servers ...*process)
 	var (
 		prof           *perfRecording
 		srv0, srv1     int64
-		db0, db1       int64
+		db0, db1       time.Duration
 		self0, self1   time.Duration
 		wr0, wr1       writerCounts
 		onStart, onEnd = spec.onStart, spec.onEnd
@@ -213,14 +213,14 @@ func (h *harness) measure(name string, spec runSpec, fn op, servers ...*process)
 		}
 		wr0 = scrapeWriter(servers)
 		srv0, self0 = serverTicks(), selfCPU()
-		if h.dbTicks != nil {
-			db0 = h.dbTicks()
+		if h.dbCPU != nil {
+			db0 = h.dbCPU()
 		}
 	}
 	spec.onEnd = func() {
 		srv1, self1 = serverTicks(), selfCPU()
-		if h.dbTicks != nil {
-			db1 = h.dbTicks()
+		if h.dbCPU != nil {
+			db1 = h.dbCPU()
 		}
 		wr1 = scrapeWriter(servers)
 		if onEnd != nil {
@@ -232,7 +232,7 @@ func (h *harness) measure(name string, spec runSpec, fn op, servers ...*process)
 	r := drive(spec, fn)
 	r.serverCPU = float64(srv1-srv0) / ticksPerSecond / spec.dur.Seconds()
 	r.clientCPU = (self1 - self0).Seconds() / spec.dur.Seconds()
-	r.dbCPU = float64(db1-db0) / ticksPerSecond / spec.dur.Seconds()
+	r.dbCPU = (db1 - db0).Seconds() / spec.dur.Seconds()
 	r.writer = wr1.minus(wr0)
 	h.logf("%s: %.0f/s, p50 %v, p99 %v, %d errors, CPU: server %.2f, harness %.2f, database %.2f cores %s",
 		name, r.rate(), r.pct(50), r.pct(99), r.errs, r.serverCPU, r.clientCPU, r.dbCPU, r.writer.describe(r.window))

@@ -30,10 +30,8 @@ func (h *harness) runPostgres(ctx context.Context) error {
 		if dsn, err = cluster.CreateDatabase(ctx, "verifyd_bench"); err != nil {
 			return err
 		}
-		if pid := postmasterPID(cluster.Port()); pid != 0 {
-			h.dbTicks = func() int64 { return treeTicks(pid) }
-			defer func() { h.dbTicks = nil }()
-		}
+		h.dbCPU = cluster.CPUTime
+		defer func() { h.dbCPU = nil }()
 	}
 	// The sampler's plain connection takes no pool settings.
 	plainDSN := dsn

@@ -218,68 +218,26 @@ func procTicks(pid int) int64 {
 	if err != nil {
 		return 0
 	}
-	_, ticks, _ := parseStat(b)
+	ticks, _ := parseStat(b)
 	return ticks
 }
 
-// parseStat reads the parent pid and the CPU ticks (user and system) of a
-// /proc/PID/stat line.
-func parseStat(b []byte) (ppid int, ticks int64, ok bool) {
+// parseStat reads the CPU ticks (user and system) of a /proc/PID/stat line.
+func parseStat(b []byte) (ticks int64, ok bool) {
 	// The command name, field 2, is in parentheses and may hold spaces:
-	// count the fields after its closing one. ppid is field 4, utime and
-	// stime are fields 14 and 15.
+	// count the fields after its closing one. utime and stime are fields
+	// 14 and 15.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, 0, false
+		return 0, false
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, 0, false
+		return 0, false
 	}
-	ppid, _ = strconv.Atoi(f[1])
 	user, _ := strconv.ParseInt(f[11], 10, 64)
 	system, _ := strconv.ParseInt(f[12], 10, 64)
-	return ppid, user + system, true
-}
-
-// treeTicks is the CPU time of process root and all its children now
-// running: a PostgreSQL postmaster and its backends. A backend that ended
-// in the window takes its time with it, so this is a lower bound.
-func treeTicks(root int) int64 {
-	entries, _ := os.ReadDir("/proc")
-	var n int64
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		if ppid, ticks, ok := parseStat(b); ok && (pid == root || ppid == root) {
-			n += ticks
-		}
-	}
-	return n
-}
-
-// postmasterPID finds the PostgreSQL server listening on port, by its
-// command line (-p PORT), or 0.
-func postmasterPID(port int) int {
-	entries, _ := os.ReadDir("/proc")
-	want := []byte("\x00-p\x00" + strconv.Itoa(port) + "\x00")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && bytes.Contains(b, want) && bytes.Contains(b, []byte("postgres")) {
-			return pid
-		}
-	}
-	return 0
+	return user + system, true
 }
 
 // ticksPerSecond is USER_HZ, 100 on every Linux the harness runs on.

@@ -9,30 +9,12 @@ import (
 	"time"
 )
 
-// syncedBuffer is a bytes.Buffer safe for one writer and many readers.
-type syncedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncedBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncedBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLineWriter(t *testing.T) {
 	t.Parallel()
 
 	t.Run("EveryLineWholeAndInOrder", func(t *testing.T) {
 		t.Parallel()
-		var out syncedBuffer
+		var out syncBuffer
 		lw := newLineWriter(&out)
 		var wg sync.WaitGroup
 		for g := range 16 {
@@ -64,7 +46,7 @@ func TestLineWriter(t *testing.T) {
 
 	t.Run("AnIdleLineIsWrittenWithoutClose", func(t *testing.T) {
 		t.Parallel()
-		var out syncedBuffer
+		var out syncBuffer
 		lw := newLineWriter(&out)
 		defer lw.Close()
 		lw.Write([]byte("listening\n"))
@@ -79,7 +61,7 @@ func TestLineWriter(t *testing.T) {
 
 	t.Run("AfterCloseLinesPassStraightThrough", func(t *testing.T) {
 		t.Parallel()
-		var out syncedBuffer
+		var out syncBuffer
 		lw := newLineWriter(&out)
 		lw.Write([]byte("one\n"))
 		lw.Close()
@@ -92,7 +74,7 @@ func TestLineWriter(t *testing.T) {
 
 	t.Run("AFullBufferIsWrittenByTheCaller", func(t *testing.T) {
 		t.Parallel()
-		var out syncedBuffer
+		var out syncBuffer
 		lw := newLineWriter(&out)
 		defer lw.Close()
 		big := bytes.Repeat([]byte("y"), maxPending)
