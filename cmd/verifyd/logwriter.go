@@ -46,14 +46,16 @@ func (lw *lineWriter) Write(p []byte) (int, error) {
 	}
 	lw.pending = append(lw.pending, p...)
 	full := len(lw.pending) >= maxPending
+	if !full {
+		// Under mu, so that no wake is sent once Close has closed wake.
+		select {
+		case lw.wake <- struct{}{}:
+		default:
+		}
+	}
 	lw.mu.Unlock()
 	if full {
 		lw.writeOut()
-		return len(p), nil
-	}
-	select {
-	case lw.wake <- struct{}{}:
-	default:
 	}
 	return len(p), nil
 }
@@ -88,8 +90,8 @@ func (lw *lineWriter) Close() {
 		return
 	}
 	lw.closed = true
-	lw.mu.Unlock()
 	close(lw.wake)
+	lw.mu.Unlock()
 	<-lw.done
 	lw.writeOut()
 }

@@ -72,6 +72,26 @@ func TestLineWriter(t *testing.T) {
 		}
 	})
 
+	t.Run("CloseWhileOthersWrite", func(t *testing.T) {
+		t.Parallel()
+		var out syncBuffer
+		lw := newLineWriter(&out)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 2000 {
+					lw.Write([]byte("line\n"))
+				}
+			})
+		}
+		time.Sleep(time.Millisecond)
+		lw.Close()
+		wg.Wait()
+		if n := strings.Count(out.String(), "line\n"); n != 8*2000 {
+			t.Fatalf("%d lines written, want %d", n, 8*2000)
+		}
+	})
+
 	t.Run("AFullBufferIsWrittenByTheCaller", func(t *testing.T) {
 		t.Parallel()
 		var out syncBuffer
