@@ -21,9 +21,9 @@ const orphanReceiptLife = 24 * time.Hour
 
 // PurgeVerifications deletes verifications (and their messages) created
 // before their account's retention ended, limit buckets that ran out, what
-// the abuse rules no longer need (purgeAbuse), receipts that never found their message within a day, idempotency
-// records past their 24 hours and dev inbox messages past InboxRetention, as
-// of now. It returns how many
+// the abuse rules no longer need (purgeAbuse), receipts that never found
+// their message within a day, idempotency records past their 24 hours and
+// dev inbox messages past InboxRetention, as of now. It returns how many
 // verifications went. Each batch is its own statement and its own timeout,
 // so a large backlog is worked through rather than timed out; run it from
 // TryMaintenance so one instance does it.

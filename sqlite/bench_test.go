@@ -395,7 +395,7 @@ func BenchmarkClaimMessages(b *testing.B) {
 
 // BenchmarkFinishMessages measures recording hand-overs in batches of 256,
 // as the delivery worker does: one op is one message finished Submitted
-// with one part, whose receipt came first (as the dev inbox's always does).
+// with one part, whose receipt came first (as a fast carrier's may).
 func BenchmarkFinishMessages(b *testing.B) {
 	s, now := queued(b)
 	var batches [][]verifyd.MessageResult
@@ -407,7 +407,7 @@ func BenchmarkFinishMessages(b *testing.B) {
 		claimed += len(ms)
 		batch := make([]verifyd.MessageResult, len(ms))
 		for i, m := range ms {
-			id := fmt.Sprintf("inbox-%d", claimed+i)
+			id := fmt.Sprintf("c-%d", claimed+i)
 			if err := s.RecordReceipt(b.Context(), verifyd.Receipt{CarrierID: id, State: verifyd.DeliveryDelivered, At: now}); err != nil {
 				b.Fatal(err)
 			}

@@ -23,9 +23,9 @@ const orphanReceiptAge = 24 * time.Hour
 
 // PurgeVerifications deletes verifications (and their messages) created
 // before their account's retention ended, limit buckets that ran out, what
-// the abuse rules no longer need (purgeAbuse), receipts that waited a day for their carrier id in vain, idempotency
-// records past their 24 hours and dev inbox messages past InboxRetention, all
-// as of now. It returns how many
+// the abuse rules no longer need (purgeAbuse), receipts that waited a day
+// for their carrier id in vain, idempotency records past their 24 hours and
+// dev inbox messages past InboxRetention, all as of now. It returns how many
 // verifications went.
 func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, error) {
 	cutoffs, err := s.retentionCutoffs(ctx, now)

@@ -233,6 +233,24 @@ func testFinishMessages(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	t.Run("DeliveredAfterARetryInOneBatch", func(t *testing.T) {
+		// A request id twice in a batch, in the order the worker gave them:
+		// a store may have to record such a batch one result at a time.
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		at := base().Add(time.Second)
+		f.finish(
+			verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliveryQueued, Error: "throttled",
+				NextAttempt: at, At: at},
+			verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliveryDelivered,
+				CarrierIDs: []string{"inbox-1"}, At: at},
+		)
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "inbox-1", Updated: at})
+	})
+
 	t.Run("FailedAndExpiredAreFinal", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		a := f.account("shop")
