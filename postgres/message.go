@@ -119,18 +119,19 @@ WHERE m.request_id = r.request_id AND m.state = 'Queued'`
 // (a part row without a request id) is final already: the receipt is
 // taken, counted and deleted, since nothing needs the row any more (the
 // same receipt again finds no Submitted part and changes nothing). The
-// other parts are written as Submitted, for their receipts to find. A
-// receipt committed after this statement began is met on its part's row
-// by the insert and adopted instead. The message takes at once the state
-// its parts say (see aggregateParts), so that it is written once, and
-// counts the parts still waiting for a receipt; a receipt that comes later
-// waits for this commit on its part's row and then settles the message
-// (settleMessages).
+// other parts are written in the state given: Submitted, for their
+// receipts to find, or Delivered, from a final sender. A receipt committed
+// after this statement began is met on its part's row by the insert and
+// adopted instead. The message takes at once the state its parts say (see
+// aggregateParts), so that it is written once, and counts the parts still
+// waiting for a receipt; a receipt that comes later waits for this commit
+// on its part's row and then settles the message (settleMessages).
 //
 // Each message's row is found from its parts, so the plan is index lookups
 // however few or many rows the planner expects.
 const finishSubmitted = `WITH p AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS p(carrier_id, request_id, part, at)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[])
+		AS p(carrier_id, request_id, part, at, state)
 	WHERE EXISTS (SELECT 1 FROM messages m WHERE m.request_id = p.request_id AND m.state = 'Queued')
 ), taken AS (
 	DELETE FROM message_parts o USING p
@@ -138,7 +139,7 @@ const finishSubmitted = `WITH p AS (
 	RETURNING p.carrier_id, p.request_id, p.part, o.state, o.error, o.updated
 ), added AS (
 	INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
-	SELECT carrier_id, request_id, part, 'Submitted', '', at FROM p
+	SELECT carrier_id, request_id, part, state, '', at FROM p
 	WHERE carrier_id NOT IN (SELECT carrier_id FROM taken)
 	ON CONFLICT (carrier_id) DO UPDATE SET
 		request_id = excluded.request_id,
@@ -230,19 +231,15 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 		return nil
 	}
 	type part struct {
-		carrierID, requestID string
-		no                   int32
-		at                   int64
+		carrierID, requestID, state string
+		no                          int32
+		at                          int64
 	}
 	var (
 		ids, states, errs []string
 		nexts, ats        []int64
 		parts             []part
 		seen              = map[string]bool{}
-		// A final sender's parts are written Submitted with the others,
-		// then settled Delivered as their receipts would be, in the same
-		// transaction.
-		delivered []verifyd.Receipt
 	)
 	for _, r := range results {
 		if (r.State == verifyd.DeliverySubmitted || r.State == verifyd.DeliveryDelivered) && len(r.CarrierIDs) > 0 {
@@ -251,10 +248,7 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 				// make the upsert touch its row twice, which it refuses.
 				if !seen[id] {
 					seen[id] = true
-					parts = append(parts, part{id, r.RequestID, int32(i), ms(r.At)})
-					if r.State == verifyd.DeliveryDelivered {
-						delivered = append(delivered, verifyd.Receipt{CarrierID: id, State: r.State, At: r.At})
-					}
+					parts = append(parts, part{id, r.RequestID, string(r.State), int32(i), ms(r.At)})
 				}
 			}
 			continue
@@ -268,11 +262,12 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 	slices.SortFunc(parts, func(a, b part) int { return strings.Compare(a.carrierID, b.carrierID) })
 	var (
 		partIDs, partReqs = make([]string, len(parts)), make([]string, len(parts))
+		partStates        = make([]string, len(parts))
 		partNos           = make([]int32, len(parts))
 		partAts           = make([]int64, len(parts))
 	)
 	for i, p := range parts {
-		partIDs[i], partReqs[i], partNos[i], partAts[i] = p.carrierID, p.requestID, p.no, p.at
+		partIDs[i], partReqs[i], partStates[i], partNos[i], partAts[i] = p.carrierID, p.requestID, p.state, p.no, p.at
 	}
 	return s.do(ctx, func(ctx context.Context) error {
 		var err error
@@ -282,10 +277,7 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 				b.Queue(finishUnsent, ids, states, errs, nexts, ats)
 			}
 			if len(partIDs) > 0 {
-				b.Queue(finishSubmitted, partIDs, partReqs, partNos, partAts)
-			}
-			if len(delivered) > 0 {
-				b.Queue(settleMessages, receiptArgs(delivered)...)
+				b.Queue(finishSubmitted, partIDs, partReqs, partNos, partAts, partStates)
 			}
 			if err = s.pool.SendBatch(ctx, b).Close(); !isDeadlock(err) {
 				break
@@ -337,16 +329,6 @@ func (s *Store) receiptTx(ctx context.Context, group []*call[verifyd.Receipt]) (
 	for i, c := range group {
 		rs[i] = c.arg
 	}
-	if _, err := s.pool.Exec(ctx, settleMessages, receiptArgs(rs)...); err != nil {
-		return nil, err
-	}
-	return make([]error, len(group)), nil
-}
-
-// receiptArgs are settleMessages' arguments for rs, which it sorts by
-// carrier id: parts are written in that order, so that two transactions
-// never wait on each other's parts in a cycle.
-func receiptArgs(rs []verifyd.Receipt) []any {
 	slices.SortFunc(rs, func(a, b verifyd.Receipt) int { return strings.Compare(a.CarrierID, b.CarrierID) })
 	var (
 		ids, states, errs = make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
@@ -355,5 +337,8 @@ func receiptArgs(rs []verifyd.Receipt) []any {
 	for i, r := range rs {
 		ids[i], states[i], errs[i], ats[i] = r.CarrierID, string(r.State), r.Error, ms(r.At)
 	}
-	return []any{ids, states, errs, ats}
+	if _, err := s.pool.Exec(ctx, settleMessages, ids, states, errs, ats); err != nil {
+		return nil, err
+	}
+	return make([]error, len(group)), nil
 }
