@@ -473,6 +473,28 @@ func TestStatusClasses(t *testing.T) {
 	}
 }
 
+// ESME_RINVBNDSTS and ESME_RALYBND say the session is in the wrong state,
+// not that the message is bad (SMPP.md §4: "session: rebind, then retry" and
+// "session: back off, reconnect"): the part fails temporarily and the bind is
+// made again.
+func TestSessionStatusesRebindAndFailTemporarily(t *testing.T) {
+	t.Parallel()
+	for _, st := range []smpp.Status{smpp.StatusInvBndSts, smpp.StatusAlyBnd} {
+		t.Run(st.String(), func(t *testing.T) {
+			t.Parallel()
+			srv, c, _ := newPair(t, "", nil)
+			srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Status: st} })
+			_, err := c.Send(context.Background(), sms("x"))
+			if se := sendErr(t, err); se.Kind != verifyd.SendTemporary || se.Reason != st.String() {
+				t.Fatalf("kind %v reason %q, want temporary %q", se.Kind, se.Reason, st)
+			}
+			if !srv.Wait(5*time.Second, func() bool { return srv.Counters().Binds == 2 }) {
+				t.Fatalf("counters %+v, want a rebind", srv.Counters())
+			}
+		})
+	}
+}
+
 func TestDroppedConnectionFailsInFlightTemporarilyAndReconnects(t *testing.T) {
 	t.Parallel()
 	srv, c, _ := newPair(t, "window=4", nil)

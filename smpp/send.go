@@ -26,8 +26,9 @@ const (
 //     returns SendThrottled.
 //   - ESME_RMSGQFUL is retried Config.QueueFullRetries times with backoff,
 //     then SendTemporary.
-//   - ESME_RSYSERR, ESME_RX_T_APPN, ESME_RUNKNOWNERR, ESME_RINVBNDSTS, no
-//     response in time, a dropped connection, no bind up: SendTemporary.
+//   - ESME_RSYSERR, ESME_RX_T_APPN, ESME_RUNKNOWNERR, no response in time,
+//     a dropped connection, no bind up: SendTemporary. ESME_RINVBNDSTS and
+//     ESME_RALYBND also drop the session, which is then bound again.
 //     Without a response the outcome is unknown: the part may have been
 //     accepted, so a retry may duplicate it.
 //   - Any other status: SendPermanent, the status name as Reason.
@@ -192,10 +193,10 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 			}
 			qfWait *= 2
 			continue
+		case classRebind:
+			s.fail(fmt.Errorf("smpp: SMSC says %s, rebinding", r.status))
+			return "", temporary(r.status.String(), nil)
 		case classTemporary:
-			if r.status == StatusInvBndSts {
-				s.fail(fmt.Errorf("smpp: SMSC says %s, rebinding", r.status))
-			}
 			return "", temporary(r.status.String(), nil)
 		default:
 			return "", &verifyd.SendError{Kind: verifyd.SendPermanent, Reason: r.status.String()}

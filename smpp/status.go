@@ -126,13 +126,15 @@ const (
 	classThrottle              // pause the whole bind, resend the same part
 	classQueueFull             // retry this part a few times with backoff
 	classTemporary             // give up for now; the delivery worker retries
+	classRebind                // as classTemporary, and bind the session again
 	classPermanent             // never retry
 )
 
 // classify follows SMPP.md §4: 0x58 throttles the bind; 0x14 is retried
-// here; 0x08, 0x64 and 0xFF are temporary (as Kannel treats them); the rest,
-// vendor codes included, fail the message for good, because retrying a bad
-// destination only costs money.
+// here; 0x08, 0x64 and 0xFF are temporary (as Kannel treats them); 0x04 and
+// 0x05 are about the session, not the message, so the session is bound again
+// and the message retried; the rest, vendor codes included, fail the message
+// for good, because retrying a bad destination only costs money.
 func classify(s Status) statusClass {
 	switch s {
 	case StatusOK:
@@ -141,10 +143,12 @@ func classify(s Status) statusClass {
 		return classThrottle
 	case StatusMsgQFul:
 		return classQueueFull
-	case StatusSysErr, StatusXTAppn, StatusUnknownErr, StatusInvBndSts:
-		// ESME_RINVBNDSTS means the session is in the wrong state: the
-		// message is fine and will go through after a rebind.
+	case StatusSysErr, StatusXTAppn, StatusUnknownErr:
 		return classTemporary
+	case StatusInvBndSts, StatusAlyBnd:
+		// The session is in the wrong state: the message is fine and
+		// will go through after a rebind.
+		return classRebind
 	}
 	return classPermanent
 }
