@@ -495,6 +495,47 @@ func TestSessionStatusesRebindAndFailTemporarily(t *testing.T) {
 	}
 }
 
+// A generic_nack for a submit_sm fails it with the nack's status (SMPP.md
+// §11.3); a generic_nack without an error status, or a response of another
+// command than submit_sm_resp, accepts nothing: the part fails temporarily
+// and is never reported as accepted with an empty message id.
+func TestNackOrWrongResponseNeverAcceptsThePart(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		reply  smpptest.Reply
+		kind   verifyd.SendErrorKind
+		reason string
+	}{
+		"GenericNackWithStatus": {smpptest.Reply{AnswerAs: smpp.GenericNack, Status: smpp.StatusInvCmdLen},
+			verifyd.SendPermanent, "ESME_RINVCMDLEN"},
+		"GenericNackWithoutStatus": {smpptest.Reply{AnswerAs: smpp.GenericNack},
+			verifyd.SendTemporary, "ESME_BADRESP"},
+		"EnquireLinkResp": {smpptest.Reply{AnswerAs: smpp.EnquireLinkResp},
+			verifyd.SendTemporary, "ESME_BADRESP"},
+		"DeliverSMResp": {smpptest.Reply{AnswerAs: smpp.DeliverSMResp},
+			verifyd.SendTemporary, "ESME_BADRESP"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv, c, _ := newPair(t, "", nil)
+			srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return tc.reply })
+			ids, err := c.Send(context.Background(), sms("x"))
+			if err == nil {
+				t.Fatalf("accepted with ids %q", ids)
+			}
+			if se := sendErr(t, err); se.Kind != tc.kind || se.Reason != tc.reason {
+				t.Fatalf("kind %v reason %q, want %v %q", se.Kind, se.Reason, tc.kind, tc.reason)
+			}
+			// The session stays up and the next part goes through.
+			srv.OnSubmit(nil)
+			if _, err := c.Send(context.Background(), sms("x")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func TestDroppedConnectionFailsInFlightTemporarilyAndReconnects(t *testing.T) {
 	t.Parallel()
 	srv, c, _ := newPair(t, "window=4", nil)

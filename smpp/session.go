@@ -64,9 +64,13 @@ type result struct {
 	err       error
 }
 
-// call is a request waiting for its response. The channel has room for one
-// result so the reader never blocks on a waiter.
-type call struct{ ch chan result }
+// call is a request waiting for its response: want is the response's
+// command id. The channel has room for one result so the reader never
+// blocks on a waiter.
+type call struct {
+	ch   chan result
+	want CommandID
+}
 
 var callPool = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)} }}
 
@@ -217,7 +221,7 @@ func (s *session) malformed(frame []byte, err error) {
 	seq := uint32(frame[12])<<24 | uint32(frame[13])<<16 | uint32(frame[14])<<8 | uint32(frame[15])
 	s.log.Warn("smpp: malformed PDU", "command", id.String(), "err", err)
 	if id.IsResponse() {
-		s.deliver(seq, result{err: errMalformedR})
+		s.deliver(seq, id, result{err: errMalformedR})
 		return
 	}
 	st := StatusInvCmdLen
@@ -231,7 +235,7 @@ func (s *session) malformed(frame []byte, err error) {
 func (s *session) dispatch(p *PDU) error {
 	if p.ID.IsResponse() {
 		r := result{status: p.Status, messageID: p.MessageID}
-		if !s.deliver(p.Seq, r) {
+		if !s.deliver(p.Seq, p.ID, r) {
 			s.log.Debug("smpp: response to no waiting request", "command", p.ID.String(), "seq", p.Seq)
 		}
 		return nil
@@ -264,8 +268,13 @@ func (s *session) dispatch(p *PDU) error {
 	return nil
 }
 
-// deliver hands r to the request waiting on seq, if any.
-func (s *session) deliver(seq uint32, r result) bool {
+// deliver hands r, from a response with command id id, to the request
+// waiting on seq, if any. Only the request's own response or a generic_nack
+// with an error status answers it (SMPP.md §11.3); anything else under its
+// sequence number fails it as malformed, so that neither a generic_nack
+// with status 0 nor, say, an enquire_link_resp passes for an accepted
+// submit_sm.
+func (s *session) deliver(seq uint32, id CommandID, r result) bool {
 	s.mu.Lock()
 	c, ok := s.pending[seq]
 	if ok {
@@ -274,6 +283,10 @@ func (s *session) deliver(seq uint32, r result) bool {
 	}
 	s.mu.Unlock()
 	if ok {
+		if r.err == nil && id != c.want && (id != GenericNack || r.status == StatusOK) {
+			s.log.Warn("smpp: wrong response to a request", "command", id.String(), "want", c.want.String())
+			r = result{err: errMalformedR}
+		}
 		c.ch <- r
 	}
 	return ok
@@ -317,10 +330,12 @@ func (s *session) write(b []byte) error {
 	return err
 }
 
-// register reserves a sequence number for a request. Numbers wrap from
-// 0x7FFFFFFF to 1 and skip any still waiting for a response.
-func (s *session) register(internal bool) (uint32, *call, error) {
+// register reserves a sequence number for a request with command id id.
+// Numbers wrap from 0x7FFFFFFF to 1 and skip any still waiting for a
+// response.
+func (s *session) register(id CommandID, internal bool) (uint32, *call, error) {
 	c := callPool.Get().(*call)
+	c.want = id.Response()
 	s.mu.Lock()
 	if s.dead || (s.closing && !internal) {
 		s.mu.Unlock()
@@ -367,7 +382,7 @@ func (s *session) forget(seq uint32, c *call) bool {
 // go out even while closing and never take a window slot; submits take one
 // before calling.
 func (s *session) request(ctx context.Context, p *PDU, internal bool, onWritten func()) (result, error) {
-	seq, c, err := s.register(internal)
+	seq, c, err := s.register(p.ID, internal)
 	if err != nil {
 		return result{}, err
 	}
@@ -540,7 +555,8 @@ func (s *session) keepalive() {
 		}
 		_, err := s.request(context.Background(), &PDU{ID: EnquireLink}, true, nil)
 		switch {
-		case err == nil:
+		case err == nil, errors.Is(err, errMalformedR):
+			// Any answer, even a wrong one, shows the link is alive.
 		case errors.Is(err, errTimeout):
 			s.log.Warn("smpp: enquire_link unanswered, reconnecting", "timeout", cfg.Timeout)
 			s.fail(errDeadLink)

@@ -67,6 +67,9 @@ type Reply struct {
 	Withhold bool
 	// Drop closes the connection instead of answering.
 	Drop bool
+	// AnswerAs, when set, is the command id of the answer instead of
+	// submit_sm_resp: a generic_nack, or a response to some other request.
+	AnswerAs smpp.CommandID
 	// ReceiptFirst, when set, is sent as a receipt for this message before
 	// its submit_sm_resp (its ID is filled in).
 	ReceiptFirst *Receipt
@@ -574,6 +577,9 @@ func (c *conn) submit(p *smpp.PDU, silent bool) bool {
 	resp := &smpp.PDU{ID: smpp.SubmitSMResp, Status: reply.Status, Seq: p.Seq}
 	if reply.Status == smpp.StatusOK {
 		resp.MessageID = id
+	}
+	if reply.AnswerAs != 0 {
+		resp.ID = reply.AnswerAs
 	}
 	c.respond(resp, true)
 	return true
