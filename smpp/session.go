@@ -95,6 +95,7 @@ type session struct {
 	wmu      sync.Mutex
 	w        *bufio.Writer
 	wwaiting atomic.Int32 // writers queued on wmu or writing
+	sealed   bool         // under wmu: unbind_resp went out, nothing may follow
 
 	slots chan struct{} // the window: one token per request in flight
 
@@ -246,7 +247,10 @@ func (s *session) dispatch(p *PDU) error {
 		// may be full precisely because the SMSC is checking on us.
 		s.writePDU(&PDU{ID: EnquireLinkResp, Seq: p.Seq})
 	case Unbind:
-		s.writePDU(&PDU{ID: UnbindResp, Seq: p.Seq})
+		// unbind_resp is the last PDU out (SMPP.md §8): a submit or a
+		// deliver_sm_resp written after it would reach an SMSC that has
+		// ended the session. run closes the connection behind it.
+		s.writeLast(&PDU{ID: UnbindResp, Seq: p.Seq})
 		s.log.Info("smpp: SMSC unbound the session")
 		return errUnbound
 	case DeliverSM:
@@ -319,6 +323,13 @@ func (s *session) writePDU(p *PDU) error {
 func (s *session) write(b []byte) error {
 	s.wwaiting.Add(1)
 	s.wmu.Lock()
+	if s.sealed {
+		s.wwaiting.Add(-1)
+		s.wmu.Unlock()
+		// Not written: a request fails as errClosing, so Send tries
+		// another bind.
+		return errClosing
+	}
 	_, err := s.w.Write(b)
 	if s.wwaiting.Add(-1) == 0 && err == nil {
 		err = s.w.Flush()
@@ -328,6 +339,25 @@ func (s *session) write(b []byte) error {
 		s.fail(fmt.Errorf("%w: %v", errConnLost, err))
 	}
 	return err
+}
+
+// writeLast writes p and flushes it as the session's last PDU: every
+// write after it is refused.
+func (s *session) writeLast(p *PDU) {
+	b, err := p.AppendBinary(nil)
+	if err != nil {
+		return
+	}
+	s.wmu.Lock()
+	s.sealed = true
+	_, err = s.w.Write(b)
+	if err == nil {
+		err = s.w.Flush()
+	}
+	s.wmu.Unlock()
+	if err != nil {
+		s.fail(fmt.Errorf("%w: %v", errConnLost, err))
+	}
 }
 
 // register reserves a sequence number for a request with command id id.
