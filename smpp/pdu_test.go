@@ -242,3 +242,131 @@ func TestStatusString(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// The command ids of SMPP.md §2, as the table gives them.
+func TestCommandIDs(t *testing.T) {
+	t.Parallel()
+	for id, want := range map[CommandID]uint32{
+		BindReceiver: 0x00000001, BindReceiverResp: 0x80000001,
+		BindTransmitter: 0x00000002, BindTransmitterResp: 0x80000002,
+		BindTransceiver: 0x00000009, BindTransceiverResp: 0x80000009,
+		QuerySM: 0x00000003, QuerySMResp: 0x80000003,
+		SubmitSM: 0x00000004, SubmitSMResp: 0x80000004,
+		DeliverSM: 0x00000005, DeliverSMResp: 0x80000005,
+		DataSM: 0x00000103, DataSMResp: 0x80000103,
+		GenericNack: 0x80000000,
+		Unbind:      0x00000006, UnbindResp: 0x80000006,
+		ReplaceSM: 0x00000007, ReplaceSMResp: 0x80000007,
+		CancelSM: 0x00000008, CancelSMResp: 0x80000008,
+		Outbind:     0x0000000B,
+		EnquireLink: 0x00000015, EnquireLinkResp: 0x80000015,
+		SubmitMulti: 0x00000021, SubmitMultiResp: 0x80000021,
+		AlertNotification: 0x00000102,
+	} {
+		if uint32(id) != want {
+			t.Errorf("%s = %#08x, want %#08x", id, uint32(id), want)
+		}
+		if !id.IsResponse() && id != Outbind && id != AlertNotification && uint32(id.Response()) != want|0x80000000 {
+			t.Errorf("%s.Response() = %#08x", id, uint32(id.Response()))
+		}
+	}
+}
+
+// The command_status values of SMPP.md §4.
+func TestStatusValues(t *testing.T) {
+	t.Parallel()
+	want := map[string]uint32{
+		"ESME_ROK": 0x00, "ESME_RINVMSGLEN": 0x01, "ESME_RINVCMDLEN": 0x02, "ESME_RINVCMDID": 0x03,
+		"ESME_RINVBNDSTS": 0x04, "ESME_RALYBND": 0x05, "ESME_RINVPRTFLG": 0x06, "ESME_RINVREGDLVFLG": 0x07,
+		"ESME_RSYSERR": 0x08, "ESME_RINVSRCADR": 0x0A, "ESME_RINVDSTADR": 0x0B, "ESME_RINVMSGID": 0x0C,
+		"ESME_RBINDFAIL": 0x0D, "ESME_RINVPASWD": 0x0E, "ESME_RINVSYSID": 0x0F, "ESME_RCANCELFAIL": 0x11,
+		"ESME_RREPLACEFAIL": 0x13, "ESME_RMSGQFUL": 0x14, "ESME_RINVSERTYP": 0x15, "ESME_RINVNUMDESTS": 0x33,
+		"ESME_RINVDLNAME": 0x34, "ESME_RINVDESTFLAG": 0x40, "ESME_RINVSUBREP": 0x42, "ESME_RINVESMCLASS": 0x43,
+		"ESME_RCNTSUBDL": 0x44, "ESME_RSUBMITFAIL": 0x45, "ESME_RINVSRCTON": 0x48, "ESME_RINVSRCNPI": 0x49,
+		"ESME_RINVDSTTON": 0x50, "ESME_RINVDSTNPI": 0x51, "ESME_RINVSYSTYP": 0x53, "ESME_RINVREPFLAG": 0x54,
+		"ESME_RINVNUMMSGS": 0x55, "ESME_RTHROTTLED": 0x58, "ESME_RINVSCHED": 0x61, "ESME_RINVEXPIRY": 0x62,
+		"ESME_RINVDFTMSGID": 0x63, "ESME_RX_T_APPN": 0x64, "ESME_RX_P_APPN": 0x65, "ESME_RX_R_APPN": 0x66,
+		"ESME_RQUERYFAIL": 0x67, "ESME_RINVOPTPARSTREAM": 0xC0, "ESME_ROPTPARNOTALLWD": 0xC1,
+		"ESME_RINVPARLEN": 0xC2, "ESME_RMISSINGOPTPARAM": 0xC3, "ESME_RINVOPTPARAMVAL": 0xC4,
+		"ESME_RDELIVERYFAILURE": 0xFE, "ESME_RUNKNOWNERR": 0xFF,
+	}
+	if len(statusNames) != len(want) {
+		t.Errorf("%d named statuses, want %d", len(statusNames), len(want))
+	}
+	for name, v := range want {
+		if got := Status(v).String(); got != name {
+			t.Errorf("Status(%#02x) = %s, want %s", v, got, name)
+		}
+	}
+}
+
+// The TLV values of SMPP.md §6 and the octets of its examples.
+func TestTLVTagsAndExamples(t *testing.T) {
+	t.Parallel()
+	for tag, want := range map[Tag]uint16{
+		TagReceiptedMessageID: 0x001E, TagMessageState: 0x0427, TagNetworkErrorCode: 0x0423,
+		TagSarMsgRefNum: 0x020C, TagSarTotalSegments: 0x020E, TagSarSegmentSeqnum: 0x020F,
+		TagMessagePayload: 0x0424, TagUserMessageReference: 0x0204, TagSCInterfaceVersion: 0x0210,
+		TagAdditionalStatusInfoText: 0x001D, TagSourcePort: 0x020A, TagDestinationPort: 0x020B,
+		TagDeliveryFailureReason: 0x0425,
+	} {
+		if uint16(tag) != want {
+			t.Errorf("tag %#04x, want %#04x", uint16(tag), want)
+		}
+	}
+	// message_state = 2 is 04 27 00 01 02; network_error_code 03 00 22 is
+	// type 3, code 0x0022.
+	var ts TLVs
+	ts.SetUint8(TagMessageState, 2)
+	ts.Set(TagNetworkErrorCode, []byte{0x03, 0x00, 0x22})
+	b, err := (&PDU{ID: DeliverSM, Seq: 1}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withTLVs, err := (&PDU{ID: DeliverSM, Seq: 1, TLVs: ts}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := withTLVs[len(b):], unhex(t, "0427 0001 02  0423 0003 030022"); !bytes.Equal(got, want) {
+		t.Fatalf("TLVs encoded %x, want %x", got, want)
+	}
+	p, err := Decode(withTLVs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ne, ok := p.TLVs.NetworkErrorCode(); !ok || ne != (NetworkError{Type: 3, Code: 0x22}) {
+		t.Fatalf("network_error_code %+v %v", ne, ok)
+	}
+}
+
+// SMPP.md §3: deliver_sm_resp carries a NULL message_id, 17 octets in all;
+// the header-only PDUs are 16.
+func TestResponseSizes(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		p    *PDU
+		want string
+	}{
+		"DeliverSMResp":     {&PDU{ID: DeliverSMResp, Seq: 3}, "00000011 80000005 00000000 00000003 00"},
+		"DeliverSMRespXTAp": {&PDU{ID: DeliverSMResp, Status: StatusXTAppn, Seq: 4}, "00000011 80000005 00000064 00000004 00"},
+		"EnquireLink":       {&PDU{ID: EnquireLink, Seq: 1}, "00000010 00000015 00000000 00000001"},
+		"EnquireLinkResp":   {&PDU{ID: EnquireLinkResp, Seq: 1}, "00000010 80000015 00000000 00000001"},
+		"Unbind":            {&PDU{ID: Unbind, Seq: 5}, "00000010 00000006 00000000 00000005"},
+		"UnbindResp":        {&PDU{ID: UnbindResp, Seq: 5}, "00000010 80000006 00000000 00000005"},
+		"GenericNack":       {&PDU{ID: GenericNack, Status: StatusInvCmdID, Seq: 6}, "00000010 80000000 00000003 00000006"},
+		"BindTransceiver": {&PDU{ID: BindTransceiver, Seq: 1, SystemID: "verifyd", Password: "secret1", InterfaceVersion: InterfaceVersion},
+			"00000025 00000009 00000000 00000001 76657269667964 00 73656372657431 00 00 34 00 00 00"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, err := tc.p.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := unhex(t, tc.want); !bytes.Equal(got, want) {
+				t.Fatalf("encoded %x, want %x", got, want)
+			}
+		})
+	}
+}

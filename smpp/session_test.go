@@ -454,3 +454,24 @@ func TestCloseDuringBindUnbindsTheNewSession(t *testing.T) {
 		t.Fatal("Ready after Close")
 	}
 }
+
+// alert_notification has no response (SMPP.md §2): the client sends
+// nothing back, not even a generic_nack, and keeps the session.
+func TestAlertNotificationIsNotAnswered(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "", nil)
+	alert := []byte{0, 0, 0, 0x1E, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 3,
+		1, 1, '4', '4', '7', 0, 5, 0, 'v', 'e', 'r', 'i', 'f', 0}
+	srv.SendRaw(alert)
+	// The client reads in order: once this enquire_link is answered, the
+	// alert has been handled.
+	if n := srv.EnquireLink(5 * time.Second); n != 1 {
+		t.Fatalf("%d enquire_link answered, want 1", n)
+	}
+	if n := srv.Counters().GenericNacks; n != 0 {
+		t.Fatalf("%d generic_nack, want none", n)
+	}
+	if _, err := c.Send(context.Background(), sms("x")); err != nil {
+		t.Fatal(err)
+	}
+}
