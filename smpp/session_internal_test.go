@@ -38,3 +38,42 @@ func TestNothingFollowsUnbindResp(t *testing.T) {
 		t.Fatalf("sent %x, want only unbind_resp %x", b, want)
 	}
 }
+
+// SMPP.md §11.3 and §11.5, octet for octet: an unknown command_id is
+// answered with generic_nack ESME_RINVCMDID and a body that does not parse
+// with generic_nack ESME_RINVCMDLEN, each echoing the request's sequence
+// number; the SMSC's enquire_link is answered with a header-only
+// enquire_link_resp; the session stays up throughout.
+func TestSMSCRequestsAnsweredOnTheWire(t *testing.T) {
+	t.Parallel()
+	c := NewClient(Config{Addr: "127.0.0.1:0"}, nil, nil)
+	ours, theirs := net.Pipe()
+	s := newSession(c, roleTRX, 0, ours, bufio.NewReader(ours))
+	ended := make(chan error, 1)
+	go func() { ended <- s.run() }()
+	defer func() {
+		s.fail(errClosing)
+		<-ended
+	}()
+	r := bufio.NewReader(theirs)
+	for name, tc := range map[string]struct{ in, want string }{
+		"UnknownCommand": {"00000010 00000777 00000000 00000008", "00000010 80000000 00000003 00000008"},
+		"BadLength":      {"00000013 00000005 00000000 00000007 000101", "00000010 80000000 00000002 00000007"},
+		"EnquireLink":    {"00000010 00000015 00000000 00000009", "00000010 80000015 00000000 00000009"},
+	} {
+		theirs.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := theirs.Write(unhex(t, tc.in)); err != nil {
+			t.Fatalf("%s: write: %v", name, err)
+		}
+		got, err := ReadFrame(r, nil)
+		if err != nil {
+			t.Fatalf("%s: read: %v", name, err)
+		}
+		if want := unhex(t, tc.want); !bytes.Equal(got, want) {
+			t.Errorf("%s: answered %x, want %x", name, got, want)
+		}
+	}
+	if !s.alive() {
+		t.Fatal("session ended")
+	}
+}
