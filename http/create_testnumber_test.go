@@ -64,7 +64,7 @@ func TestTestNumberFixedCode(t *testing.T) {
 		t.Fatalf("answer %+v, want CodeNotVerified with the configured numberStatus Off", vc)
 	}
 	rec := e.getRecord(vc.RequestID)
-	if d := rec.Delivery; d == nil || d.State != verifyd.DeliveryUndeliverable || d.MessageID != "test-"+vc.RequestID || d.Error == "" {
+	if d := rec.Delivery; d == nil || d.State != verifyd.DeliveryUndeliverable || d.MessageID == nil || *d.MessageID != "test-"+vc.RequestID || d.Error == nil {
 		t.Fatalf("delivery %+v, want the configured Undeliverable from a test carrier id", d)
 	}
 	if w := e.validate(vc.RequestID, "654321"); w.Code != 200 {

@@ -284,15 +284,26 @@ type record struct {
 	ValidUntil        timestamp            `json:"validUntil"`
 	Verified          *timestamp           `json:"verified,omitempty"`
 	AttemptsRemaining int                  `json:"attemptsRemaining"`
-	Delivery          *delivery            `json:"delivery,omitempty"`
+	// Delivery is null, never left out, when nothing was sent: API.md
+	// lists every key of the record and marks only verified as optional.
+	Delivery *delivery `json:"delivery"`
 }
 
-// delivery is the progress of a record's message.
+// delivery is the progress of a record's message. MessageID and Error are
+// null until there is one, for the same reason as record.Delivery.
 type delivery struct {
 	State     verifyd.DeliveryState `json:"state"`
-	MessageID string                `json:"messageId,omitempty"`
-	Error     string                `json:"error,omitempty"`
+	MessageID *string               `json:"messageId"`
+	Error     *string               `json:"error"`
 	Updated   timestamp             `json:"updated"`
+}
+
+// nullable is s, or nil when s is empty, for a key written as null.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // errNoVerification is the 404 of GET for an unknown id and for another
@@ -329,7 +340,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, a *verifyd.Ac
 		rec.Verified = &t
 	}
 	if d := v.Delivery; d != nil {
-		rec.Delivery = &delivery{State: d.State, MessageID: d.CarrierID, Error: d.Error, Updated: timestamp(d.Updated)}
+		rec.Delivery = &delivery{State: d.State, MessageID: nullable(d.CarrierID), Error: nullable(d.Error), Updated: timestamp(d.Updated)}
 	}
 	writeJSON(w, http.StatusOK, rec)
 	return nil

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -323,6 +324,61 @@ func TestGetAndCancel(t *testing.T) {
 		}
 		if w := e.do("GET", "/webapi/verify/"+id2, ""); !strings.Contains(w.Body.String(), `"state":"Verified"`) {
 			t.Fatalf("DELETE changed a verified request: %s", w.Body)
+		}
+	})
+}
+
+// TestGetRecordWritesEveryDocumentedKey holds GET /webapi/verify/{id} to the
+// keys API.md lists for the record: every one is written, and only verified
+// is left out when it does not apply ("verified" (when verified)). A value
+// that does not exist yet (a queued message's carrier id, the error of a
+// message that did not fail, the delivery of a request that sent nothing) is
+// null, not a missing key.
+func TestGetRecordWritesEveryDocumentedKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testNumbers("447979081003:status=Dead"))
+	keys := func(id string) map[string]json.RawMessage {
+		t.Helper()
+		w := e.do("GET", "/webapi/verify/"+id, "")
+		if w.Code != 200 {
+			t.Fatalf("GET: %d %s", w.Code, w.Body)
+		}
+		var got map[string]json.RawMessage
+		decodeInto(t, w, &got)
+		return got
+	}
+	want := []string{"requestId", "phoneNumber", "state", "numberStatus", "created", "validUntil", "attemptsRemaining", "delivery"}
+	t.Run("Queued", func(t *testing.T) {
+		id, _ := e.sendCode("447979080215")
+		got := keys(id)
+		for _, k := range want {
+			if _, ok := got[k]; !ok {
+				t.Errorf("record has no %q: %v", k, got)
+			}
+		}
+		var d map[string]json.RawMessage
+		if err := json.Unmarshal(got["delivery"], &d); err != nil || d == nil {
+			t.Fatalf("delivery = %s (%v)", got["delivery"], err)
+		}
+		for _, k := range []string{"state", "messageId", "error", "updated"} {
+			if _, ok := d[k]; !ok {
+				t.Errorf("delivery has no %q: %s", k, got["delivery"])
+			}
+		}
+		if string(d["messageId"]) != "null" || string(d["error"]) != "null" {
+			t.Errorf("a queued message's messageId and error = %s, %s, want null", d["messageId"], d["error"])
+		}
+	})
+	t.Run("NotSent", func(t *testing.T) {
+		vc := e.create(`{"to":"447979081003","from":"Test"}`)
+		got := keys(vc.RequestID)
+		for _, k := range want {
+			if _, ok := got[k]; !ok {
+				t.Errorf("record has no %q: %v", k, got)
+			}
+		}
+		if string(got["delivery"]) != "null" {
+			t.Errorf("delivery of a request that sent nothing = %s, want null", got["delivery"])
 		}
 	})
 }
