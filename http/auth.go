@@ -3,6 +3,7 @@ package http
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"verifyd"
 )
@@ -30,9 +31,11 @@ func (s *Server) authed(h accountHandler) http.Handler {
 
 // credentials returns the presented username and secret.
 func credentials(r *http.Request) (user, pass string, ok bool) {
-	if r.Header.Get("Authorization") != "" {
-		// A malformed Authorization header is a refusal, not a reason to
-		// fall back to the other headers.
+	scheme, _, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if strings.EqualFold(scheme, "Basic") {
+		// A malformed Basic header is a refusal, not a reason to fall back
+		// to the other headers. Another scheme (a gateway's Bearer token)
+		// carries no Basic credentials, so the headers are what is presented.
 		return r.BasicAuth()
 	}
 	user, pass = r.Header.Get("username"), r.Header.Get("password")

@@ -102,3 +102,33 @@ func TestCredentialsInQuery(t *testing.T) {
 		t.Fatalf("a query merely mentioning passwords: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestHeadersAcceptedBesideAnotherScheme holds the jQuery sample's username
+// and password headers to API.md: "accept those too (Basic wins when both are
+// present)". An Authorization header of another scheme carries no Basic
+// credentials, so the headers are what the request presents.
+func TestHeadersAcceptedBesideAnotherScheme(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, c := range []struct {
+		name, authorization, password string
+		want                          int
+	}{
+		{"Bearer", "Bearer some-gateway-token", e.secret, 404},
+		{"LowercaseScheme", "bearer x", e.secret, 404},
+		{"ErrBearerAndWrongPassword", "Bearer some-gateway-token", "wrong", 401},
+		{"ErrMalformedBasic", "Basic !!!", e.secret, 401},
+		{"ErrBasicWithoutCredentials", "Basic", e.secret, 401},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.doWith("GET", "/webapi/verify/0bd57dc3-580c-4c1d-8aee-2ff79bd8633c", "", func(r *http.Request) {
+				r.Header.Set("Authorization", c.authorization)
+				r.Header.Set("username", e.user)
+				r.Header.Set("password", c.password)
+			})
+			if w.Code != c.want {
+				t.Fatalf("status %d, want %d (%s)", w.Code, c.want, w.Body)
+			}
+		})
+	}
+}
