@@ -172,12 +172,18 @@ func optionalString(raw json.RawMessage) (s string, present, ok bool) {
 }
 
 // timeLayouts are the timestamp forms accepted: RFC 3339 with any offset and
-// any fraction, and the same without an offset, which is taken as UTC.
+// any fraction, the same without an offset, which is taken as UTC, and the
+// other ISO 8601 offsets (+0200, +02) that PHP's DATE_ISO8601 and Java's
+// SimpleDateFormat write.
 var timeLayouts = []string{
 	time.RFC3339Nano,
 	"2006-01-02T15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999Z07",
 	"2006-01-02 15:04:05.999999999Z07:00",
 	"2006-01-02 15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z0700",
+	"2006-01-02 15:04:05.999999999Z07",
 }
 
 // parseTime reads an incoming timestamp into UTC.

@@ -91,3 +91,29 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 	})
 }
+
+// TestParseTimeISO8601Offsets holds incoming timestamps to API.md ("may carry
+// any offset") and the seed ("ISO 8601 format"): an offset written without
+// its colon (+0200, as PHP's DATE_ISO8601 and Java's SimpleDateFormat write
+// it) or as hours alone (+02) is an offset too.
+func TestParseTimeISO8601Offsets(t *testing.T) {
+	t.Parallel()
+	want := time.Date(2015, 10, 21, 13, 28, 6, 419_000_000, time.UTC)
+	for _, s := range []string{
+		"2015-10-21T15:28:06.419+0200", "2015-10-21T11:28:06.419-0200", "2015-10-21T15:28:06.419+02",
+		"2015-10-21 15:28:06.419+0200", "2015-10-21T13:28:06.419+0000",
+	} {
+		got, ok := parseTime(s)
+		if !ok || !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("parseTime(%q) = %v, %v", s, got, ok)
+		}
+	}
+	if got, ok := parseTime("2015-10-21T15:28:06+0200"); !ok || !got.Equal(want.Truncate(time.Second)) {
+		t.Errorf("parseTime without a fraction = %v, %v", got, ok)
+	}
+	for _, s := range []string{"2015-10-21T13:28:06.419+2", "2015-10-21T13:28:06.419+020", "2015-10-21T13:28:06.419+02:0"} {
+		if _, ok := parseTime(s); ok {
+			t.Errorf("parseTime(%q) accepted it", s)
+		}
+	}
+}
