@@ -32,11 +32,10 @@ func (v *Verification) Attempt(now time.Time, match bool) (status Status, ok boo
 	if v.State.Finished() {
 		return "", false
 	}
-	v.Updated = now
-	if !now.Before(v.ValidUntil) {
-		v.State = StateExpired
+	if v.Expire(now) {
 		return CodeExpired, true
 	}
+	v.Updated = now
 	if match {
 		v.State = StateVerified
 		v.Verified = now
@@ -51,12 +50,31 @@ func (v *Verification) Attempt(now time.Time, match bool) (status Status, ok boo
 }
 
 // Cancel withdraws a pending verification. It reports whether anything
-// changed; cancelling a finished request is a no-op.
+// changed; cancelling a finished request is a no-op. A request whose
+// validity has already ended is recorded Expired, not Cancelled: it ended
+// before the cancel came.
 func (v *Verification) Cancel(now time.Time) bool {
 	if v.State.Finished() {
 		return false
 	}
+	if v.Expire(now) {
+		return true
+	}
 	v.State = StateCancelled
+	v.Updated = now
+	return true
+}
+
+// Expire makes a pending verification whose validity has ended at now
+// Expired, and reports whether it did. A stored request stays Pending
+// until a validate or a cancel writes its expiry; a record read for
+// display is expired first, so that it shows what any validate would
+// answer.
+func (v *Verification) Expire(now time.Time) bool {
+	if v.State != StatePending || now.Before(v.ValidUntil) {
+		return false
+	}
+	v.State = StateExpired
 	v.Updated = now
 	return true
 }

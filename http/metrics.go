@@ -25,7 +25,8 @@ type Observer interface {
 	// Validated is called after a validate changed v, with the status it
 	// answered.
 	Validated(v *verifyd.Verification, status verifyd.Status)
-	// Cancelled is called after a DELETE cancelled a pending verification.
+	// Cancelled is called after a DELETE finished a pending verification:
+	// v.State is Cancelled, or Expired when its validity had ended first.
 	Cancelled(v *verifyd.Verification)
 }
 

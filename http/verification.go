@@ -326,6 +326,9 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, a *verifyd.Ac
 	if err != nil {
 		return err
 	}
+	// Past its validity a pending request is over, whether or not a
+	// validate has written that yet.
+	v.Expire(s.now().UTC())
 	rec := record{
 		RequestID:         v.ID,
 		PhoneNumber:       v.PhoneNumber,

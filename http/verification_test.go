@@ -382,3 +382,29 @@ func TestGetRecordWritesEveryDocumentedKey(t *testing.T) {
 		}
 	})
 }
+
+// TestExpiredButNeverValidated holds a pending request past its validity
+// to what API.md says of the states: its record reads Expired (with no
+// attempts left) though no validate has written that, and a DELETE then
+// records it Expired, not Cancelled: it ended before the cancel came.
+func TestExpiredButNeverValidated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, code := e.sendCode("447979080217")
+	e.advance(verifyd.DefaultValidity)
+
+	for _, step := range []string{"GET", "DELETE", "GET again"} {
+		if step == "DELETE" {
+			if w := e.do("DELETE", "/webapi/verify/"+id, ""); w.Code != http.StatusNoContent {
+				t.Fatalf("DELETE: %d %s", w.Code, w.Body)
+			}
+			continue
+		}
+		if got := e.getRecord(id); got.State != verifyd.StateExpired || got.AttemptsRemaining != 0 {
+			t.Fatalf("%s: state %s, attemptsRemaining %d; want Expired, 0", step, got.State, got.AttemptsRemaining)
+		}
+	}
+	if st, _ := statusOf(t, e, id, code); st != http.StatusNoContent {
+		t.Fatalf("validate after the expiry was recorded: %d, want 204", st)
+	}
+}

@@ -145,9 +145,10 @@ func (m *Metrics) Validated(v *verifyd.Verification, status verifyd.Status) {
 	}
 }
 
-// Cancelled counts a cancelled verification.
+// Cancelled counts a verification a cancel finished, by the state it
+// ended in (Expired when its validity had ended before the cancel).
 func (m *Metrics) Cancelled(v *verifyd.Verification) {
-	m.finished.WithLabelValues(country(v), string(verifyd.StateCancelled)).Inc()
+	m.finished.WithLabelValues(country(v), string(v.State)).Inc()
 }
 
 // country is a verification's country label: its region, or ZZ (the code
