@@ -84,6 +84,8 @@ func (s *Server) handleInboxMessages(w http.ResponseWriter, r *http.Request) err
 	query := r.URL.Query().Get("to")
 	to := phone.Normalize(query)
 	out := []inboxMessage{}
+	// Every answer, the empty one too: a cached list would hide new messages.
+	w.Header().Set("Cache-Control", "no-store")
 	if query != "" && to == "" {
 		// Not a number: it matches nothing, rather than everything.
 		writeJSON(w, http.StatusOK, out)
@@ -96,7 +98,6 @@ func (s *Server) handleInboxMessages(w http.ResponseWriter, r *http.Request) err
 	for _, m := range ms {
 		out = append(out, s.openInboxMessage(m))
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -32,8 +32,8 @@ func TestInbox(t *testing.T) {
 		w := e.doWith("GET", "/inbox/messages", "", nil)
 		var got []map[string]string
 		decodeInto(t, w, &got)
-		if w.Code != 200 || len(got) != 3 {
-			t.Fatalf("%d %s", w.Code, w.Body)
+		if w.Code != 200 || len(got) != 3 || w.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
 		}
 		if got[0]["requestId"] != ids[2] || got[2]["requestId"] != ids[0] {
 			t.Fatalf("order = %v", got)
@@ -54,8 +54,8 @@ func TestInbox(t *testing.T) {
 			}
 		}
 		w := e.doWith("GET", "/inbox/messages?to=nonsense", "", nil)
-		if strings.TrimSpace(w.Body.String()) != "[]" {
-			t.Fatalf("?to=nonsense: %s", w.Body)
+		if strings.TrimSpace(w.Body.String()) != "[]" || w.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("?to=nonsense: %s %v", w.Body, w.Header())
 		}
 	})
 	t.Run("Page", func(t *testing.T) {
