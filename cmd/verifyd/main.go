@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -53,12 +54,19 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(stderr, "verifyd:", err)
+	fmt.Fprintln(stderr, "verifyd:", oneLine(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
+}
+
+// oneLine folds a message onto one line: some causes (a driver's dial
+// errors, one per address tried; an HTML error page) span several, and
+// scripts read the failure as the one line on stderr.
+func oneLine(msg string) string {
+	return strings.Join(strings.Fields(msg), " ")
 }
 
 const usage = `usage: verifyd COMMAND [flags]
