@@ -33,7 +33,6 @@ func accounts(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	if len(pos) == 0 {
-		fs.Usage()
 		return usagef("accounts needs a subcommand: create, list, disable, enable or set")
 	}
 	sub, pos := pos[0], pos[1:]

@@ -2,10 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
 )
+
+// runMain runs the command line as main does, with the environment given
+// as KEY=VALUE pairs, and returns its exit status, stdout and stderr.
+func runMain(t *testing.T, environ []string, args ...string) (int, string, string) {
+	t.Helper()
+	vars := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	var stdout, stderr syncBuffer
+	err := run(context.Background(), args, func(k string) string { return vars[k] }, strings.NewReader(""), &stdout, &stderr)
+	code := exitCode(err, &stderr)
+	return code, stdout.String(), stderr.String()
+}
 
 // The tests in this file hold the command line to the contract's last
 // rule: exit status 0, 2 or 1, "with one line on stderr that says what
@@ -26,4 +42,56 @@ func TestExitCodeOneLine(t *testing.T) {
 	if !strings.Contains(out, "127.0.0.1:1 (127.0.0.1): dial error") || !strings.Contains(out, "[::1]:1") {
 		t.Fatalf("the folded line lost the cause: %q", out)
 	}
+}
+
+func TestUsageOutput(t *testing.T) {
+	t.Parallel()
+
+	t.Run("ErrBadFlagOneLine", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			environ []string
+			args    []string
+			want    string // in the one line
+		}{
+			{nil, []string{"serve", "--bogus"}, "verifyd serve -h"},
+			{nil, []string{"serve", "--addr"}, "verifyd serve -h"},
+			{nil, []string{"serve", "--shutdown-timeout", "soon"}, "verifyd serve -h"},
+			{nil, []string{"keygen", "--bogus"}, "verifyd keygen -h"},
+			{nil, []string{"accounts", "list", "--bogus"}, "verifyd accounts -h"},
+			{nil, []string{"migrate", "--bogus"}, "verifyd migrate -h"},
+			{[]string{"VERIFYD_SHUTDOWN_TIMEOUT=soon"}, []string{"serve"}, "--shutdown-timeout"},
+			{nil, nil, "verifyd help"},
+			{nil, []string{"nonsense"}, "verifyd help"},
+			{nil, []string{"accounts"}, "create, list, disable, enable or set"},
+			{nil, []string{"limits"}, "status"},
+		} {
+			code, stdout, stderr := runMain(t, tc.environ, tc.args...)
+			if code != 2 || stdout != "" {
+				t.Errorf("verifyd %q: exit %d, stdout %q; want 2 and nothing", tc.args, code, stdout)
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "verifyd: ") || !strings.Contains(stderr, tc.want) {
+				t.Errorf("verifyd %q: stderr %q, want one line that says %q", tc.args, stderr, tc.want)
+			}
+		}
+	})
+
+	t.Run("HelpOnStdout", func(t *testing.T) {
+		t.Parallel()
+		for _, args := range [][]string{
+			{"serve", "-h"},
+			{"serve", "--help"},
+			{"accounts", "--help"},
+			{"migrate", "-h"},
+			{"keygen", "-h"},
+			{"limits", "-h"},
+			{"send", "--help"},
+			{"validate", "-h"},
+		} {
+			code, stdout, stderr := runMain(t, nil, args...)
+			if code != 0 || stderr != "" || !strings.HasPrefix(stdout, "usage: verifyd "+args[0]) {
+				t.Errorf("verifyd %q: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", args, code, stdout, stderr)
+			}
+		}
+	})
 }

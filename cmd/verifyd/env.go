@@ -38,15 +38,23 @@ func (e *env) defaults() {
 }
 
 // newFlags returns a flag set whose errors come back to the caller instead
-// of exiting, and whose usage goes to stderr.
+// of exiting. The flag package would print each error, then the whole
+// usage, to stderr before the caller's own line: its output is discarded,
+// so that a mistake is the one line exitCode prints, and parse prints the
+// usage to stdout when it was asked for (-h).
 func (e *env) newFlags(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: verifyd %s\n", synopsis)
+		fmt.Fprintf(fs.Output(), "usage: verifyd %s\n", synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// helpHint says where a command's flags are listed, for its usage errors.
+func helpHint(fs *flag.FlagSet) string {
+	return fmt.Sprintf("run 'verifyd %s -h' for its flags", fs.Name())
 }
 
 // parse reads flags from the environment (VERIFYD_NAME, dashes as
@@ -58,7 +66,7 @@ func (e *env) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		name := "VERIFYD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := e.getenv(name); v != "" && envErr == nil {
 			if err := fs.Set(f.Name, v); err != nil {
-				envErr = usagef("%s: %v", name, err)
+				envErr = usagef("%s=%q: %v; it sets --%s (%s)", name, v, err, f.Name, helpHint(fs))
 			}
 		}
 	})
@@ -77,9 +85,11 @@ func (e *env) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if err == flag.ErrHelp {
+				fs.SetOutput(e.stdout)
+				fs.Usage()
 				return nil, err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usagef("%s: %v; %s", fs.Name(), err, helpHint(fs))
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -23,7 +23,6 @@ func limits(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	if len(pos) != 1 || pos[0] != "status" {
-		fs.Usage()
 		return usagef("limits takes one subcommand: status")
 	}
 	db, err := parseDB(*dbFlag)

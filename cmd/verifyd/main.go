@@ -73,7 +73,7 @@ const usage = `usage: verifyd COMMAND [flags]
 
 commands:
   serve       run the API server and the delivery workers
-  accounts    create | list | disable | set: manage API accounts
+  accounts    create | list | disable | enable | set: manage API accounts
   migrate     apply the database schema migrations
   limits      status: what the conversion watch blocks, and what is near its threshold
   keygen      print a new random server key (64 hex characters)
@@ -93,8 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 func runWith(ctx context.Context, args []string, e *env) error {
 	e.defaults()
 	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, usage)
-		return usagef("no command given")
+		return usagef("no command given; run 'verifyd help' for the commands")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -116,6 +115,5 @@ func runWith(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintln(e.stdout, usage)
 		return nil
 	}
-	fmt.Fprintln(e.stderr, usage)
-	return usagef("unknown command %q", cmd)
+	return usagef("unknown command %q; run 'verifyd help' for the commands", cmd)
 }
