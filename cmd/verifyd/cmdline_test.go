@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -94,4 +96,17 @@ func TestUsageOutput(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestMigrateArguments(t *testing.T) {
+	t.Parallel()
+	// A database path given without --db must not migrate ./verifyd.db.
+	dir := t.TempDir()
+	code, stdout, stderr := runMain(t, []string{"VERIFYD_DB=sqlite:" + filepath.Join(dir, "v.db")}, "migrate", filepath.Join(dir, "other.db"))
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "--db") {
+		t.Fatalf("migrate with an argument: exit %d, stdout %q, stderr %q; want 2 and a line that points at --db", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "v.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("migrate with a bad argument still opened the database: %v", err)
+	}
 }
