@@ -110,3 +110,25 @@ func TestMigrateArguments(t *testing.T) {
 		t.Fatalf("migrate with a bad argument still opened the database: %v", err)
 	}
 }
+
+func TestServeBadFlagValues(t *testing.T) {
+	t.Parallel()
+	// No server key is set: a bad value must be reported as the bad flag
+	// (exit 2) before the missing key (exit 1), like any other flag.
+	db := "sqlite:" + filepath.Join(t.TempDir(), "v.db")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sms", "smpp://esme:pw@127.0.0.1:2775?window=many"}, "window"},
+		{[]string{"--sms", "smpp://127.0.0.1:2775"}, "system_id"},
+		{[]string{"--addr", "nonsense"}, "--addr"},
+		{[]string{"--addr", "127.0.0.1:99999"}, "--addr"},
+		{[]string{"--addr", "127.0.0.1:18400", "--metrics-addr", "9090"}, "--metrics-addr"},
+	} {
+		code, _, stderr := runMain(t, nil, append([]string{"serve", "--db", db}, tc.args...)...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("serve %q: exit %d, stderr %q; want 2 and a line about %s", tc.args, code, stderr, tc.want)
+		}
+	}
+}

@@ -37,6 +37,7 @@ type serveConfig struct {
 	addr            string
 	db              database
 	sms             string
+	smpp            smpp.Config // parsed from sms, unless it is inbox
 	dev             bool
 	secretKeyFile   string
 	defaultFrom     string
@@ -80,6 +81,21 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 	if c.sms != "inbox" && !strings.HasPrefix(c.sms, "smpp://") && !strings.HasPrefix(c.sms, "smpps://") {
 		return nil, usagef("--sms must be inbox or smpp://...")
 	}
+	if c.sms != "inbox" {
+		// A mistake in the URL is a bad flag: found here, before the
+		// key, the database or the listener can fail first.
+		if c.smpp, err = smpp.ParseURL(c.sms); err != nil {
+			return nil, usagef("--sms: %v", err)
+		}
+	}
+	if err := checkAddr(c.addr); err != nil {
+		return nil, usagef("--addr %q: %v", c.addr, err)
+	}
+	if c.metricsAddr != "" {
+		if err := checkAddr(c.metricsAddr); err != nil {
+			return nil, usagef("--metrics-addr %q: %v", c.metricsAddr, err)
+		}
+	}
 	for _, p := range strings.Split(*proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
@@ -105,6 +121,18 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 		return nil, usagef("--log-format must be json or text")
 	}
 	return c, nil
+}
+
+// checkAddr reports whether addr is a listen address, HOST:PORT.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want HOST:PORT, such as 127.0.0.1:8080")
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("port %q is not a port number (0 to 65535)", port)
+	}
+	return nil
 }
 
 // sender is what serve needs of a verifyd.Sender: the SMPP client also
@@ -303,10 +331,7 @@ func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, recei
 	if c.sms == "inbox" {
 		return inboxSender{inbox.New(store, keyring, e.now)}, nil
 	}
-	cfg, err := smpp.ParseURL(c.sms)
-	if err != nil {
-		return nil, usageError{"--sms: " + err.Error()}
-	}
+	cfg := c.smpp
 	client := smpp.NewClient(cfg, receipts, logger)
 	m.WatchSMPP(client.Stats)
 	// Close, not the signal, ends the binds: it unbinds in order.
