@@ -3,6 +3,7 @@ package smpp
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -32,6 +33,25 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !reflect.DeepEqual(p, q) {
 			t.Fatalf("round trip changed the PDU\n%+v\n%+v", p, q)
+		}
+	})
+}
+
+// FuzzParseReceipt holds the receipt parser to two properties on any text
+// before a text: key: it never panics, and no field it keeps takes anything
+// from the message text after text:.
+func FuzzParseReceipt(f *testing.F) {
+	f.Add([]byte("id:12 sub:001 dlvrd:001 submit date:2503141030 done date:2503141031 stat:DELIVRD err:000"))
+	f.Add([]byte("ID:\xad\xad\xad1 STAT:DELIVRD"))
+	f.Add([]byte("stat:\x80\x80 err:\xc0"))
+	f.Fuzz(func(t *testing.T, before []byte) {
+		const code = "918273645"
+		p := &PDU{ID: DeliverSM, ESMClass: 4, ShortMessage: append(append([]byte{}, before...), " text:"+code...)}
+		r := ParseReceipt(p)
+		for _, v := range []string{r.ID, r.Stat, r.Err} {
+			if !strings.Contains(string(before), v) {
+				t.Fatalf("field %q is not from the text before text: (%q)", v, before)
+			}
 		}
 	})
 }

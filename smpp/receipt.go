@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -110,7 +112,7 @@ var receiptKeys = []string{"id", "sub", "dlvrd", "submit date", "done date", "st
 // any case and any order, separated by spaces or commas, each value running
 // to the next key. text: runs to the end and is dropped.
 func receiptFields(s string) map[string]string {
-	lower := strings.ToLower(s)
+	lower := asciiLower(s)
 	type hit struct {
 		key        string
 		start, end int // of "key:" in s
@@ -145,6 +147,21 @@ func receiptFields(s string) map[string]string {
 		}
 	}
 	return out
+}
+
+// asciiLower lowercases the ASCII letters of s and keeps every other byte,
+// so that an offset in the result is the same offset in s. strings.ToLower
+// would turn each byte that is not UTF-8 into a three-byte U+FFFD, and
+// offsets found in its result would then cut s in the wrong places: out of
+// its bounds (a panic), or into the message text.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // firstToken keeps a value up to its first blank. Ids, error codes and dates
@@ -236,6 +253,26 @@ func receiptState(s MessageState) (verifyd.DeliveryState, bool) {
 		return verifyd.DeliveryFailed, true
 	}
 	return "", false
+}
+
+// answerDeliver is handleDeliver for the session's receipt worker. A panic
+// while handling one deliver_sm (a bug that some PDU sets off) rejects that
+// PDU for good, ESME_RX_P_APPN, instead of killing the process: the SMSC
+// would deliver the PDU again after every restart. The log line holds the
+// panic and its stack, never the PDU, which may carry the message text.
+func (c *Client) answerDeliver(p *PDU) (st Status) {
+	defer func() {
+		if v := recover(); v != nil {
+			what := fmt.Sprintf("%T", v)
+			if err, ok := v.(runtime.Error); ok {
+				what = err.Error() // the runtime's own words, no data of ours
+			}
+			c.log.Error("smpp: handling a deliver_sm panicked; rejected for good", "panic", what,
+				"stack", string(debug.Stack()))
+			st = StatusXPAppn
+		}
+	}()
+	return c.handleDeliver(p)
 }
 
 // handleDeliver acts on one deliver_sm and returns the status of its

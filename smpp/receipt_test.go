@@ -222,3 +222,25 @@ func TestReceiptFieldsCannotCarryTheText(t *testing.T) {
 		t.Fatalf("safeStat(%q) = %q", r.Stat, got)
 	}
 }
+
+// TestReceiptWithBytesThatAreNotUTF8 holds the receipt text's parser to the
+// bytes it was given: a carrier may send any octets, and offsets found in a
+// lowercased copy that re-encoded them cut the text out of its bounds (a
+// panic that killed the process) or into the message text.
+func TestReceiptWithBytesThatAreNotUTF8(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		text         string
+		id, stat, er string
+	}{
+		{"id:\xad\xad\xad1 sub:001 dlvrd:001 submit date:2503141030 done date:2503141031 stat:DELIVRD err:000 text:918273645",
+			"\xad\xad\xad1", "DELIVRD", "000"},
+		{"\xff\xfe ID:77 STAT:UNDELIV ERR:\xc0 TEXT:918273645", "77", "UNDELIV", "\xc0"},
+		{"id:1 stat:\x80\x80\x80\x80\x80\x80 err:5 text:918273645 stat:DELIVRD", "1", "\x80\x80\x80\x80\x80\x80", "5"},
+	} {
+		r := ParseReceipt(&PDU{ID: DeliverSM, ESMClass: 4, ShortMessage: []byte(tc.text)})
+		if r.ID != tc.id || r.Stat != tc.stat || r.Err != tc.er {
+			t.Errorf("%q: id %q stat %q err %q; want %q %q %q", tc.text, r.ID, r.Stat, r.Err, tc.id, tc.stat, tc.er)
+		}
+	}
+}

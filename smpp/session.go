@@ -604,7 +604,7 @@ func (s *session) receiptWorker() {
 	for {
 		select {
 		case p := <-s.receipts:
-			st := s.c.handleDeliver(p)
+			st := s.c.answerDeliver(p)
 			s.writePDU(&PDU{ID: DeliverSMResp, Status: st, Seq: p.Seq})
 		case <-s.done:
 			return

@@ -97,6 +97,34 @@ func TestReceiptRecorderFailureAsksForRedelivery(t *testing.T) {
 	}
 }
 
+// TestReceiptThatPanicsIsRejectedNotFatal: a panic while handling one
+// deliver_sm (here the recorder's; before, the receipt parser's on bytes
+// that are not UTF-8) rejects that PDU for good and leaves the session, and
+// the process, running: the next receipt is recorded.
+func TestReceiptThatPanicsIsRejectedNotFatal(t *testing.T) {
+	t.Parallel()
+	srv, _, rec := newPair(t, "", nil)
+	rec.fail = func(r verifyd.Receipt) error {
+		if r.CarrierID == "1" {
+			panic("recorder bug")
+		}
+		return nil
+	}
+	st, err := srv.SendReceipt(smpptest.Receipt{ID: "1", Stat: "DELIVRD"})
+	if err != nil || st != smpp.StatusXPAppn {
+		t.Fatalf("deliver_sm_resp %v (%v), want ESME_RX_P_APPN", st, err)
+	}
+	// Bytes that are not UTF-8 before the last key once made the parser
+	// cut the text out of its bounds.
+	st, err = srv.SendReceipt(smpptest.Receipt{ID: "\xad\xad\xad2", Stat: "DELIVRD"})
+	if err != nil || st != smpp.StatusOK {
+		t.Fatalf("deliver_sm_resp %v (%v), want 0", st, err)
+	}
+	if got := rec.wait(t, 1); got[0].CarrierID != smpp.NormalizeID("\xad\xad\xad2") {
+		t.Fatalf("recorded %+v", got)
+	}
+}
+
 func TestReceiptBeforeItsSubmitResponseIsRecorded(t *testing.T) {
 	t.Parallel()
 	srv, c, rec := newPair(t, "", nil)
