@@ -3,11 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runMain runs the command line as main does, with the environment given
@@ -131,4 +142,82 @@ func TestServeBadFlagValues(t *testing.T) {
 			t.Errorf("serve %q: exit %d, stderr %q; want 2 and a line about %s", tc.args, code, stderr, tc.want)
 		}
 	}
+}
+
+func TestServeTLS(t *testing.T) {
+	t.Parallel()
+
+	t.Run("OK", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		certFile, keyFile := selfSigned(t, dir)
+		s := launch(t, dir, "--tls-cert", certFile, "--tls-key", keyFile)
+		if !strings.HasPrefix(s.url, "https://") {
+			t.Fatalf("url %s, want https", s.url)
+		}
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Get(s.url + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
+			t.Fatalf("GET /healthz over TLS: %d %+v", resp.StatusCode, resp.TLS)
+		}
+		old := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}}
+		defer old.CloseIdleConnections()
+		if resp, err := (&http.Client{Transport: old}).Get(s.url + "/healthz"); err == nil {
+			resp.Body.Close()
+			t.Fatal("a TLS 1.1 client was served")
+		}
+	})
+
+	t.Run("ErrNoCertificate", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		var stdout, stderr syncBuffer
+		e := &env{stdout: &stdout, stderr: &stderr, started: func(string) { t.Error("serve started without its certificate") }}
+		err := runWith(context.Background(), []string{"serve", "--dev", "--addr", "127.0.0.1:0",
+			"--db", "sqlite:" + filepath.Join(dir, "v.db"),
+			"--tls-cert", filepath.Join(dir, "missing.pem"), "--tls-key", filepath.Join(dir, "missing.key")}, e)
+		if err == nil || !strings.Contains(err.Error(), "--tls-cert") {
+			t.Fatalf("serve with a missing certificate: %v, want a failure that names --tls-cert", err)
+		}
+		if strings.Contains(stderr.String(), "listening") {
+			t.Fatalf("serve announced it was listening before it failed:\n%s", stderr.String())
+		}
+	})
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

@@ -169,6 +169,16 @@ func serve(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
+	// The certificate is read now, so that a missing or bad one fails the
+	// start instead of the listener just after it announced HTTPS.
+	var tlsConfig *tls.Config
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert %s, --tls-key %s: %w (want a PEM certificate chain and its private key)", c.tlsCert, c.tlsKey, err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
 	store, err := openStore(ctx, c.db)
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)
@@ -262,9 +272,9 @@ func serve(ctx context.Context, args []string, e *env) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
-	if c.tlsCert != "" {
+	if tlsConfig != nil {
 		scheme = "https"
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = tlsConfig
 	}
 	url := fmt.Sprintf("%s://%s", scheme, ln.Addr())
 
@@ -275,8 +285,8 @@ func serve(ctx context.Context, args []string, e *env) error {
 
 	served := make(chan error, 1)
 	go func() {
-		if c.tlsCert != "" {
-			served <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+		if tlsConfig != nil {
+			served <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
 		} else {
 			served <- srv.Serve(ln)
 		}
