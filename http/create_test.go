@@ -1,6 +1,8 @@
 package http
 
 import (
+	"bytes"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -359,5 +361,50 @@ func TestCreateThrottledPerClientIP(t *testing.T) {
 	}
 	if w := send("198.51.100.2", "447979080216"); w.Code != http.StatusAccepted {
 		t.Fatalf("other client: %d %s", w.Code, w.Body)
+	}
+}
+
+// Request ids and codes must come from the configured random source (crypto/rand
+// in production), never from math/rand or a time-seeded generator. With a
+// source of known bytes, each create's id and code are fixed: the id is the
+// first 16 bytes with the UUID v4 bits set, and the code is the next bytes
+// below 250, each taken mod 10. The source runs dry after the last byte, so
+// a create that read more than it should would fail too.
+func TestCreateDrawsFromConfiguredRand(t *testing.T) {
+	t.Parallel()
+	idBytes := [][]byte{
+		{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0xff, 0x77, 0xff, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
+		{0xde, 0xad, 0xbe, 0xef, 0x01, 0x23, 0x00, 0x67, 0x00, 0xab, 0xcd, 0xef, 0x10, 0x32, 0x54, 0x76},
+	}
+	// Codes' bytes, 250 to 255 among them, which Draw throws away.
+	codeBytes := [][]byte{
+		{13, 250, 255, 42, 7, 199, 0, 86},
+		{249, 9, 251, 120, 33, 64, 5},
+	}
+	var stream []byte
+	for i := range idBytes {
+		stream = append(stream, idBytes[i]...)
+		stream = append(stream, codeBytes[i]...)
+	}
+	e := newEnv(t, withConfig(func(cfg *Config) { cfg.Rand = bytes.NewReader(stream) }))
+	for i := range idBytes {
+		b := slices.Clone(idBytes[i])
+		b[6] = b[6]&0x0f | 0x40
+		b[8] = b[8]&0x3f | 0x80
+		h := hex.EncodeToString(b)
+		wantID := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+		var wantCode []byte
+		for _, c := range codeBytes[i] {
+			if c < 250 {
+				wantCode = append(wantCode, '0'+c%10)
+			}
+		}
+		vc := e.create(`{"to":"447979080215","from":"Test"}`)
+		if vc.RequestID != wantID {
+			t.Fatalf("create %d: requestId = %q, want %q", i, vc.RequestID, wantID)
+		}
+		if code := e.code(vc.RequestID); code != string(wantCode) {
+			t.Fatalf("create %d: code = %q, want %q", i, code, wantCode)
+		}
 	}
 }
