@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 
 	"verifyd/client"
 )
@@ -17,7 +21,30 @@ func (c *clientFlags) client() (*client.Client, error) {
 	if c.url == "" || c.user == "" || c.password == "" {
 		return nil, usagef("--url, --user and --password (or VERIFYD_URL, VERIFYD_USER, VERIFYD_PASSWORD) are required")
 	}
+	if u, err := url.Parse(c.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef("--url %q: want the server's base URL, such as http://127.0.0.1:8080", c.url)
+	}
 	return &client.Client{BaseURL: c.url, User: c.user, Password: c.password}, nil
+}
+
+// clientErr says what a failed call means for the one running the command:
+// which flag to check, or what the server refused.
+func clientErr(err error) error {
+	if e, ok := client.AsError(err); ok {
+		msg := strings.TrimPrefix(e.Error(), "verifyd: ")
+		switch e.StatusCode {
+		case http.StatusUnauthorized:
+			return fmt.Errorf("the server refused the account (%s); check --user and --password (VERIFYD_USER, VERIFYD_PASSWORD)", msg)
+		case http.StatusBadRequest:
+			return fmt.Errorf("the server refused the request: %s", msg)
+		}
+		return fmt.Errorf("the server answered %s", msg)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && !ue.Timeout() {
+		return fmt.Errorf("%w; is verifyd serving at --url?", err)
+	}
+	return err
 }
 
 func (e *env) clientFlags(name, synopsis string) (*clientFlags, *flag.FlagSet) {
@@ -50,7 +77,7 @@ func send(ctx context.Context, args []string, e *env) error {
 	}
 	v, err := cl.Send(ctx, client.SendRequest{To: *to, From: *from, CountryIsoCode: *country})
 	if err != nil {
-		return err
+		return clientErr(err)
 	}
 	fmt.Fprintln(e.stdout, v.RequestID)
 	return nil
@@ -71,7 +98,7 @@ func validate(ctx context.Context, args []string, e *env) error {
 	}
 	v, err := cl.Validate(ctx, pos[0], pos[1])
 	if err != nil {
-		return err
+		return clientErr(err)
 	}
 	fmt.Fprintln(e.stdout, v.Status)
 	return nil

@@ -221,3 +221,37 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+func TestClientErrors(t *testing.T) {
+	t.Parallel()
+	// An address where nothing listens.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	s := startServer(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string // in the one line
+	}{
+		{"ErrURL", []string{"send", "--url", "127.0.0.1:8080", "--user", "u", "--password", "p", "--to", "447979080402"}, 2, []string{"--url", "http://"}},
+		{"ErrServerDown", []string{"send", "--url", down, "--user", "u", "--password", "p", "--to", "447979080402"}, 1, []string{"connection refused", "--url"}},
+		{"ErrCredentials", []string{"send", "--url", s.url, "--user", s.user, "--password", "wrong", "--to", "447979080402"}, 1, []string{"401", "--password"}},
+		{"ErrValidateCredentials", []string{"validate", "--url", s.url, "--user", "nobody", "--password", "wrong", "0bd57dc3-580c-4c1d-8aee-2ff79bd8633c", "123456"}, 1, []string{"401", "--user"}},
+		{"ErrRefused", []string{"send", "--url", s.url, "--user", s.user, "--password", s.secret, "--to", "12"}, 1, []string{"ToInvalid (to)"}},
+	} {
+		code, stdout, stderr := runMain(t, nil, tc.args...)
+		if code != tc.code || stdout != "" || strings.Count(stderr, "\n") != 1 || strings.Contains(stderr, "verifyd: verifyd:") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want %d and one line", tc.name, code, stdout, stderr, tc.code)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%s: stderr %q does not say %q", tc.name, stderr, w)
+			}
+		}
+	}
+}
