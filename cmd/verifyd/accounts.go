@@ -36,13 +36,16 @@ func accounts(ctx context.Context, args []string, e *env) error {
 		return usagef("accounts needs a subcommand: create, list, disable, enable or set")
 	}
 	sub, pos := pos[0], pos[1:]
-	wantArgs := map[string]int{"create": 1, "list": 0, "disable": 1, "enable": 1, "set": -1}
-	n, known := wantArgs[sub]
+	// Each subcommand's arguments, as its usage line writes them.
+	wantArgs := map[string][]string{"create": {"NAME"}, "list": {}, "disable": {"NAME"}, "enable": {"NAME"}, "set": nil}
+	want, known := wantArgs[sub]
 	switch {
 	case !known:
-		return usagef("unknown accounts subcommand %q", sub)
-	case n >= 0 && len(pos) != n:
-		return usagef("accounts %s takes %d argument(s)", sub, n)
+		return usagef("unknown accounts subcommand %q: use create, list, disable, enable or set", sub)
+	case want != nil && len(want) == 0 && len(pos) > 0:
+		return usagef("accounts %s takes no arguments, got %q", sub, pos[0])
+	case want != nil && len(pos) != len(want):
+		return usagef("accounts %s takes %s: verifyd accounts %[1]s %[2]s", sub, strings.Join(want, " "))
 	case sub == "set" && len(pos) < 2:
 		return usagef("accounts set takes NAME and at least one key=value (keys: %s)", strings.Join(verifyd.SettingKeys(), ", "))
 	}
@@ -100,7 +103,7 @@ func accounts(ctx context.Context, args []string, e *env) error {
 
 func accountErr(name string, err error) error {
 	if verifyd.ErrorCode(err) == verifyd.ENOTFOUND {
-		return fmt.Errorf("no account named %q", name)
+		return fmt.Errorf("no account named %q ('verifyd accounts list' shows them)", name)
 	}
 	return err
 }
@@ -126,7 +129,7 @@ func createAccount(ctx context.Context, store verifyd.Store, name string, passwo
 	}
 	if err := store.CreateAccount(ctx, a); err != nil {
 		if verifyd.ErrorCode(err) == verifyd.ECONFLICT {
-			return fmt.Errorf("an account named %q exists already", name)
+			return fmt.Errorf("an account named %q exists already: choose another name, or change it with 'verifyd accounts set'", name)
 		}
 		return err
 	}

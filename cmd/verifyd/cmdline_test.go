@@ -255,3 +255,31 @@ func TestClientErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorsSayWhatToDo(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "v.db")
+	if code, _, stderr := runMain(t, nil, "accounts", "create", "shop", "--db", db); code != 0 {
+		t.Fatalf("accounts create: exit %d: %s", code, stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"accounts", "bogus"}, 2, "use create, list, disable, enable or set"},
+		{[]string{"accounts", "create"}, 2, "verifyd accounts create NAME"},
+		{[]string{"accounts", "disable", "a", "b"}, 2, "verifyd accounts disable NAME"},
+		{[]string{"accounts", "list", "x"}, 2, `takes no arguments, got "x"`},
+		{[]string{"accounts", "disable", "ghost", "--db", db}, 1, "verifyd accounts list"},
+		{[]string{"accounts", "create", "shop", "--db", db}, 1, "choose another name"},
+		{[]string{"serve", "--db", db, "--secret-key-file", filepath.Join(dir, "missing.key")}, 1, "verifyd keygen"},
+		{[]string{"serve", "--db", db, "--secret-key-file", dir}, 1, "verifyd keygen"},
+	} {
+		code, _, stderr := runMain(t, nil, tc.args...)
+		if code != tc.code || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("verifyd %q: exit %d, stderr %q; want %d and one line that says %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+}

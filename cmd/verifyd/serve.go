@@ -370,7 +370,7 @@ func serverKey(c *serveConfig, e *env) ([]byte, error) {
 	if c.secretKeyFile != "" {
 		b, err := os.ReadFile(c.secretKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("--secret-key-file: %w", err)
+			return nil, fmt.Errorf("--secret-key-file: %w; it must name a readable file holding a key from 'verifyd keygen' (or set VERIFYD_SECRET_KEY)", err)
 		}
 		key, err := otp.ParseKey(string(b))
 		if err != nil {
