@@ -283,3 +283,30 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		}
 	}
 }
+
+func TestServeTwoKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "other.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	e := &env{
+		getenv: func(k string) string {
+			if k == "VERIFYD_SECRET_KEY" {
+				return strings.Repeat("cd", 32)
+			}
+			return ""
+		},
+		stdout: &stdout, stderr: &stderr,
+		started: func(string) { t.Error("serve started with two server keys, one of them ignored") },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // should it start anyway, stop at once
+	err := runWith(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "v.db"), "--secret-key-file", keyFile}, e)
+	var ue usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "VERIFYD_SECRET_KEY") || !strings.Contains(err.Error(), "--secret-key-file") {
+		t.Fatalf("serve with VERIFYD_SECRET_KEY and --secret-key-file: %v, want a usage error naming both", err)
+	}
+}
