@@ -1,10 +1,13 @@
 package delivery_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -344,4 +347,60 @@ func TestWorker(t *testing.T) {
 		<-stopped
 		f.waitFor(t, "r1", state(verifyd.DeliverySubmitted))
 	})
+}
+
+// The worker's log lines must never hold a message's text (it carries the
+// code) or the number it goes to, on any outcome: success, a temporary
+// failure that will be retried, a permanent refusal.
+func TestWorkerLogsNoTextOrNumber(t *testing.T) {
+	t.Parallel()
+	texts := map[string]string{
+		"ok":   "Your code is 418203",
+		"temp": "Your code is 739516",
+		"perm": "Your code is 260847",
+	}
+	s := &sender{answer: func(m *verifyd.SMS, _ int) error {
+		switch m.RequestID {
+		case "temp":
+			return &verifyd.SendError{Kind: verifyd.SendTemporary, Reason: "ESME_RSYSERR"}
+		case "perm":
+			return &verifyd.SendError{Kind: verifyd.SendPermanent, Reason: "ESME_RINVDSTADR"}
+		}
+		return nil
+	}}
+	f := start(t, s)
+	f.stop()
+	for id, text := range texts {
+		f.queue(t, id, text, 10*time.Minute)
+	}
+	var logs bytes.Buffer // the handler serialises writes; read only after Run returns
+	w := delivery.New(delivery.Config{Store: f.store, Sender: s, Opener: plainOpener{}, Now: f.clock.Now,
+		Poll: 5 * time.Millisecond, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	f.waitFor(t, "ok", state(verifyd.DeliverySubmitted))
+	f.waitFor(t, "temp", func(d *verifyd.Delivery) bool { return d.State == verifyd.DeliveryQueued && d.Error == "ESME_RSYSERR" })
+	f.waitFor(t, "perm", state(verifyd.DeliveryFailed))
+	cancel()
+	<-done
+
+	out := logs.String()
+	// The failures were logged, so the check below looks at real lines.
+	for _, msg := range []string{"message refused", "message will be retried"} {
+		if !strings.Contains(out, msg) {
+			t.Fatalf("no %q line in the log:\n%s", msg, out)
+		}
+	}
+	secrets := []string{"447700900123", "7700900123"}
+	for _, text := range texts {
+		secrets = append(secrets, text, strings.TrimPrefix(text, "Your code is "))
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		for _, secret := range secrets {
+			if strings.Contains(line, secret) {
+				t.Errorf("a log line holds %q: %s", secret, line)
+			}
+		}
+	}
 }
