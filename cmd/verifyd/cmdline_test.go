@@ -310,3 +310,16 @@ func TestServeTwoKeys(t *testing.T) {
 		t.Fatalf("serve with VERIFYD_SECRET_KEY and --secret-key-file: %v, want a usage error naming both", err)
 	}
 }
+
+func TestBadPostgresURL(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"migrate", "--db", "postgres://verifyd:s3cret@[::1/verifyd"},
+		{"accounts", "list", "--db", "postgres://verifyd:s3cret@db host/verifyd"},
+	} {
+		code, _, stderr := runMain(t, nil, args...)
+		if code != 2 || !strings.Contains(stderr, "--db") || strings.Contains(stderr, "s3cret") {
+			t.Errorf("verifyd %q: exit %d, stderr %q; want 2, a line about --db, and no password", args, code, stderr)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/url"
 	"strings"
 
 	"verifyd"
@@ -20,6 +21,11 @@ type database struct {
 func parseDB(s string) (database, error) {
 	switch {
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		// A malformed URL is a bad flag, not a database that cannot be
+		// reached. url.Parse's error quotes the password: not shown.
+		if _, err := url.Parse(s); err != nil {
+			return database{}, usagef("--db %s is not a valid URL: want postgres://USER:PASSWORD@HOST:PORT/DB, special characters %%-escaped", redactDSN(s))
+		}
 		return database{kind: "postgres", dsn: s}, nil
 	case strings.HasPrefix(s, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
