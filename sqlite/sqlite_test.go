@@ -70,6 +70,22 @@ func TestOpen(t *testing.T) {
 			t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
 		}
 	})
+
+	// A 202 promises a durable commit: the writer's own connection, which
+	// runs every commit, must be in WAL mode with synchronous=FULL (2).
+	// Another connection cannot tell, since synchronous is per connection.
+	t.Run("WriterIsDurable", func(t *testing.T) {
+		t.Parallel()
+		s, _ := openTest(t)
+		var level int
+		var mode string
+		if err := s.WriterQueryRow(t.Context(), "PRAGMA synchronous", &level); err != nil || level != 2 {
+			t.Fatalf("writer's synchronous = %d, %v; want 2 (FULL)", level, err)
+		}
+		if err := s.WriterQueryRow(t.Context(), "PRAGMA journal_mode", &mode); err != nil || mode != "wal" {
+			t.Fatalf("writer's journal_mode = %q, %v; want wal", mode, err)
+		}
+	})
 }
 
 func TestMigrate(t *testing.T) {
