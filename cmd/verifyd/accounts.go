@@ -46,6 +46,9 @@ func accounts(ctx context.Context, args []string, e *env) error {
 		return usagef("accounts %s takes no arguments, got %q", sub, pos[0])
 	case want != nil && len(pos) != len(want):
 		return usagef("accounts %s takes %s: verifyd accounts %[1]s %[2]s", sub, strings.Join(want, " "))
+	case *passwordStdin && sub != "create":
+		// Ignoring it would leave the operator believing a password was set.
+		return usagef("--password-stdin goes with accounts create only: verifyd accounts create NAME --password-stdin")
 	case sub == "set" && len(pos) < 2:
 		return usagef("accounts set takes NAME and at least one key=value (keys: %s)", strings.Join(verifyd.SettingKeys(), ", "))
 	}

@@ -323,3 +323,21 @@ func TestBadPostgresURL(t *testing.T) {
 		}
 	}
 }
+
+func TestPasswordStdinOnlyCreate(t *testing.T) {
+	t.Parallel()
+	db := "sqlite:" + filepath.Join(t.TempDir(), "v.db")
+	if code, _, stderr := runMain(t, nil, "accounts", "create", "shop", "--db", db); code != 0 {
+		t.Fatalf("accounts create: exit %d: %s", code, stderr)
+	}
+	for _, args := range [][]string{
+		{"accounts", "enable", "shop", "--password-stdin", "--db", db},
+		{"accounts", "list", "--password-stdin", "--db", db},
+		{"accounts", "set", "shop", "limits=off", "--password-stdin", "--db", db},
+	} {
+		code, stdout, stderr := runMain(t, nil, args...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "--password-stdin") {
+			t.Errorf("verifyd %q: exit %d, stdout %q, stderr %q; want 2 and a line about --password-stdin", args, code, stdout, stderr)
+		}
+	}
+}
