@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"verifyd"
 )
 
@@ -21,4 +23,9 @@ func (s *Store) CommitGroup(ctx context.Context, vs []*verifyd.Verification, ms 
 		errs[i] = r.err
 	}
 	return errs
+}
+
+// ParseConfig is the configuration Open would connect to dsn with.
+func ParseConfig(dsn string) (*pgxpool.Config, error) {
+	return parseConfig(dsn, options{timeout: DefaultTimeout})
 }

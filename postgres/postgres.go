@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -81,15 +82,53 @@ func WithTimeout(d time.Duration) Option {
 // Open refuses a database whose connections run with synchronous_commit off
 // or local: verifyd answers 202 only for a committed verification, and with
 // those settings a commit can be acknowledged and then lost.
+//
+// Across a network, Open insists on TLS that verifies the server: with no
+// sslmode it connects as sslmode=verify-full, and it refuses sslmode=allow,
+// prefer and require, which verify nothing (see tlsRule).
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	o := options{timeout: DefaultTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	cfg, err := parseConfig(dsn, o)
+	if err != nil {
+		return nil, err
+	}
+	cfg.AfterConnect = checkDurable
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &Store{pool: pool, timeout: o.timeout, closed: make(chan struct{})}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		var weak *weakCommitError
+		if errors.As(err, &weak) {
+			return nil, weak
+		}
+		return nil, fmt.Errorf("postgres: cannot reach the database: %w", err)
+	}
+	s.creates, s.validates = s.newCreateGroups(), s.newValidateGroups()
+	s.inbox, s.receipts = s.newInboxGroups(), s.newReceiptGroups()
+	s.creates.start(s)
+	s.validates.start(s)
+	s.inbox.start(s)
+	s.receipts.start(s)
+	return s, nil
+}
+
+// parseConfig is the pool's configuration for dsn: the connection string
+// as pgx reads it (with the PG* environment), with TLS that verifies the
+// server across a network (verifyTLS) and the settings the Store relies on.
+func parseConfig(dsn string, o options) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The parse error may quote the DSN, password included.
 		return nil, errors.New("postgres: the database address is not a valid connection string")
+	}
+	if err := verifyTLS(&cfg.ConnConfig.Config, writtenSSLMode(dsn, os.Getenv)); err != nil {
+		return nil, err
 	}
 	if cfg.ConnConfig.ConnectTimeout <= 0 || cfg.ConnConfig.ConnectTimeout > o.timeout {
 		cfg.ConnConfig.ConnectTimeout = o.timeout
@@ -123,27 +162,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 			cfg.ConnConfig.RuntimeParams[param] = value
 		}
 	}
-	cfg.AfterConnect = checkDurable
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	s := &Store{pool: pool, timeout: o.timeout, closed: make(chan struct{})}
-	if err := s.Ping(ctx); err != nil {
-		pool.Close()
-		var weak *weakCommitError
-		if errors.As(err, &weak) {
-			return nil, weak
-		}
-		return nil, fmt.Errorf("postgres: cannot reach the database: %w", err)
-	}
-	s.creates, s.validates = s.newCreateGroups(), s.newValidateGroups()
-	s.inbox, s.receipts = s.newInboxGroups(), s.newReceiptGroups()
-	s.creates.start(s)
-	s.validates.start(s)
-	s.inbox.start(s)
-	s.receipts.start(s)
-	return s, nil
+	return cfg, nil
 }
 
 // plannerParams fix how the server plans the Store's statements. Each one
