@@ -341,3 +341,18 @@ func TestPasswordStdinOnlyCreate(t *testing.T) {
 		}
 	}
 }
+
+func TestSQLiteDBNotAPath(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, db := range []string{
+		"sqlite:" + filepath.Join(dir, "v.db") + "?mode=ro",
+		"sqlite::memory:",
+		"sqlite:file:" + filepath.Join(dir, "v.db"),
+	} {
+		code, _, stderr := runMain(t, nil, "migrate", "--db", db)
+		if code != 2 || !strings.Contains(stderr, "--db") {
+			t.Errorf("migrate --db %s: exit %d, stderr %q; want 2 and a line about --db", db, code, stderr)
+		}
+	}
+}

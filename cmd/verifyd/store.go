@@ -32,6 +32,11 @@ func parseDB(s string) (database, error) {
 		if path == "" {
 			break
 		}
+		// The store sets its own connection options and refuses these
+		// (see sqlite.Open); refused here they are a bad flag.
+		if strings.Contains(path, "?") || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
+			return database{}, usagef("--db %q: give sqlite:PATH, a plain file path, without options or :memory:", s)
+		}
 		return database{kind: "sqlite", dsn: path}, nil
 	}
 	return database{}, usagef("--db must be sqlite:PATH or postgres://..., not %q", redactDSN(s))
