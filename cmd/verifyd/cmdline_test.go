@@ -356,3 +356,25 @@ func TestSQLiteDBNotAPath(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenErrorsSayWhatToCheck(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct {
+		db   string
+		want string
+	}{
+		{"sqlite:" + filepath.Join(t.TempDir(), "no", "such", "dir", "v.db"), "does not exist"},
+		{"postgres://verifyd:pw@" + closed + "/verifyd?sslmode=disable", "check --db"},
+	} {
+		code, _, stderr := runMain(t, nil, "migrate", "--db", tc.db)
+		if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("migrate --db %s: exit %d, stderr %q; want 1 and one line that says %q", tc.db, code, stderr, tc.want)
+		}
+	}
+}

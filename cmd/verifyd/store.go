@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"verifyd"
@@ -68,8 +71,17 @@ func openStore(ctx context.Context, db database) (verifyd.Store, error) {
 	var err error
 	if db.kind == "postgres" {
 		s, err = postgres.Open(ctx, db.dsn)
+		if err != nil && verifyd.ErrorCode(err) == verifyd.EUNAVAILABLE {
+			return nil, fmt.Errorf("%w; check --db, and that PostgreSQL runs there and lets this user in", err)
+		}
 	} else {
 		s, err = sqlite.Open(ctx, db.dsn)
+		if err != nil {
+			// The driver says only "unable to open database file".
+			if dir := filepath.Dir(db.dsn); !isDir(dir) {
+				return nil, fmt.Errorf("%w; the directory %s does not exist: create it, or give --db another path", err, dir)
+			}
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -79,4 +91,9 @@ func openStore(ctx context.Context, db database) (verifyd.Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
