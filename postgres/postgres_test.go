@@ -183,37 +183,70 @@ func TestTwoInstancesClaimEachMessageOnce(t *testing.T) {
 
 func TestTwoInstancesShareLimits(t *testing.T) {
 	t.Parallel()
-	stores := twoInstances(t)
-	a := createAccount(t, stores[0])
-	// Two buckets, charged in opposite orders by alternate sends: the store
-	// must lock them in one order or the sends deadlock.
-	x := verifyd.Limit{Name: "number", Key: "x", Rate: verifyd.Rate{Count: 10, Per: time.Hour}, Property: "to"}
-	y := verifyd.Limit{Name: "prefix", Key: "y", Rate: verifyd.Rate{Count: 10, Per: time.Hour}, Property: "to"}
-	var (
-		mu               sync.Mutex
-		allowed, refused int
-	)
-	parallel(40, func(i int) {
-		limits := []verifyd.Limit{x, y}
-		if i%2 == 1 {
-			limits = []verifyd.Limit{y, x}
-		}
-		v, m := pending(a, i)
-		err := stores[i%2].CreateVerification(t.Context(), v, m, limits)
-		mu.Lock()
-		defer mu.Unlock()
-		switch verifyd.ErrorCode(err) {
-		case "":
-			allowed++
-		case verifyd.EINVALID:
-			refused++
-		default:
-			t.Errorf("send %d: %v", i, err)
+	// sends runs 40 creates of a at once, alternately on the two instances,
+	// the i-th numbered first+i and charged to limits(i), and counts the
+	// creates allowed and refused.
+	sends := func(t *testing.T, stores [2]*postgres.Store, a *verifyd.Account, first int, limits func(i int) []verifyd.Limit) (allowed, refused int) {
+		var mu sync.Mutex
+		parallel(40, func(i int) {
+			v, m := pending(a, first+i)
+			err := stores[i%2].CreateVerification(t.Context(), v, m, limits(i))
+			mu.Lock()
+			defer mu.Unlock()
+			switch verifyd.ErrorCode(err) {
+			case "":
+				allowed++
+			case verifyd.EINVALID:
+				refused++
+			default:
+				t.Errorf("send %d: %v", first+i, err)
+			}
+		})
+		return allowed, refused
+	}
+	t.Run("NewBuckets", func(t *testing.T) {
+		t.Parallel()
+		stores := twoInstances(t)
+		a := createAccount(t, stores[0])
+		// Two buckets, charged in opposite orders by alternate sends: the
+		// store must lock them in one order or the sends deadlock.
+		x := verifyd.Limit{Name: "number", Key: "x", Rate: verifyd.Rate{Count: 10, Per: time.Hour}, Property: "to"}
+		y := verifyd.Limit{Name: "prefix", Key: "y", Rate: verifyd.Rate{Count: 10, Per: time.Hour}, Property: "to"}
+		allowed, refused := sends(t, stores, a, 0, func(i int) []verifyd.Limit {
+			if i%2 == 1 {
+				return []verifyd.Limit{y, x}
+			}
+			return []verifyd.Limit{x, y}
+		})
+		if allowed != 10 || refused != 30 {
+			t.Errorf("%d sends allowed and %d refused across two instances, want 10 and 30", allowed, refused)
 		}
 	})
-	if allowed != 10 || refused != 30 {
-		t.Errorf("%d sends allowed and %d refused across two instances, want 10 and 30", allowed, refused)
-	}
+	t.Run("ExistingBuckets", func(t *testing.T) {
+		t.Parallel()
+		stores := twoInstances(t)
+		a := createAccount(t, stores[0])
+		// A bucket that exists already is not held by the insert that
+		// would create it, only by the lock the store takes on it: a send
+		// charges the number's bucket first, then 40 race for what is
+		// left. A round on its own number may pass by luck, so there are
+		// several.
+		for round := range 10 {
+			number := verifyd.Limit{Name: "number", Key: fmt.Sprintf("number-%d", round),
+				Rate: verifyd.Rate{Count: 10, Per: time.Hour}, Property: "to"}
+			only := func(int) []verifyd.Limit { return []verifyd.Limit{number} }
+			first := round * 41
+			v, m := pending(a, first)
+			if err := stores[0].CreateVerification(t.Context(), v, m, only(0)); err != nil {
+				t.Fatal(err)
+			}
+			allowed, refused := sends(t, stores, a, first+1, only)
+			if allowed+1 != 10 || refused != 31 {
+				t.Errorf("round %d: %d sends allowed and %d refused across two instances, want 10 (the first and 9 of "+
+					"the 40) and 31", round, allowed+1, refused)
+			}
+		}
+	})
 }
 
 func TestMigrationsRacingFromTwoInstancesApplyOnce(t *testing.T) {
