@@ -6,8 +6,91 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"verifyd"
 )
+
+// The text waiting for delivery (sealed, but it holds the code) is wiped
+// once the message is handed over, fails, expires or is withdrawn, and kept
+// only while a retry may need it. The column is read directly: no method
+// of the store returns it for a message it will not deliver.
+func TestSealedTextWiped(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t)
+	s := open(t, dsn)
+	a := createAccount(t, s)
+	ids := make([]string, 7)
+	for n := 1; n < len(ids); n++ {
+		v, m := pending(a, n)
+		if err := s.CreateVerification(t.Context(), v, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		ids[n] = v.ID
+	}
+	if ms, err := s.ClaimMessages(t.Context(), now(), time.Minute, 10); err != nil || len(ms) != 6 {
+		t.Fatalf("ClaimMessages = %d messages, %v; want 6", len(ms), err)
+	}
+	at := now().Add(time.Second)
+	if err := s.FinishMessages(t.Context(), []verifyd.MessageResult{
+		{RequestID: ids[1], State: verifyd.DeliverySubmitted, CarrierIDs: []string{"c1"}, At: at},
+		{RequestID: ids[2], State: verifyd.DeliveryDelivered, CarrierIDs: []string{"c2"}, At: at},
+		{RequestID: ids[3], State: verifyd.DeliveryFailed, Error: "rejected", At: at},
+		{RequestID: ids[4], State: verifyd.DeliveryQueued, NextAttempt: at, At: at},
+		{RequestID: ids[5], State: verifyd.DeliveryExpired, At: at},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Message 6 is withdrawn while claimed.
+	if _, err := s.UpdateVerification(t.Context(), a.ID, ids[6], func(v *verifyd.Verification) error {
+		v.Cancel(at)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{ids[1]: false, ids[2]: false, ids[3]: false, ids[4]: true, ids[5]: false, ids[6]: false}
+	rows, _ := connect(t, dsn).Query(t.Context(), "SELECT request_id, state, sealed IS NOT NULL FROM messages")
+	var (
+		id, state string
+		kept      bool
+		seen      int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &state, &kept}, func() error {
+		seen++
+		if kept != want[id] {
+			t.Errorf("message %s (%s) keeps its text: %v, want %v", id, state, kept, want[id])
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != len(want) {
+		t.Errorf("%d messages, want %d", seen, len(want))
+	}
+}
+
+func TestExpiredAtClaimIsWiped(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t)
+	s := open(t, dsn)
+	v, m := pending(createAccount(t, s), 1)
+	if err := s.CreateVerification(t.Context(), v, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := s.ClaimMessages(t.Context(), m.Deadline, time.Minute, 10); err != nil || len(ms) != 0 {
+		t.Fatalf("ClaimMessages at the deadline = %d messages, %v; want none", len(ms), err)
+	}
+	var (
+		state string
+		wiped bool
+	)
+	if err := connect(t, dsn).QueryRow(t.Context(), "SELECT state, sealed IS NULL FROM messages").Scan(&state, &wiped); err != nil {
+		t.Fatal(err)
+	}
+	if state != "Expired" || !wiped {
+		t.Fatalf("message %s, text wiped %v; want Expired and wiped", state, wiped)
+	}
+}
 
 // Receipts race the finish that records their carrier ids, and each other,
 // on two instances: whichever comes first, every message ends in the state
