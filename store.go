@@ -69,7 +69,10 @@ type MessageStore interface {
 	// transaction, releases their leases, and matches any receipt that
 	// arrived before its carrier id was known. A Delivered result (from a
 	// FinalSender) records the message and its parts Delivered at once. A
-	// message no longer Queued (cancelled meanwhile) is left as it is.
+	// message no longer Queued (cancelled meanwhile), or claimed again
+	// since the claim a result names (MessageResult.Attempt), is left as it
+	// is. Early receipts count in the order they came; a carrier id given
+	// for two messages of one batch belongs to the later one.
 	FinishMessages(ctx context.Context, results []MessageResult) error
 	// RecordReceipt records a carrier's receipt against the message part
 	// with that carrier id. A receipt for an id not yet known is kept and

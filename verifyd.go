@@ -124,6 +124,10 @@ type MessageResult struct {
 	Error       string
 	NextAttempt time.Time
 	At          time.Time
+	// Attempt is the message's Attempts as the claim that produced this
+	// result returned it; the result is recorded only while no later claim
+	// has taken the message. 0 records it whichever claim holds it.
+	Attempt int
 }
 
 // Receipt is a carrier's report on one submitted message part.

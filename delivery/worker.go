@@ -138,11 +138,15 @@ func (w *Worker) claimLoop(ctx context.Context, sends *sync.WaitGroup) {
 		claimed := w.cfg.Now()
 		msgs, err := w.cfg.Store.ClaimMessages(ctx, claimed, w.cfg.Lease, free)
 		if err != nil && ctx.Err() == nil {
-			// The database is away: keep the error in the log, not in a loop.
-			w.cfg.Logger.Error("claiming messages", "err", err)
-			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-			sleep(ctx, backoff)
-			continue
+			w.cfg.Logger.Error("claiming messages", "err", err, "claimed", len(msgs))
+			if len(msgs) == 0 {
+				// The database is away: keep the error in the log, not in a loop.
+				backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+				sleep(ctx, backoff)
+				continue
+			}
+			// What the claim returned is leased to us all the same: send
+			// it now rather than a lease later.
 		}
 		backoff = 0
 		for _, m := range msgs {
@@ -174,7 +178,7 @@ func (w *Worker) claimLoop(ctx context.Context, sends *sync.WaitGroup) {
 // instead of being cut off, but not the lease or the message's deadline.
 func (w *Worker) deliver(ctx context.Context, m *verifyd.Message, cutoff time.Time) verifyd.MessageResult {
 	now := w.cfg.Now()
-	res := verifyd.MessageResult{RequestID: m.RequestID, At: now}
+	res := verifyd.MessageResult{RequestID: m.RequestID, At: now, Attempt: m.Attempts}
 	text, err := w.cfg.Opener.Open(m.RequestID, m.Sealed)
 	if err != nil {
 		// Only a changed server key gets here; retrying cannot help.

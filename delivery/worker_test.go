@@ -404,3 +404,90 @@ func TestWorkerLogsNoTextOrNumber(t *testing.T) {
 		}
 	}
 }
+
+// partialClaimStore returns its first leased messages together with an
+// error, as the PostgreSQL store does when a later expiry round of a claim
+// fails after an earlier round leased messages.
+type partialClaimStore struct {
+	verifyd.MessageStore
+	failed atomic.Bool
+}
+
+func (s *partialClaimStore) ClaimMessages(ctx context.Context, now time.Time, lease time.Duration, max int) ([]*verifyd.Message, error) {
+	ms, err := s.MessageStore.ClaimMessages(ctx, now, lease, max)
+	if err == nil && len(ms) > 0 && s.failed.CompareAndSwap(false, true) {
+		return ms, errors.New("second expiry round: timeout")
+	}
+	return ms, err
+}
+
+// TestClaimedMessagesReturnedWithAnErrorAreDelivered: messages a claim
+// leased are the worker's even when the claim also reports an error;
+// dropping them left each waiting a whole lease before anyone sent it.
+func TestClaimedMessagesReturnedWithAnErrorAreDelivered(t *testing.T) {
+	s := &sender{}
+	f := start(t, s)
+	f.stop()
+	f.queue(t, "r1", "Your code is 123456", 10*time.Minute)
+	w := delivery.New(delivery.Config{Store: &partialClaimStore{MessageStore: f.store}, Sender: s,
+		Opener: plainOpener{}, Now: f.clock.Now, Poll: 5 * time.Millisecond, Lease: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.triesOf("r1") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a message the claim leased was not handed over")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// resultStore keeps the results the worker finishes.
+type resultStore struct {
+	verifyd.MessageStore
+	mu      sync.Mutex
+	results []verifyd.MessageResult
+}
+
+func (s *resultStore) FinishMessages(ctx context.Context, rs []verifyd.MessageResult) error {
+	s.mu.Lock()
+	s.results = append(s.results, rs...)
+	s.mu.Unlock()
+	return s.MessageStore.FinishMessages(ctx, rs)
+}
+
+// TestResultsNameTheirClaim: each result carries the attempt its claim
+// counted, so that the store can refuse it once a later claim has taken
+// the message (the stale-result case of the store conformance suite).
+func TestResultsNameTheirClaim(t *testing.T) {
+	s := &sender{}
+	f := start(t, s)
+	f.stop()
+	f.queue(t, "r1", "Your code is 123456", 10*time.Minute)
+	rs := &resultStore{MessageStore: f.store}
+	w := delivery.New(delivery.Config{Store: rs, Sender: s, Opener: plainOpener{}, Now: f.clock.Now,
+		Poll: 5 * time.Millisecond, Lease: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rs.mu.Lock()
+		n := len(rs.results)
+		rs.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no result recorded")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if r := rs.results[0]; r.RequestID != "r1" || r.Attempt != 1 {
+		t.Fatalf("result %+v, want request r1 of attempt 1", r)
+	}
+}

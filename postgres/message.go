@@ -111,8 +111,8 @@ const finishUnsent = `UPDATE messages m SET
 	carrier_id = '',
 	lease_until = 0,
 	updated = r.at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS r(request_id, state, error, next_attempt, at)
-WHERE m.request_id = r.request_id AND m.state = 'Queued'`
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::int[]) AS r(request_id, state, error, next_attempt, at, attempt)
+WHERE m.request_id = r.request_id AND m.state = 'Queued' AND (r.attempt = 0 OR m.attempts = r.attempt)`
 
 // finishSubmitted records the parts of still-queued messages that were
 // handed over, and the messages' states. A part whose receipt came first
@@ -130,9 +130,10 @@ WHERE m.request_id = r.request_id AND m.state = 'Queued'`
 // Each message's row is found from its parts, so the plan is index lookups
 // however few or many rows the planner expects.
 const finishSubmitted = `WITH p AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[])
-		AS p(carrier_id, request_id, part, at, state)
-	WHERE EXISTS (SELECT 1 FROM messages m WHERE m.request_id = p.request_id AND m.state = 'Queued')
+	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::int[])
+		AS p(carrier_id, request_id, part, at, state, attempt)
+	WHERE EXISTS (SELECT 1 FROM messages m WHERE m.request_id = p.request_id AND m.state = 'Queued'
+		AND (p.attempt = 0 OR m.attempts = p.attempt))
 ), taken AS (
 	DELETE FROM message_parts o USING p
 	WHERE o.carrier_id = p.carrier_id AND o.request_id IS NULL
@@ -166,7 +167,8 @@ UPDATE messages m SET
 	delivered_at = COALESCE(a.delivered_at, 0),
 	updated = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_at WHEN a.waiting = 0 THEN a.delivered_at ELSE a.submitted END
 FROM a
-WHERE m.request_id = a.request_id AND m.state = 'Queued'`
+WHERE m.request_id = a.request_id AND m.state = 'Queued'
+	AND EXISTS (SELECT 1 FROM p WHERE p.request_id = m.request_id AND (p.attempt = 0 OR p.attempt = m.attempts))`
 
 // aggregateParts is what final receipts say of their messages, by request
 // id: how many parts they settle and when the last delivered one was, and
@@ -232,52 +234,73 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 	}
 	type part struct {
 		carrierID, requestID, state string
-		no                          int32
+		no, attempt                 int32
 		at                          int64
 	}
 	var (
 		ids, states, errs []string
 		nexts, ats        []int64
+		attempts          []int32
 		parts             []part
+		groups            [][]part
 		seen              = map[string]bool{}
 	)
 	for _, r := range results {
 		if (r.State == verifyd.DeliverySubmitted || r.State == verifyd.DeliveryDelivered) && len(r.CarrierIDs) > 0 {
+			for _, id := range r.CarrierIDs {
+				if seen[id] {
+					// An earlier message of the batch has this id: the
+					// later one owns it, written by a statement of its own.
+					groups, parts, seen = append(groups, parts), nil, map[string]bool{}
+					break
+				}
+			}
+			mine := map[string]bool{}
 			for i, id := range r.CarrierIDs {
 				// One row per carrier id: an id twice in a batch would
 				// make the upsert touch its row twice, which it refuses.
-				if !seen[id] {
-					seen[id] = true
-					parts = append(parts, part{id, r.RequestID, string(r.State), int32(i), ms(r.At)})
+				if !mine[id] {
+					mine[id], seen[id] = true, true
+					parts = append(parts, part{id, r.RequestID, string(r.State), int32(i), int32(r.Attempt), ms(r.At)})
 				}
 			}
 			continue
 		}
 		ids, states, errs = append(ids, r.RequestID), append(states, string(r.State)), append(errs, r.Error)
 		nexts, ats = append(nexts, ms(r.NextAttempt)), append(ats, ms(r.At))
+		attempts = append(attempts, int32(r.Attempt))
 	}
-	// Parts are written in carrier id order, as receipts write them, and
-	// their messages are then updated in request id order, as receipts
-	// update them: two transactions never wait on each other in a cycle.
-	slices.SortFunc(parts, func(a, b part) int { return strings.Compare(a.carrierID, b.carrierID) })
-	var (
-		partIDs, partReqs = make([]string, len(parts)), make([]string, len(parts))
-		partStates        = make([]string, len(parts))
-		partNos           = make([]int32, len(parts))
-		partAts           = make([]int64, len(parts))
-	)
-	for i, p := range parts {
-		partIDs[i], partReqs[i], partStates[i], partNos[i], partAts[i] = p.carrierID, p.requestID, p.state, p.no, p.at
+	groups = append(groups, parts)
+	type args struct {
+		ids, reqs, states []string
+		nos, attempts     []int32
+		ats               []int64
+	}
+	var partArgs []args
+	for _, parts := range groups {
+		if len(parts) == 0 {
+			continue
+		}
+		// Parts are written in carrier id order, as receipts write them, and
+		// their messages are then updated in request id order, as receipts
+		// update them: two transactions never wait on each other in a cycle.
+		slices.SortFunc(parts, func(a, b part) int { return strings.Compare(a.carrierID, b.carrierID) })
+		var a args
+		for _, p := range parts {
+			a.ids, a.reqs, a.states = append(a.ids, p.carrierID), append(a.reqs, p.requestID), append(a.states, p.state)
+			a.nos, a.attempts, a.ats = append(a.nos, p.no), append(a.attempts, p.attempt), append(a.ats, p.at)
+		}
+		partArgs = append(partArgs, a)
 	}
 	return s.do(ctx, func(ctx context.Context) error {
 		var err error
 		for range 3 {
 			b := &pgx.Batch{}
 			if len(ids) > 0 {
-				b.Queue(finishUnsent, ids, states, errs, nexts, ats)
+				b.Queue(finishUnsent, ids, states, errs, nexts, ats, attempts)
 			}
-			if len(partIDs) > 0 {
-				b.Queue(finishSubmitted, partIDs, partReqs, partNos, partAts, partStates)
+			for _, a := range partArgs {
+				b.Queue(finishSubmitted, a.ids, a.reqs, a.nos, a.ats, a.states, a.attempts)
 			}
 			if err = s.pool.SendBatch(ctx, b).Close(); !isDeadlock(err) {
 				break

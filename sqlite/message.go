@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"verifyd"
@@ -195,11 +197,15 @@ func (f *finish) run(t *tx) error {
 		o := outcome{state: string(r.State), err: r.Error, updated: ms(r.At)}
 		if r.State == verifyd.DeliverySubmitted && len(earlies) > 0 {
 			o.parts = make([]early, len(r.CarrierIDs))
+			var order []int // parts with an early receipt, in the order the receipts came
 			for p, id := range r.CarrierIDs {
-				e, ok := earlies[id]
-				if !ok {
-					continue
+				if _, ok := earlies[id]; ok {
+					order = append(order, p)
 				}
+			}
+			slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(earlies[r.CarrierIDs[a]].at, earlies[r.CarrierIDs[b]].at) })
+			for _, p := range order {
+				e := earlies[r.CarrierIDs[p]]
 				o.parts[p] = e
 				if e.state != string(verifyd.DeliveryDelivered) {
 					if o.state == string(verifyd.DeliverySubmitted) {
@@ -213,7 +219,7 @@ func (f *finish) run(t *tx) error {
 			}
 		}
 		outcomes[i] = o
-		msgs = append(msgs, r.RequestID, o.state, o.err, o.updated, ms(r.NextAttempt))
+		msgs = append(msgs, r.RequestID, o.state, o.err, o.updated, ms(r.NextAttempt), r.Attempt)
 	}
 
 	// A message no longer queued is left as it is, and so are the early
@@ -223,10 +229,10 @@ func (f *finish) run(t *tx) error {
 	err = t.queryRows(`UPDATE messages SET state = u.s, error = u.e, updated = u.u, lease_until = 0,
 			sealed = iif(u.s = 'Queued', messages.sealed, NULL),
 			next_attempt = iif(u.s = 'Queued', u.n, messages.next_attempt)
-		FROM (SELECT v.vid, r.column2 AS s, r.column3 AS e, r.column4 AS u, r.column5 AS n
+		FROM (SELECT v.vid, r.column2 AS s, r.column3 AS e, r.column4 AS u, r.column5 AS n, r.column6 AS a
 			FROM (VALUES /*rows*/) AS r JOIN verifications v ON v.id = r.column1) AS u
-		WHERE messages.vid = u.vid AND messages.state = 'Queued'
-		RETURNING messages.request_id, messages.vid`, 5, msgs, func(rows *sql.Rows) error {
+		WHERE messages.vid = u.vid AND messages.state = 'Queued' AND (u.a = 0 OR messages.attempts = u.a)
+		RETURNING messages.request_id, messages.vid`, 6, msgs, func(rows *sql.Rows) error {
 		var (
 			id  string
 			vid int64
@@ -319,12 +325,12 @@ func finishMessage(t *tx, r verifyd.MessageResult) error {
 	)
 	if r.State == verifyd.DeliveryQueued {
 		err = t.queryRow(`UPDATE messages SET next_attempt = ?, lease_until = 0, error = ?, updated = ?
-			WHERE vid = (SELECT vid FROM verifications WHERE id = ?) AND state = 'Queued' RETURNING vid`,
-			ms(r.NextAttempt), r.Error, ms(r.At), r.RequestID).Scan(&vid)
+			WHERE vid = (SELECT vid FROM verifications WHERE id = ?) AND state = 'Queued' AND (?5 = 0 OR attempts = ?5) RETURNING vid`,
+			ms(r.NextAttempt), r.Error, ms(r.At), r.RequestID, r.Attempt).Scan(&vid)
 	} else {
 		err = t.queryRow(`UPDATE messages SET state = ?, sealed = NULL, lease_until = 0, error = ?, updated = ?
-			WHERE vid = (SELECT vid FROM verifications WHERE id = ?) AND state = 'Queued' RETURNING vid`,
-			string(r.State), r.Error, ms(r.At), r.RequestID).Scan(&vid)
+			WHERE vid = (SELECT vid FROM verifications WHERE id = ?) AND state = 'Queued' AND (?5 = 0 OR attempts = ?5) RETURNING vid`,
+			string(r.State), r.Error, ms(r.At), r.RequestID, r.Attempt).Scan(&vid)
 	}
 	if errors.Is(err, sql.ErrNoRows) || err != nil || !withParts(r.State) {
 		return ignoreNoRows(err)
@@ -342,6 +348,7 @@ func finishMessage(t *tx, r verifyd.MessageResult) error {
 	if r.State == verifyd.DeliveryDelivered {
 		return nil
 	}
+	var earlies []verifyd.Receipt
 	for _, carrierID := range r.CarrierIDs {
 		var (
 			state, errText string
@@ -355,7 +362,11 @@ func finishMessage(t *tx, r verifyd.MessageResult) error {
 		if err != nil {
 			return err
 		}
-		early := verifyd.Receipt{CarrierID: carrierID, State: verifyd.DeliveryState(state), Error: errText, At: fromMS(at)}
+		earlies = append(earlies, verifyd.Receipt{CarrierID: carrierID, State: verifyd.DeliveryState(state), Error: errText, At: fromMS(at)})
+	}
+	// In the order they came, as if each had come after the submit.
+	slices.SortStableFunc(earlies, func(a, b verifyd.Receipt) int { return a.At.Compare(b.At) })
+	for _, early := range earlies {
 		if _, err := applyReceipt(t, early); err != nil {
 			return err
 		}

@@ -275,6 +275,55 @@ func testFinishMessages(t *testing.T, newStore NewStore) {
 		f := newFixture(t, newStore)
 		f.finish()
 	})
+
+	// A worker's result can come after its lease ran out and another claim
+	// took the message: it is recorded only for the claim that made it
+	// (MessageResult.Attempt), so that a stale retry cannot release the
+	// newer lease and hand the message to a third claim mid-send.
+	t.Run("StaleResultLeavesTheNewerClaimAlone", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		first := f.claimOne(base(), m.RequestID)
+		t1 := base().Add(lease + time.Second)
+		second := f.claimOne(t1, m.RequestID)
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliveryQueued, Error: "timeout",
+			NextAttempt: t1.Add(time.Second), At: t1, Attempt: first.Attempts})
+		if ms := f.claim(t1.Add(2*time.Second), 10); len(ms) != 0 {
+			t.Fatalf("claimed %v while the second claim's lease holds", ids(ms))
+		}
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"c1"}, At: t1.Add(time.Second), Attempt: first.Attempts})
+		if d := f.delivery(a.ID, m.RequestID); d.State != verifyd.DeliveryQueued {
+			t.Fatalf("a stale Submitted was recorded: %+v", d)
+		}
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"c2"}, At: t1.Add(2 * time.Second), Attempt: second.Attempts})
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliverySubmitted, CarrierID: "c2", Updated: t1.Add(2 * time.Second)})
+	})
+
+	// Carriers reuse ids; two messages of one batch with the same id must
+	// both be recorded (the later one owning the id), never one left leased
+	// to be sent again.
+	t.Run("SameCarrierIDForTwoMessagesOfOneBatch", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m1 := f.queue(a, 1, base())
+		_, m2 := f.queue(a, 2, base())
+		f.claim(base(), 10)
+		at := base().Add(time.Second)
+		f.finish(verifyd.MessageResult{RequestID: m1.RequestID, State: verifyd.DeliverySubmitted, CarrierIDs: []string{"x"}, At: at},
+			verifyd.MessageResult{RequestID: m2.RequestID, State: verifyd.DeliverySubmitted, CarrierIDs: []string{"x"}, At: at})
+		for _, id := range []string{m1.RequestID, m2.RequestID} {
+			if d := f.delivery(a.ID, id); d.State != verifyd.DeliverySubmitted {
+				t.Errorf("%s: delivery %+v, want Submitted", id, d)
+			}
+		}
+		if ms := f.claim(base().Add(time.Hour), 10); len(ms) != 0 {
+			t.Fatalf("claimed again after the submit: %v", ids(ms))
+		}
+	})
 }
 
 func testReceipts(t *testing.T, newStore NewStore) {
@@ -367,5 +416,50 @@ func testReceipts(t *testing.T, newStore NewStore) {
 		before := f.delivery(a.ID, m.RequestID)
 		f.receipt(verifyd.Receipt{CarrierID: "c1", State: verifyd.DeliverySubmitted, At: base().Add(time.Second)})
 		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID), before)
+	})
+
+	// Receipts that came before their submit was recorded count in the
+	// order they came, as they would have after it: the first failure in
+	// time fails the message, and the last delivery in time settles it.
+	t.Run("EarlyFailuresOfTwoPartsFirstInTimeCounts", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		at := base().Add(time.Second)
+		f.receipt(verifyd.Receipt{CarrierID: "p1", State: verifyd.DeliveryExpired, Error: "EXPIRED", At: at.Add(time.Second)})
+		f.receipt(verifyd.Receipt{CarrierID: "p2", State: verifyd.DeliveryUndeliverable, Error: "UNDELIV", At: at})
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"p1", "p2"}, At: at.Add(3 * time.Second)})
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "p1", Error: "UNDELIV", Updated: at})
+	})
+	t.Run("EarlyFailuresOfTwoPartsFirstInTimeCountsAfterARetryInOneBatch", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		at := base().Add(time.Second)
+		f.receipt(verifyd.Receipt{CarrierID: "p1", State: verifyd.DeliveryExpired, Error: "EXPIRED", At: at.Add(time.Second)})
+		f.receipt(verifyd.Receipt{CarrierID: "p2", State: verifyd.DeliveryUndeliverable, Error: "UNDELIV", At: at})
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliveryQueued, Error: "throttled",
+			NextAttempt: at, At: at},
+			verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+				CarrierIDs: []string{"p1", "p2"}, At: at.Add(3 * time.Second)})
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "p1", Error: "UNDELIV", Updated: at})
+	})
+	t.Run("EarlyDeliveredPartsOutOfOrderSettleAtTheLast", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		at := base().Add(time.Second)
+		f.receipt(verifyd.Receipt{CarrierID: "p1", State: verifyd.DeliveryDelivered, At: at.Add(time.Second)})
+		f.receipt(verifyd.Receipt{CarrierID: "p2", State: verifyd.DeliveryDelivered, At: at})
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"p1", "p2"}, At: at.Add(3 * time.Second)})
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "p1", Updated: at.Add(time.Second)})
 	})
 }
