@@ -378,3 +378,20 @@ func TestOpenErrorsSayWhatToCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestServeAddressTaken(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, flag := range []string{"--addr", "--metrics-addr"} {
+		args := []string{"serve", "--dev", "--db", "sqlite:" + filepath.Join(t.TempDir(), "v.db"), "--addr", "127.0.0.1:0"}
+		args = append(args, flag, ln.Addr().String())
+		code, _, stderr := runMain(t, nil, args...)
+		if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, flag+":") || !strings.Contains(stderr, "choose another address") {
+			t.Errorf("serve %s on a taken address: exit %d, stderr %q; want 1 and one line that names %s and says what to do", flag, code, stderr, flag)
+		}
+	}
+}

@@ -123,6 +123,10 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 	return c, nil
 }
 
+// listenHint is what to do when an address cannot be listened on: it is
+// taken, or not this machine's.
+const listenHint = "stop what listens there or choose another address (HOST:PORT of this machine; port 0 picks a free one)"
+
 // checkAddr reports whether addr is a listen address, HOST:PORT.
 func checkAddr(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
@@ -188,7 +192,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 	// Listen before anything starts, so that a taken address fails at once.
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("--addr: %w; %s", err, listenHint)
 	}
 	defer ln.Close() // after Shutdown, a no-op; before it, on an early error, the release
 
@@ -214,7 +218,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 	if c.metricsAddr != "" {
 		mln, err := net.Listen("tcp", c.metricsAddr)
 		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
+			return fmt.Errorf("--metrics-addr: %w; %s", err, listenHint)
 		}
 		mux := nethttp.NewServeMux()
 		mux.Handle("GET /metrics", metricsHandler)
