@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -393,5 +394,32 @@ func TestServeAddressTaken(t *testing.T) {
 		if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, flag+":") || !strings.Contains(stderr, "choose another address") {
 			t.Errorf("serve %s on a taken address: exit %d, stderr %q; want 1 and one line that names %s and says what to do", flag, code, stderr, flag)
 		}
+	}
+}
+
+// TestHTTPServersHaveEveryTimeout: both listeners of serve (the API and
+// --metrics-addr) are built by newHTTPServer, whose every deadline is set;
+// the metrics listener once had only a header timeout, so an idle or
+// non-reading client held its connection for ever.
+func TestHTTPServersHaveEveryTimeout(t *testing.T) {
+	t.Parallel()
+	s := newHTTPServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	for name, d := range map[string]time.Duration{
+		"ReadHeaderTimeout": s.ReadHeaderTimeout, "ReadTimeout": s.ReadTimeout,
+		"WriteTimeout": s.WriteTimeout, "IdleTimeout": s.IdleTimeout,
+	} {
+		if d <= 0 {
+			t.Errorf("%s is %v", name, d)
+		}
+	}
+	if s.MaxHeaderBytes <= 0 || s.ErrorLog == nil {
+		t.Errorf("MaxHeaderBytes %d, ErrorLog %v", s.MaxHeaderBytes, s.ErrorLog)
+	}
+	src, err := os.ReadFile("serve.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(src), "nethttp.Server{"); n != 1 {
+		t.Errorf("serve.go builds %d http.Servers by hand; every listener must come from newHTTPServer", n)
 	}
 }

@@ -222,7 +222,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 		}
 		mux := nethttp.NewServeMux()
 		mux.Handle("GET /metrics", metricsHandler)
-		metricsSrv = &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = newHTTPServer(mux, logger)
 		go metricsSrv.Serve(mln)
 		logger.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
 		metricsHandler = nil     // not on the API listener as well
@@ -266,15 +266,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 		Metrics:  metricsHandler,
 	})
 
-	srv := &nethttp.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(handler, logger)
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme = "https"
@@ -425,4 +417,21 @@ func writeNew(path, content string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// newHTTPServer is the http.Server of every listener serve opens (the API
+// and --metrics-addr), with a deadline on each phase of a connection: a
+// client that sends its request slowly, stops reading its answer, or keeps
+// an idle connection open cannot hold a connection, and its goroutine and
+// buffers, for ever.
+func newHTTPServer(h nethttp.Handler, logger *slog.Logger) *nethttp.Server {
+	return &nethttp.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
