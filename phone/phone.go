@@ -165,9 +165,12 @@ func lineType(t phonenumbers.PhoneNumberType) verifyd.LineType {
 }
 
 // Normalize turns the inbox's ?to= query into the form numbers are stored
-// in: the punctuation Parse ignores removed, and a leading '+' or "00"
-// dropped. It returns "" when anything but digits is left. It does not
-// validate, so a developer can filter by a partial or national number.
+// in. A query that Parse takes as an international number gives the digits
+// Parse stores, so "+44 (0)7123 123456" finds what was sent to that `to`
+// (447123123456, the national '0' dropped as Parse drops it). Any other
+// query gives its digits with the punctuation Parse ignores removed, and a
+// leading '+' or "00" dropped. It returns "" when anything but digits is
+// left.
 func Normalize(query string) string {
 	if len(query) > maxInput {
 		return ""
@@ -175,6 +178,9 @@ func Normalize(query string) string {
 	digits, _, ok := strip(query)
 	if !ok {
 		return ""
+	}
+	if n, err := Parse(query, ""); err == nil {
+		return n.Digits
 	}
 	return digits
 }

@@ -119,7 +119,10 @@ func TestNormalize(t *testing.T) {
 		{"Digits", "447123123456", "447123123456"},
 		{"Plus", "+447123123456", "447123123456"},
 		{"DoubleZero", "00447123123456", "447123123456"},
-		{"Punctuation", "+44 (0) 7123-123.456", "4407123123456"},
+		{"Punctuation", "+44 (0) 7123-123.456", "447123123456"},
+		{"TrunkZeroAfterDoubleZero", "0044 (0)7979 080215", "447979080215"},
+		{"TrunkZeroAfterBareCallingCode", "44 07979 080215", "447979080215"},
+		{"InvalidKeepsItsDigits", "+44 (0) 12", "44012"},
 		{"Partial", "7123", "7123"},
 		{"National", "07123123456", "07123123456"},
 		{"Empty", "", ""},
@@ -139,7 +142,8 @@ func TestNormalize(t *testing.T) {
 
 func TestNormalizeMatchesParse(t *testing.T) {
 	t.Parallel()
-	for _, raw := range []string{"+44 7123 123456", "0044-7123-123456", "447123123456", "+1 (201) 555.0123"} {
+	for _, raw := range []string{"+44 7123 123456", "0044-7123-123456", "447123123456", "+1 (201) 555.0123",
+		"+44 (0) 7123 123456", "0049 (0)151 23456789", "+7 8 912 345 6789", "+54 11 15 2345 6789"} {
 		n, err := Parse(raw, "")
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", raw, err)
