@@ -135,8 +135,11 @@ func GenerateKey(r io.Reader) (string, error) {
 func ParseKey(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	const want = "the server key must be 64 hexadecimal characters (32 bytes), such as `verifyd keygen` prints"
-	if len(s) != 2*KeySize {
-		return nil, fmt.Errorf("%s; this one has %d characters", want, utf8.RuneCountInString(s))
+	// Counted in characters, as the message counts them: a key of 64
+	// characters one of which is not ASCII is not hexadecimal, not of the
+	// wrong length.
+	if n := utf8.RuneCountInString(s); n != 2*KeySize {
+		return nil, fmt.Errorf("%s; this one has %d characters", want, n)
 	}
 	b, err := hex.DecodeString(s)
 	if err != nil {

@@ -239,6 +239,10 @@ func TestParseKeyErr(t *testing.T) {
 		{"NotHex", secretish[:62] + "zz", "not hexadecimal"},
 		{"Base64", "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=", "has 44 characters"},
 		{"InnerSpace", secretish[:32] + " " + secretish[33:], "not hexadecimal"},
+		// 64 characters, one of them two bytes long: "has 64 characters"
+		// would contradict "must be 64".
+		{"NonASCIIOfRightLength", secretish[:63] + "é", "not hexadecimal"},
+		{"NonASCIITooLong", secretish + "é", "has 65 characters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
