@@ -36,6 +36,10 @@ func FuzzParse(f *testing.F) {
 		if Normalize(raw) == "" {
 			t.Fatalf("Parse(%q, %q) accepted what Normalize refuses", raw, country)
 		}
+		// The inbox's ?to= finds what was sent to the same text as `to`.
+		if got := Normalize(raw); country == "" && got != n.Digits {
+			t.Fatalf("Parse(%q) stores %s, but Normalize gives %s", raw, n.Digits, got)
+		}
 		// Parse judges validity by the number's type; it must agree with
 		// libphonenumber's own IsValidNumber.
 		p, err := phonenumbers.Parse("+"+n.Digits, "")
