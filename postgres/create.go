@@ -36,13 +36,17 @@ type createArgs struct {
 }
 
 // newCreateGroups groups creates; a request id twice in a group waits for
-// the next, so that it meets the first as a conflict.
+// the next, so that it meets the first as a conflict. A caller that gives
+// up still waits for a group that has taken its create: the group may
+// commit it, and an error answered for a committed create would let an
+// idempotent retry send a second code.
 func (s *Store) newCreateGroups() *groups[createArgs] {
 	return &groups[createArgs]{
 		max:        maxCreateGroup,
 		committers: createCommitters,
 		key:        func(a createArgs) string { return a.v.ID },
 		commit:     s.createTx,
+		waitAll:    true,
 	}
 }
 
@@ -226,10 +230,14 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 // tats into tats.
 func queueLockBuckets(first *pgx.Batch, keys []string, tats map[string]int64) {
 	// New buckets go in in key order too: a row another transaction is
-	// inserting is waited for like a locked one.
+	// inserting is waited for like a locked one. An existing bucket is
+	// locked by the insert itself (an update that changes nothing): with
+	// DO NOTHING, the purge could delete it before the SELECT below, which
+	// would then skip it, judge the create on no bucket at all, and lose
+	// its charge. A row deleted meanwhile is inserted again instead.
 	first.Queue(`INSERT INTO limit_buckets (key, tat)
 		SELECT k, 0 FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i
-		ON CONFLICT (key) DO NOTHING`, keys)
+		ON CONFLICT (key) DO UPDATE SET tat = limit_buckets.tat WHERE false`, keys)
 	first.Queue(`SELECT b.key, b.tat FROM unnest($1::text[]) AS u(key) JOIN limit_buckets b ON b.key = u.key
 		ORDER BY b.key COLLATE "C" FOR UPDATE OF b`, keys).
 		Query(func(rows pgx.Rows) error {
