@@ -205,6 +205,19 @@ func SendLimits(a *Account, n Number, clientIP string) []Limit {
 	return out
 }
 
+// RunCooldown is the cooldown of the LimitFailures limit among limits, 0
+// when there is none. A store keeps it with the verification it creates,
+// so that a wrong code typed a whole cooldown after its number's last one
+// starts a new run instead of adding to the old one.
+func RunCooldown(limits []Limit) time.Duration {
+	for _, l := range limits {
+		if l.Kind == LimitFailures {
+			return l.Rate.Per
+		}
+	}
+	return 0
+}
+
 // Take applies the generic cell rate algorithm (GCRA) to one bucket whose
 // theoretical arrival time is tat (zero for a new bucket). A bucket admits
 // Count sends at once, then one every Per/Count. It returns the bucket's new

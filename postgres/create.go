@@ -71,9 +71,9 @@ func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification,
 // taken, and the messages of those it inserted; it returns their ids.
 const insertCreates = `WITH v AS (
 	INSERT INTO verifications (id, account_id, phone_number, country, number_status, state, code_mac, attempts,
-		max_attempts, created, valid_until, verified, updated)
+		max_attempts, created, valid_until, verified, updated, run_cooldown)
 	SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
-		$8::int[], $9::int[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[])
+		$8::int[], $9::int[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $23::bigint[])
 	ON CONFLICT (id) DO NOTHING
 	RETURNING id
 ), m AS (
@@ -98,6 +98,7 @@ func queueInsertCreates(b *pgx.Batch, group []*call[createArgs], inserted map[st
 		macs                                            = make([][]byte, n)
 		attempts, maxAttempts                           = make([]int32, n), make([]int32, n)
 		created, validUntil, updated                    = make([]int64, n), make([]int64, n), make([]int64, n)
+		runCooldowns                                    = make([]int64, n)
 		verified                                        = make([]*int64, n)
 
 		mIDs, mTos, mFroms                 []string
@@ -111,6 +112,7 @@ func queueInsertCreates(b *pgx.Batch, group []*call[createArgs], inserted map[st
 		numberStatuses[i], states[i], macs[i] = string(v.NumberStatus), string(v.State), v.CodeMAC
 		attempts[i], maxAttempts[i] = int32(v.Attempts), int32(v.MaxAttempts)
 		created[i], validUntil[i], verified[i], updated[i] = ms(v.Created), ms(v.ValidUntil), nullMS(v.Verified), ms(v.Updated)
+		runCooldowns[i] = verifyd.RunCooldown(r.arg.limits).Milliseconds()
 		if m := r.arg.m; m != nil {
 			mIDs, mAccounts, mTos, mFroms = append(mIDs, m.RequestID), append(mAccounts, m.AccountID), append(mTos, m.To), append(mFroms, m.From)
 			mSealed, mAttempts = append(mSealed, m.Sealed), append(mAttempts, int32(m.Attempts))
@@ -119,7 +121,7 @@ func queueInsertCreates(b *pgx.Batch, group []*call[createArgs], inserted map[st
 	}
 	b.Queue(insertCreates, ids, accounts, numbers, countries, numberStatuses, states, macs, attempts, maxAttempts,
 		created, validUntil, verified, updated,
-		mIDs, mAccounts, mTos, mFroms, mSealed, mAttempts, mNext, mDeadline, mMade).
+		mIDs, mAccounts, mTos, mFroms, mSealed, mAttempts, mNext, mDeadline, mMade, runCooldowns).
 		Query(func(rows pgx.Rows) error {
 			var id string
 			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {

@@ -24,10 +24,11 @@ func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification,
 		if err := chargeLimits(t, v, limits, v.Created); err != nil {
 			return err
 		}
-		res, err := t.exec(`INSERT INTO verifications (`+verificationColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		res, err := t.exec(`INSERT INTO verifications (`+verificationColumns+`, run_cooldown)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.AccountID, v.PhoneNumber, v.Country, string(v.NumberStatus), string(v.State), v.CodeMAC,
-			v.Attempts, v.MaxAttempts, ms(v.Created), ms(v.ValidUntil), nullMS(v.Verified), ms(v.Updated))
+			v.Attempts, v.MaxAttempts, ms(v.Created), ms(v.ValidUntil), nullMS(v.Verified), ms(v.Updated),
+			verifyd.RunCooldown(limits).Milliseconds())
 		if isConflict(err) {
 			return verifyd.Errorf(verifyd.ECONFLICT, "a verification with that id exists")
 		}

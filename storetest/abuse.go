@@ -112,6 +112,21 @@ func testFailures(t *testing.T, newStore NewStore) {
 		f.wantRefusedTo(a, 7, 1, last.Add(time.Hour+5*time.Second), l, time.Hour-time.Second, l)
 	})
 
+	t.Run("WrongCodeAfterTheCooldownStartsANewRun", func(t *testing.T) {
+		// The run's last wrong code is at base(); request 2, created before
+		// the cooldown ended, takes a wrong code after it ended. That code
+		// starts a new run of 1, not a run of 3 that locks the number out.
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		l := failuresLimit(a, 1, 3, time.Hour)
+		f.wantSentTo(a, 1, 1, base(), l)
+		f.wrongCodes(a, 1, 2, base())
+		f.wantSentTo(a, 2, 1, base().Add(45*time.Minute), l) // a run of 2, under 3
+		f.wrongCodes(a, 2, 1, base().Add(61*time.Minute))    // the run ended at +60m
+		f.wantSentTo(a, 3, 1, base().Add(62*time.Minute), l)
+		f.wrongCodes(a, 3, 2, base().Add(63*time.Minute)) // 1 + 2: the new run is at its maximum
+		f.wantRefusedTo(a, 4, 1, base().Add(64*time.Minute), l, 59*time.Minute, l)
+	})
 	t.Run("RightCodeEndsTheRun", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		a := f.account("shop")
