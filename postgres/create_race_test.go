@@ -10,6 +10,25 @@ import (
 	"verifyd"
 )
 
+// lockBucket locks the limit bucket key on a connection of its own, in a
+// transaction the test ends, as a purge or another instance would.
+func lockBucket(t *testing.T, dsn, key string) (*pgx.Conn, pgx.Tx) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), "SELECT 1 FROM limit_buckets WHERE key = $1 FOR UPDATE", key); err != nil {
+		t.Fatal(err)
+	}
+	return conn, tx
+}
+
 // waitForLockWait waits until a session of the database waits for a lock.
 func waitForLockWait(t *testing.T, conn *pgx.Conn) {
 	t.Helper()
@@ -50,18 +69,7 @@ func TestPurgeRacingACreateKeepsItsCharge(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := now().Add(10 * time.Minute) // the bucket has run out: the purge may take it
-	purge, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer purge.Close(t.Context())
-	tx, err := purge.Begin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(t.Context(), "SELECT 1 FROM limit_buckets WHERE key = $1 FOR UPDATE", l.Key); err != nil {
-		t.Fatal(err)
-	}
+	purge, tx := lockBucket(t, dsn, l.Key)
 	done := make(chan error, 1)
 	go func() { done <- send(1, later) }()
 	waitForLockWait(t, purge)
@@ -93,18 +101,7 @@ func TestCreateAbandonedByItsCallerIsNotCommittedBehindAnError(t *testing.T) {
 	if err := s.CreateVerification(t.Context(), v0, m0, []verifyd.Limit{l}); err != nil {
 		t.Fatal(err)
 	}
-	other, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(t.Context())
-	tx, err := other.Begin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(t.Context(), "SELECT 1 FROM limit_buckets WHERE key = $1 FOR UPDATE", l.Key); err != nil {
-		t.Fatal(err)
-	}
+	other, tx := lockBucket(t, dsn, l.Key)
 	ctx, cancel := context.WithCancel(t.Context())
 	v1, m1 := pending(a, 1)
 	done := make(chan error, 1)

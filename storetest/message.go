@@ -420,35 +420,34 @@ func testReceipts(t *testing.T, newStore NewStore) {
 
 	// Receipts that came before their submit was recorded count in the
 	// order they came, as they would have after it: the first failure in
-	// time fails the message, and the last delivery in time settles it.
-	t.Run("EarlyFailuresOfTwoPartsFirstInTimeCounts", func(t *testing.T) {
-		f := newFixture(t, newStore)
-		a := f.account("shop")
-		_, m := f.queue(a, 1, base())
-		f.claimOne(base(), m.RequestID)
-		at := base().Add(time.Second)
-		f.receipt(verifyd.Receipt{CarrierID: "p1", State: verifyd.DeliveryExpired, Error: "EXPIRED", At: at.Add(time.Second)})
-		f.receipt(verifyd.Receipt{CarrierID: "p2", State: verifyd.DeliveryUndeliverable, Error: "UNDELIV", At: at})
-		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
-			CarrierIDs: []string{"p1", "p2"}, At: at.Add(3 * time.Second)})
-		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
-			verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "p1", Error: "UNDELIV", Updated: at})
-	})
-	t.Run("EarlyFailuresOfTwoPartsFirstInTimeCountsAfterARetryInOneBatch", func(t *testing.T) {
-		f := newFixture(t, newStore)
-		a := f.account("shop")
-		_, m := f.queue(a, 1, base())
-		f.claimOne(base(), m.RequestID)
-		at := base().Add(time.Second)
-		f.receipt(verifyd.Receipt{CarrierID: "p1", State: verifyd.DeliveryExpired, Error: "EXPIRED", At: at.Add(time.Second)})
-		f.receipt(verifyd.Receipt{CarrierID: "p2", State: verifyd.DeliveryUndeliverable, Error: "UNDELIV", At: at})
-		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliveryQueued, Error: "throttled",
-			NextAttempt: at, At: at},
-			verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
-				CarrierIDs: []string{"p1", "p2"}, At: at.Add(3 * time.Second)})
-		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
-			verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "p1", Error: "UNDELIV", Updated: at})
-	})
+	// time fails the message (whether the submit is the batch's only result
+	// for it or follows a retry), and the last delivery in time settles it.
+	for _, tc := range []struct {
+		name  string
+		retry bool
+	}{
+		{"EarlyFailuresOfTwoPartsFirstInTimeCounts", false},
+		{"EarlyFailuresOfTwoPartsFirstInTimeCountsAfterARetryInOneBatch", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, newStore)
+			a := f.account("shop")
+			_, m := f.queue(a, 1, base())
+			f.claimOne(base(), m.RequestID)
+			at := base().Add(time.Second)
+			f.receipt(verifyd.Receipt{CarrierID: "p1", State: verifyd.DeliveryExpired, Error: "EXPIRED", At: at.Add(time.Second)})
+			f.receipt(verifyd.Receipt{CarrierID: "p2", State: verifyd.DeliveryUndeliverable, Error: "UNDELIV", At: at})
+			var results []verifyd.MessageResult
+			if tc.retry {
+				results = append(results, verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliveryQueued,
+					Error: "throttled", NextAttempt: at, At: at})
+			}
+			f.finish(append(results, verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+				CarrierIDs: []string{"p1", "p2"}, At: at.Add(3 * time.Second)})...)
+			wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+				verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "p1", Error: "UNDELIV", Updated: at})
+		})
+	}
 	t.Run("EarlyDeliveredPartsOutOfOrderSettleAtTheLast", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		a := f.account("shop")
