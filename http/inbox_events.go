@@ -68,6 +68,15 @@ func newInboxStreams(s *Server) *inboxStreams {
 // serve streams one page's inbox, filtered by ?to= like /inbox/messages,
 // until the client goes or the server stops.
 func (st *inboxStreams) serve(w http.ResponseWriter, r *http.Request) error {
+	if r.Method == http.MethodHead {
+		// The GET route answers HEAD too. Its body would be thrown away
+		// unwritten, so no write would ever fail: a stream served to a
+		// HEAD would hold its slot, and the client's keep-alive
+		// connection, until the server stops. The headers are the answer.
+		setStreamHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	select {
 	case st.slots <- struct{}{}:
 		defer func() { <-st.slots }()
@@ -84,11 +93,7 @@ func (st *inboxStreams) serve(w http.ResponseWriter, r *http.Request) error {
 	after, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
 
 	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no") // nginx would otherwise hold the events back
+	setStreamHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	var buf bytes.Buffer
 	send := func() bool {
@@ -141,6 +146,14 @@ func (st *inboxStreams) serve(w http.ResponseWriter, r *http.Request) error {
 		case <-poll.C:
 		}
 	}
+}
+
+// setStreamHeaders sets the headers of an event stream's answer.
+func setStreamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Accel-Buffering", "no") // nginx would otherwise hold the events back
 }
 
 // newEvents writes to buf an event for each message of ms (newest first,

@@ -284,3 +284,38 @@ func TestInboxPageCSP(t *testing.T) {
 		t.Fatalf("the page has an inline %q attribute, which the CSP blocks", m)
 	}
 }
+
+// TestInboxEventsHeadEnds asks for the stream with HEAD, as a link checker
+// or a monitor might (the GET route answers HEAD too): the answer is the
+// stream's headers, and then the request is over, so that it holds no
+// stream slot and its keep-alive connection can carry the next request.
+func TestInboxEventsHeadEnds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withConfig(func(cfg *Config) { cfg.Dev = true }))
+	ts := httptest.NewServer(e.srv)
+	t.Cleanup(ts.Close)
+	// Shutdown ends the streams still open, so that a failure here does not
+	// leave Close waiting for them.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		ts.Config.Shutdown(ctx)
+	})
+	client := ts.Client()
+	for i := range inboxMaxStreams + 1 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "HEAD", ts.URL+"/inbox/events", nil)
+		resp, err := client.Do(req)
+		cancel()
+		if err != nil {
+			t.Fatalf("HEAD number %d: %v (the one before still holds its connection)", i+1, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("HEAD: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	// Every slot is still free for a page.
+	c := openStream(t, ts.URL+"/inbox/events", "")
+	c.close()
+}
