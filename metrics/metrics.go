@@ -64,7 +64,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verifyd_verifications_finished_total",
 			Help: "Verifications that reached a final state, by country and state (Verified, Locked, Expired, Cancelled, NotSent). " +
-				"Expired counts only those a validate found expired.",
+				"Expired counts only those a validate or a cancel found expired.",
 		}, []string{"country", "state"}),
 		validations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verifyd_validations_total",
@@ -80,7 +80,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"outcome"}),
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "verifyd_delivery_receipts_total",
-			Help: "Carrier receipts recorded, one per message part, by delivery state.",
+			Help: "Final carrier receipts taken, by the delivery state they report. A receipt the carrier sends again " +
+				"(its acknowledgement was lost) counts again, though the store records it once.",
 		}, []string{"state"}),
 		toSubmit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "verifyd_delivery_submit_seconds",
