@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -91,6 +92,12 @@ func (st *inboxStreams) serve(w http.ResponseWriter, r *http.Request) error {
 	// stream stays open so the page does not fall back to polling.
 	none := query != "" && to == ""
 	after, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
+	if after > 0 && !st.gaveID(ctx, after) {
+		// Ids only grow, so this one came from another database (the dev
+		// database deleted while the page stayed open): skipping up to it
+		// would hide every new message until the ids caught up.
+		after = 0
+	}
 
 	rc := http.NewResponseController(w)
 	setStreamHeaders(w.Header())
@@ -146,6 +153,23 @@ func (st *inboxStreams) serve(w http.ResponseWriter, r *http.Request) error {
 		case <-poll.C:
 		}
 	}
+}
+
+// gaveID reports whether the store may have given id: whether its newest
+// messages, whatever their number, reach that id. It errs towards false
+// (the page is sent what it has again, and ignores it by id), and says true
+// when the store cannot be asked, as the first poll then fails anyway.
+func (st *inboxStreams) gaveID(ctx context.Context, id int64) bool {
+	ms, err := st.s.cfg.Store.ListInboxMessages(ctx, "", inboxLimit)
+	if err != nil {
+		return true
+	}
+	for _, m := range ms {
+		if m.ID >= id {
+			return true
+		}
+	}
+	return false
 }
 
 // setStreamHeaders sets the headers of an event stream's answer.
