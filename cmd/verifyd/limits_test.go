@@ -177,6 +177,71 @@ func TestMaintenanceRoundBlocksLogsAndCounts(t *testing.T) {
 	}
 }
 
+// lockedElsewhere is a store whose maintenance lock another instance holds
+// unless mine is set.
+type lockedElsewhere struct {
+	verifyd.Store
+	mine bool
+}
+
+func (s *lockedElsewhere) TryMaintenance(ctx context.Context, fn func(context.Context) error) (bool, error) {
+	if !s.mine {
+		return false, nil
+	}
+	return true, fn(ctx)
+}
+
+// An instance whose turn finds the lock held elsewhere shows no blocks:
+// the gauge is read as the max across instances, and its own last round's
+// blocks may have ended since.
+func TestMaintenanceTurnWithoutTheLockClearsTheWatchGauges(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v.db")
+	if _, err := runAt(t, "accounts", "create", "shop", "--db", "sqlite:"+path); err != nil {
+		t.Fatal(err)
+	}
+	store, err := openStore(t.Context(), database{kind: "sqlite", dsn: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	pumpInto(t, store, "shop", "44797908", "GB", 120)
+
+	shared := &lockedElsewhere{Store: store, mine: true}
+	reg := prometheus.NewRegistry()
+	mt := &maintenance{store: shared, now: func() time.Time { return watchNow },
+		logger: slog.New(slog.DiscardHandler), m: metrics.New(reg)}
+	blocks := func() float64 {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n float64
+		for _, f := range families {
+			if f.GetName() == "verifyd_watch_blocks" {
+				for _, m := range f.GetMetric() {
+					n += m.GetGauge().GetValue()
+				}
+			}
+		}
+		return n
+	}
+	if err := mt.turn(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := blocks(); n != 2 {
+		t.Fatalf("%v blocks after a round with the lock, want 2 (prefix, country)", n)
+	}
+	shared.mine = false
+	if err := mt.turn(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := blocks(); n != 0 {
+		t.Fatalf("%v blocks after a turn without the lock, want 0", n)
+	}
+}
+
 func TestAccountsSetAbuseSettings(t *testing.T) {
 	t.Parallel()
 	db := "sqlite:" + filepath.Join(t.TempDir(), "v.db")

@@ -33,20 +33,11 @@ type maintenance struct {
 // keep. With several instances on PostgreSQL only the one holding the
 // maintenance lock does a round; the others skip it.
 func maintain(ctx context.Context, store verifyd.Store, now func() time.Time, logger *slog.Logger, m *metrics.Metrics) {
-	type exclusive interface {
-		TryMaintenance(ctx context.Context, fn func(context.Context) error) (bool, error)
-	}
 	mt := &maintenance{store: store, now: now, logger: logger, m: m}
 	tick := time.NewTicker(maintenanceRound)
 	defer tick.Stop()
 	for {
-		var err error
-		if ex, ok := store.(exclusive); ok {
-			_, err = ex.TryMaintenance(ctx, mt.round)
-		} else {
-			err = mt.round(ctx)
-		}
-		if err != nil && ctx.Err() == nil {
+		if err := mt.turn(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("maintenance", "err", err)
 		}
 		select {
@@ -55,6 +46,28 @@ func maintain(ctx context.Context, store verifyd.Store, now func() time.Time, lo
 		case <-tick.C:
 		}
 	}
+}
+
+// exclusive is a store shared by instances, of which one at a time does
+// the maintenance.
+type exclusive interface {
+	TryMaintenance(ctx context.Context, fn func(context.Context) error) (bool, error)
+}
+
+// turn is this instance's turn at maintenance: a round, unless another
+// instance holds the lock. Then the watch gauges show no blocks here, not
+// this instance's last round's, since they are read as the max across
+// instances and the blocks found then may have ended.
+func (mt *maintenance) turn(ctx context.Context) error {
+	ex, ok := mt.store.(exclusive)
+	if !ok {
+		return mt.round(ctx)
+	}
+	ran, err := ex.TryMaintenance(ctx, mt.round)
+	if !ran && err == nil {
+		mt.m.Watched(&verifyd.WatchReport{})
+	}
+	return err
 }
 
 // round runs the watch, and the purge every purgeEvery rounds from the
