@@ -71,9 +71,17 @@ type Failure struct {
 // Error is a refused request.
 type Error struct {
 	StatusCode int
-	Failures   []Failure     // for 400
-	RetryAfter time.Duration // for a Throttled 400
-	Message    string
+	// Failures are the ValidationFailures of a 400, and the one InvalidJson
+	// failure of a 413 (a body over 64 KiB).
+	Failures []Failure
+	// RetryAfter is the Retry-After header (a Throttled 400, or a 429 or
+	// 503 from a proxy in front of the server); 0 when there is none.
+	RetryAfter time.Duration
+	// Code is the code of a JSON error answer (404, 405, 409, 422, 5xx):
+	// not_found, method_not_allowed, conflict, mismatch, internal or
+	// unavailable. It is empty for 400, 401 and 413.
+	Code    string
+	Message string
 }
 
 func (e *Error) Error() string {
@@ -104,27 +112,34 @@ func (c *Client) Send(ctx context.Context, r SendRequest) (*VerifyCode, error) {
 	if r.IdempotencyKey != "" {
 		hdr.Set("Idempotency-Key", r.IdempotencyKey)
 	}
-	status, err := c.do(ctx, http.MethodPost, "/webapi/verify", hdr, r, &out)
+	resp, err := c.do(ctx, http.MethodPost, "/webapi/verify", hdr, r, &out)
 	if err != nil {
 		return nil, err
 	}
-	if status != http.StatusAccepted {
-		return nil, &Error{StatusCode: status, Message: "unexpected status"}
+	if resp.StatusCode != http.StatusAccepted {
+		return nil, unexpected(resp.StatusCode)
 	}
 	return &out, nil
+}
+
+// unexpected is a success status the contract does not give for the call.
+func unexpected(status int) *Error {
+	return &Error{StatusCode: status, Message: "unexpected status"}
 }
 
 // Validate checks code against the request. A request that is unknown or
 // already finished answers with Status Finished.
 func (c *Client) Validate(ctx context.Context, requestID, code string) (*VerifyCode, error) {
 	var out VerifyCode
-	status, err := c.do(ctx, http.MethodPut, "/webapi/verify/"+url.PathEscape(requestID)+"/validate", nil,
+	resp, err := c.do(ctx, http.MethodPut, "/webapi/verify/"+url.PathEscape(requestID)+"/validate", nil,
 		map[string]string{"code": code}, &out)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if status == http.StatusNoContent {
+	case resp.StatusCode == http.StatusNoContent:
 		return &VerifyCode{RequestID: requestID, Status: Finished}, nil
+	case resp.StatusCode != http.StatusOK:
+		return nil, unexpected(resp.StatusCode)
 	}
 	return &out, nil
 }
@@ -151,30 +166,38 @@ type Record struct {
 // StatusCode 404.
 func (c *Client) Get(ctx context.Context, requestID string) (*Record, error) {
 	var out Record
-	if _, err := c.do(ctx, http.MethodGet, "/webapi/verify/"+url.PathEscape(requestID), nil, nil, &out); err != nil {
+	resp, err := c.do(ctx, http.MethodGet, "/webapi/verify/"+url.PathEscape(requestID), nil, nil, &out)
+	if err != nil {
 		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, unexpected(resp.StatusCode)
 	}
 	return &out, nil
 }
 
-// Cancel withdraws a pending request.
+// Cancel withdraws a pending request. The server answers the same whether
+// or not the request existed or was pending, so nil says only that no
+// pending request with that id is left.
 func (c *Client) Cancel(ctx context.Context, requestID string) error {
 	_, err := c.do(ctx, http.MethodDelete, "/webapi/verify/"+url.PathEscape(requestID), nil, nil, nil)
 	return err
 }
 
-func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, body, out any) (int, error) {
+// do sends one request and reads its answer: a 2xx body into out (a 204
+// has none), anything else into an *Error.
+func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, body, out any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, rd)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
@@ -188,38 +211,59 @@ func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, b
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	switch {
 	case resp.StatusCode == http.StatusNoContent:
-		return resp.StatusCode, nil
-	case resp.StatusCode < 300:
+		return resp, nil
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		if out != nil {
 			if err := json.Unmarshal(data, out); err != nil {
-				return 0, fmt.Errorf("verifyd: reading the answer: %w", err)
+				return nil, fmt.Errorf("verifyd: reading the %d answer: %w", resp.StatusCode, err)
 			}
 		}
-		return resp.StatusCode, nil
+		return resp, nil
 	}
-	e := &Error{StatusCode: resp.StatusCode}
-	if resp.StatusCode == http.StatusBadRequest && json.Unmarshal(data, &e.Failures) == nil {
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-			e.RetryAfter = time.Duration(s) * time.Second
-		}
-		return 0, e
+	e := &Error{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	// A 400 and a 413 are arrays of failures; every other JSON error is an
+	// object with a code and a message; a 401 is text.
+	if json.Unmarshal(data, &e.Failures) == nil && len(e.Failures) > 0 {
+		return nil, e
 	}
-	var msg struct{ Message string }
+	e.Failures = nil
+	var msg struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
 	if json.Unmarshal(data, &msg) == nil && msg.Message != "" {
-		e.Message = msg.Message
+		e.Code, e.Message = msg.Code, msg.Message
 	} else {
 		e.Message = strings.TrimSpace(string(data))
 	}
-	return 0, e
+	return nil, e
+}
+
+// retryAfter reads a Retry-After header: whole seconds, or an HTTP date.
+func retryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return time.Duration(min(s, int64(365*24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now).Round(time.Second)
+	}
+	return 0
 }
 
 // AsError returns err as an *Error when it is one.
