@@ -16,9 +16,13 @@ import (
 	"time"
 )
 
-// Client talks to one verifyd server as one account.
+// Client talks to one verifyd server as one account. The credentials go in
+// an Authorization header, never in a URL.
 type Client struct {
-	BaseURL  string // e.g. "http://127.0.0.1:8080"
+	// BaseURL is the server's http or https URL, e.g.
+	// "http://127.0.0.1:8080", optionally with a path prefix. It may not
+	// hold credentials, a query or a fragment.
+	BaseURL  string
 	User     string
 	Password string
 	// HTTP is the client used for requests; nil means a client with a 30 s
@@ -184,9 +188,29 @@ func (c *Client) Cancel(ctx context.Context, requestID string) error {
 	return err
 }
 
+// check refuses a BaseURL the client cannot use, and one that would put
+// credentials (or anything else) in the URLs it sends.
+func (c *Client) check() error {
+	u, err := url.Parse(c.BaseURL)
+	switch {
+	case err != nil:
+		return fmt.Errorf("verifyd: BaseURL: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return errors.New("verifyd: BaseURL must be an http or https URL with a host, such as http://127.0.0.1:8080")
+	case u.User != nil:
+		return errors.New("verifyd: BaseURL must not hold credentials; set User and Password")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return errors.New("verifyd: BaseURL must not have a query or a fragment")
+	}
+	return nil
+}
+
 // do sends one request and reads its answer: a 2xx body into out (a 204
 // has none), anything else into an *Error.
 func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, body, out any) (*http.Response, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -202,7 +226,9 @@ func (c *Client) do(ctx context.Context, method, path string, hdr http.Header, b
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(c.User, c.Password)
 	hc := c.HTTP

@@ -85,7 +85,8 @@ var (
 )
 
 // checkCommon checks what every request must carry: Basic credentials in
-// the header and nowhere else, Accept, and a JSON Content-Type with a body.
+// the header and nowhere else, Accept, and a JSON Content-Type exactly when
+// there is a body.
 func checkCommon(t *testing.T, r seen) {
 	t.Helper()
 	if got, want := r.header.Get("Authorization"), "Basic "+base64.StdEncoding.EncodeToString([]byte("app:s3cr:et")); got != want {
@@ -97,7 +98,7 @@ func checkCommon(t *testing.T, r seen) {
 	if r.header.Get("Accept") != "application/json" {
 		t.Errorf("Accept %q", r.header.Get("Accept"))
 	}
-	if ct := r.header.Get("Content-Type"); len(r.body) > 0 && ct != "application/json" {
+	if ct := r.header.Get("Content-Type"); (len(r.body) > 0) != (ct == "application/json") {
 		t.Errorf("Content-Type %q with a body of %d bytes", ct, len(r.body))
 	}
 }
@@ -337,6 +338,38 @@ func TestWireErrors(t *testing.T) {
 			t.Fatalf("%v", err)
 		}
 	})
+}
+
+// TestWireBaseURL checks that a BaseURL carrying credentials, a query or a
+// fragment, or one that is not http(s), is refused before anything is sent.
+func TestWireBaseURL(t *testing.T) {
+	t.Parallel()
+	f, c := newFake(t, answerWith(204, nil, ""))
+	host := strings.TrimPrefix(f.srv.URL, "http://")
+	for _, base := range []string{
+		"http://app:s3cr:et@" + host,
+		"http://app@" + host,
+		f.srv.URL + "/?password=s3cr",
+		f.srv.URL + "?",
+		f.srv.URL + "#x",
+		"ftp://" + host,
+		host,
+		"http://",
+	} {
+		bad := *c
+		bad.BaseURL = base
+		if err := bad.Cancel(context.Background(), id); err == nil {
+			t.Errorf("BaseURL %q was used", base)
+		} else if strings.Contains(err.Error(), "s3cr") {
+			t.Errorf("BaseURL %q: the error shows the secret: %v", base, err)
+		}
+		if _, err := bad.Send(context.Background(), client.SendRequest{To: "447979080215"}); err == nil {
+			t.Errorf("BaseURL %q was used by Send", base)
+		}
+	}
+	if n := f.count(); n != 0 {
+		t.Errorf("%d requests were sent", n)
+	}
 }
 
 // TestWireTimeouts checks that a server that never answers is given up on,
