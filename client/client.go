@@ -131,9 +131,22 @@ func unexpected(status int) *Error {
 	return &Error{StatusCode: status, Message: "unexpected status"}
 }
 
-// Validate checks code against the request. A request that is unknown or
-// already finished answers with Status Finished.
+// segment reports whether a request id reaches the server as the one path
+// segment it must be. The server decodes and cleans the path before
+// routing, so an empty id, "." or "..", or one holding a slash would reach
+// another route; such an id is answered here as the server answers a
+// malformed one.
+func segment(requestID string) bool {
+	return requestID != "" && requestID != "." && requestID != ".." && !strings.Contains(requestID, "/")
+}
+
+// Validate checks code against the request. A request that is unknown,
+// malformed or already finished answers with Status Finished.
 func (c *Client) Validate(ctx context.Context, requestID, code string) (*VerifyCode, error) {
+	finished := &VerifyCode{RequestID: requestID, Status: Finished}
+	if !segment(requestID) {
+		return finished, c.check()
+	}
 	var out VerifyCode
 	resp, err := c.do(ctx, http.MethodPut, "/webapi/verify/"+url.PathEscape(requestID)+"/validate", nil,
 		map[string]string{"code": code}, &out)
@@ -141,7 +154,7 @@ func (c *Client) Validate(ctx context.Context, requestID, code string) (*VerifyC
 	case err != nil:
 		return nil, err
 	case resp.StatusCode == http.StatusNoContent:
-		return &VerifyCode{RequestID: requestID, Status: Finished}, nil
+		return finished, nil
 	case resp.StatusCode != http.StatusOK:
 		return nil, unexpected(resp.StatusCode)
 	}
@@ -166,9 +179,15 @@ type Record struct {
 	} `json:"delivery,omitempty"`
 }
 
-// Get reads a request's record; an unknown request is an *Error with
-// StatusCode 404.
+// Get reads a request's record; an unknown or malformed request is an
+// *Error with StatusCode 404.
 func (c *Client) Get(ctx context.Context, requestID string) (*Record, error) {
+	if !segment(requestID) {
+		if err := c.check(); err != nil {
+			return nil, err
+		}
+		return nil, &Error{StatusCode: http.StatusNotFound, Code: "not_found", Message: "There is no verification with that requestId."}
+	}
 	var out Record
 	resp, err := c.do(ctx, http.MethodGet, "/webapi/verify/"+url.PathEscape(requestID), nil, nil, &out)
 	if err != nil {
@@ -184,6 +203,9 @@ func (c *Client) Get(ctx context.Context, requestID string) (*Record, error) {
 // or not the request existed or was pending, so nil says only that no
 // pending request with that id is left.
 func (c *Client) Cancel(ctx context.Context, requestID string) error {
+	if !segment(requestID) {
+		return c.check()
+	}
 	_, err := c.do(ctx, http.MethodDelete, "/webapi/verify/"+url.PathEscape(requestID), nil, nil, nil)
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -236,6 +237,31 @@ func TestWireRequests(t *testing.T) {
 	})
 }
 
+// TestWireRequestIDsOffTheRoute checks the ids that would not reach the
+// server as one path segment: each is answered as the server answers a
+// malformed id, and nothing is sent.
+func TestWireRequestIDsOffTheRoute(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f, c := newFake(t, answerWith(500, nil, "must not be asked"))
+	for _, bad := range []string{"", ".", "..", "x/validate", "../verify"} {
+		if v, err := c.Validate(ctx, bad, "123456"); err != nil || v.Status != client.Finished {
+			t.Errorf("Validate(%q): %+v %v, want Finished", bad, v, err)
+		}
+		if _, err := c.Get(ctx, bad); err == nil {
+			t.Errorf("Get(%q) found a record", bad)
+		} else if e, ok := client.AsError(err); !ok || e.StatusCode != 404 || e.Code != "not_found" {
+			t.Errorf("Get(%q): %v, want a 404", bad, err)
+		}
+		if err := c.Cancel(ctx, bad); err != nil {
+			t.Errorf("Cancel(%q): %v", bad, err)
+		}
+	}
+	if n := f.count(); n != 0 {
+		t.Errorf("%d requests were sent", n)
+	}
+}
+
 func TestWireErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -406,7 +432,7 @@ func TestWireTimeouts(t *testing.T) {
 }
 
 // TestClientAnswersOfTheRealServer covers the answers of the real server
-// that TestClient does not: a 413 and a 422.
+// that TestClient does not: a 413, a 422, and ids off the route.
 func TestClientAnswersOfTheRealServer(t *testing.T) {
 	t.Parallel()
 	c := server(t)
@@ -427,6 +453,29 @@ func TestClientAnswersOfTheRealServer(t *testing.T) {
 		_, err := c.Send(ctx, client.SendRequest{To: "447979080999", From: "Other", IdempotencyKey: "mismatch-1"})
 		if e, ok := client.AsError(err); !ok || e.StatusCode != 422 || e.Code != "mismatch" || e.Message == "" {
 			t.Fatalf("%v", err)
+		}
+	})
+
+	t.Run("IDsOffTheRoute", func(t *testing.T) {
+		v, err := c.Send(ctx, client.SendRequest{To: "447979080999", From: "Shop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// "x/.." would reach the server as this very request's path.
+		for _, bad := range []string{"", "..", v.RequestID + "/..", "x/../" + v.RequestID} {
+			if got, err := c.Validate(ctx, bad, "424242"); err != nil || got.Status != client.Finished {
+				t.Errorf("Validate(%q): %+v %v", bad, got, err)
+			}
+			if err := c.Cancel(ctx, bad); err != nil {
+				t.Errorf("Cancel(%q): %v", bad, err)
+			}
+		}
+		rec, err := c.Get(ctx, v.RequestID)
+		if err != nil || rec.State != "Pending" || rec.AttemptsRemaining != 5 {
+			t.Fatalf("the request was touched: %+v %v", rec, err)
+		}
+		if !slices.Contains([]string{"Delivered", "Queued"}, rec.Delivery.State) {
+			t.Errorf("delivery %+v", rec.Delivery)
 		}
 	})
 }
