@@ -50,6 +50,10 @@ type VerifyCode struct {
 	NumberStatus string     `json:"numberStatus"`
 	Created      time.Time  `json:"created"`
 	Verified     *time.Time `json:"verified,omitempty"`
+	// Replayed is true when the answer is the server's stored first answer
+	// to a repeated Idempotency-Key (header Idempotent-Replayed): no new
+	// code was sent.
+	Replayed bool `json:"-"`
 }
 
 // The statuses of a VerifyCode.
@@ -123,6 +127,7 @@ func (c *Client) Send(ctx context.Context, r SendRequest) (*VerifyCode, error) {
 	if resp.StatusCode != http.StatusAccepted {
 		return nil, unexpected(resp.StatusCode)
 	}
+	out.Replayed = resp.Header.Get("Idempotent-Replayed") == "true"
 	return &out, nil
 }
 

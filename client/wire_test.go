@@ -123,7 +123,7 @@ func TestWireRequests(t *testing.T) {
 		until := time.Date(2015, 10, 21, 15, 38, 6, 419_000_000, time.FixedZone("", 2*3600))
 		v, err := c.Send(ctx, client.SendRequest{To: "447979080215", From: "Shop", CountryIsoCode: "GBR",
 			Body: "Code {{code}}", ValidUntil: &until, IdempotencyKey: "order-1"})
-		if err != nil || v.RequestID != id || v.Created.IsZero() {
+		if err != nil || v.RequestID != id || v.Replayed || v.Created.IsZero() {
 			t.Fatalf("%+v %v", v, err)
 		}
 		r := f.last(t)
@@ -153,7 +153,7 @@ func TestWireRequests(t *testing.T) {
 	t.Run("SendOnlyTo", func(t *testing.T) {
 		f, c := newFake(t, answerWith(202, map[string]string{"Content-Type": jsonType, "Idempotent-Replayed": "true"}, verifyCodeJSON))
 		v, err := c.Send(ctx, client.SendRequest{To: "447979080215"})
-		if err != nil || v.RequestID != id {
+		if err != nil || !v.Replayed {
 			t.Fatalf("%+v %v", v, err)
 		}
 		r := f.last(t)
@@ -432,7 +432,7 @@ func TestWireTimeouts(t *testing.T) {
 }
 
 // TestClientAnswersOfTheRealServer covers the answers of the real server
-// that TestClient does not: a 413, a 422, and ids off the route.
+// that TestClient does not: a 413, a replayed create, and ids off the route.
 func TestClientAnswersOfTheRealServer(t *testing.T) {
 	t.Parallel()
 	c := server(t)
@@ -443,6 +443,18 @@ func TestClientAnswersOfTheRealServer(t *testing.T) {
 		e, ok := client.AsError(err)
 		if !ok || e.StatusCode != 413 || !e.Has(verifyd.FailInvalidJSON) {
 			t.Fatalf("%v (%+v)", err, e)
+		}
+	})
+
+	t.Run("Replayed", func(t *testing.T) {
+		r := client.SendRequest{To: "447979080999", From: "Shop", IdempotencyKey: "replay-1"}
+		first, err := c.Send(ctx, r)
+		if err != nil || first.Replayed {
+			t.Fatalf("%+v %v", first, err)
+		}
+		again, err := c.Send(ctx, r)
+		if err != nil || !again.Replayed || again.RequestID != first.RequestID {
+			t.Fatalf("%+v %v", again, err)
 		}
 	})
 
