@@ -473,7 +473,8 @@ func TestClientAnswersOfTheRealServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// "x/.." would reach the server as this very request's path.
+		// Sent as they are, "x/../ID" would name this very request once the
+		// server cleaned the path, and ID+"/.." the create route.
 		for _, bad := range []string{"", "..", v.RequestID + "/..", "x/../" + v.RequestID} {
 			if got, err := c.Validate(ctx, bad, "424242"); err != nil || got.Status != client.Finished {
 				t.Errorf("Validate(%q): %+v %v", bad, got, err)
