@@ -25,6 +25,23 @@ func (s *Store) CommitGroup(ctx context.Context, vs []*verifyd.Verification, ms 
 	return errs
 }
 
+// ValidateGroup runs the validates (accountID, ids[i], fns[i]) as one
+// group, as the committer does with validates that arrive together, and
+// returns each one's outcome.
+func (s *Store) ValidateGroup(ctx context.Context, accountID int64, ids []string, fns []func(*verifyd.Verification) error) []error {
+	group := make([]*call[*validateArgs], len(ids))
+	for i := range ids {
+		group[i] = &call[*validateArgs]{ctx: ctx, arg: &validateArgs{accountID: accountID, id: ids[i], fn: fns[i]}, done: make(chan struct{})}
+	}
+	s.validates.commitGroup(s, group)
+	errs := make([]error, len(group))
+	for i, c := range group {
+		<-c.done
+		errs[i] = c.err
+	}
+	return errs
+}
+
 // ParseConfig is the configuration Open would connect to dsn with.
 func ParseConfig(dsn string) (*pgxpool.Config, error) {
 	return parseConfig(dsn, options{timeout: DefaultTimeout})

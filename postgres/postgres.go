@@ -65,7 +65,10 @@ type options struct {
 }
 
 // WithTimeout bounds every call (waiting for a connection included); past
-// it the call fails with EUNAVAILABLE. Zero or less keeps DefaultTimeout.
+// it the call fails with EUNAVAILABLE. A grouped write (a create, a
+// validate, a receipt) waits for its turn and then for its group's commit,
+// each within the timeout: it fails within about twice the timeout however
+// many calls wait at once. Zero or less keeps DefaultTimeout.
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
@@ -291,7 +294,8 @@ func (s *Store) translate(ctx context.Context, err error) error {
 			return fmt.Errorf("postgres: %w: %w", verifyd.Errorf(verifyd.ECONFLICT, "already exists"), err)
 		case strings.HasPrefix(code, "53"), // insufficient resources: too many connections, disk full
 			strings.HasPrefix(code, "58"), // system error: I/O
-			code == "57014":               // query canceled: our timeout
+			code == "57014",               // query canceled: our timeout
+			code == "55P03":               // lock not available: the server's lock_timeout
 			return s.unavailable(err)
 		}
 		return fmt.Errorf("postgres: %w", err)

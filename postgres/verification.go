@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"verifyd"
 )
@@ -148,9 +149,22 @@ func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([
 	if len(again) == 0 {
 		return errs, nil
 	}
-	lockedErrs, err := s.validateLocked(ctx, again)
+	// The optimistic writes are committed: from here an error is only the
+	// retried validates', and running the whole group again would run the
+	// others' fns twice. So validateLocked is retried here, alone.
+	var lockedErrs []error
+	for range 3 {
+		lockedErrs, err = s.validateLocked(ctx, again)
+		if err == nil || !(isDeadlock(err) || pgconn.SafeToRetry(err)) || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
-		return nil, err
+		err = s.translate(ctx, err)
+		for _, i := range at {
+			errs[i] = err
+		}
+		return errs, nil
 	}
 	for j, i := range at {
 		errs[i] = lockedErrs[j]
