@@ -69,8 +69,16 @@ func (g *groups[T]) start(s *Store) {
 	}
 }
 
-// do hands arg to a committer and waits for its group's outcome.
+// do hands arg to a committer and waits for its group's outcome. The wait
+// for a committer counts against the Store's timeout too: while the
+// database hangs, groups take a whole timeout each, and calls queued behind
+// them would otherwise wait one more timeout per group ahead. A call whose
+// time ran out before a group took it is answered EUNAVAILABLE unrun; one
+// taken waits for its group, which has a timeout of its own, so no call
+// waits much more than twice the timeout however many are waiting.
 func (g *groups[T]) do(s *Store, ctx context.Context, arg T) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	c := &call[T]{ctx: ctx, arg: arg, done: make(chan struct{})}
 	select {
 	case g.calls <- c:
