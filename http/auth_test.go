@@ -88,7 +88,10 @@ func TestBasicWithColonInSecretStillSplitsAtTheFirst(t *testing.T) {
 func TestCredentialsInQuery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for _, q := range []string{"password=hunter2", "user=app&Secret=abc", "x=1&PASSWORD=2", "pass%77ord=x", "client_secret=zz", "code=123456", "a=1&code=9"} {
+	for _, q := range []string{"password=hunter2", "user=app&Secret=abc", "x=1&PASSWORD=2", "pass%77ord=x", "client_secret=zz", "code=123456", "a=1&code=9",
+		// An encoded name beside a bad escape elsewhere: the query as a whole
+		// does not decode, each parameter does.
+		"x=%zz&pass%77ord=hunter2", "%73ecret=abc&y=%", "%63ode=123456&z=%g1", "%2570assword=x"} {
 		t.Run(q, func(t *testing.T) {
 			// Refused before authentication: no credentials at all.
 			w := e.doWith("POST", "/webapi/verify?"+q, `{"to":"447979080215","from":"Test"}`, nil)

@@ -216,29 +216,27 @@ func normalizePath(p string) string {
 }
 
 // credentialsInQuery reports whether the raw query carries a password, a
-// secret or a code, encoded or not.
+// secret or a code, encoded or not. Each parameter is decoded on its own:
+// decoding the query whole fails on any one bad escape (x=%zz), which would
+// let an encoded name elsewhere (%70assword=) through undecoded, though a
+// parser that reads the query parameter by parameter decodes it.
 func credentialsInQuery(raw string) bool {
-	if raw == "" {
-		return false
-	}
-	q := strings.ToLower(raw)
-	if strings.Contains(q, "%") {
-		// Decode repeatedly bounded: %2570assword would otherwise slip past.
+	for _, kv := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
+		p := strings.ToLower(kv)
+		// Decode repeatedly, bounded: %2570assword would otherwise slip past.
 		for range 3 {
-			d, err := url.QueryUnescape(q)
-			if err != nil || d == q {
+			if !strings.Contains(p, "%") {
 				break
 			}
-			q = strings.ToLower(d)
+			d, err := url.QueryUnescape(p)
+			if err != nil || d == p {
+				break
+			}
+			p = strings.ToLower(d)
 		}
-	}
-	if strings.Contains(q, "password=") || strings.Contains(q, "secret=") {
-		return true
-	}
-	// A code is a credential too (SECURITY.md): a parameter named code,
-	// but not countryIsoCode or the like.
-	for _, kv := range strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' }) {
-		if strings.HasPrefix(kv, "code=") {
+		// A code is a credential too (SECURITY.md): a parameter named code,
+		// but not countryIsoCode or the like.
+		if strings.Contains(p, "password=") || strings.Contains(p, "secret=") || strings.HasPrefix(p, "code=") {
 			return true
 		}
 	}
