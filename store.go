@@ -31,6 +31,14 @@ type VerificationStore interface {
 	// a run it finds over is forgotten in the same transaction; a
 	// LimitBlocked limit refuses while a block with its Key lasts.
 	CreateVerification(ctx context.Context, v *Verification, m *Message, limits []Limit) error
+	// CreateVerificationWithAnswer is CreateVerification for a create that
+	// carried an Idempotency-Key, reserved by BeginIdempotentRequest: when
+	// the create commits, so does answer (its key's record, Done, with the
+	// create's 202), in the same transaction. A key's record is then Done
+	// exactly when its create committed, so a record still running past
+	// IdempotencyLease belongs to a request that died before committing,
+	// and running it anew sends nothing twice.
+	CreateVerificationWithAnswer(ctx context.Context, v *Verification, m *Message, limits []Limit, answer *IdempotentRequest) error
 	// FindVerification returns the account's verification with its Delivery;
 	// ENOTFOUND for an unknown id or another account's.
 	FindVerification(ctx context.Context, accountID int64, id string) (*Verification, error)
@@ -97,7 +105,8 @@ type IdempotencyStore interface {
 	// BeginIdempotentRequest reserves (r.AccountID, r.Key). It returns nil
 	// when the key was free (the caller now runs the request), or the record
 	// already there, whether Done or still running. Records older than
-	// 24 hours count as free.
+	// 24 hours count as free, and so do records still running after
+	// IdempotencyLease: their request died (see CreateVerificationWithAnswer).
 	BeginIdempotentRequest(ctx context.Context, r *IdempotentRequest) (*IdempotentRequest, error)
 	// FinishIdempotentRequest stores the answer of a reserved key, or with
 	// r.Status 0 releases the key so that a retry runs anew.

@@ -176,6 +176,12 @@ const (
 	LineUnknown       LineType = "unknown"
 )
 
+// IdempotencyLease is how long a key's first request may run before its
+// key counts as free again: far longer than any request lives (the server's
+// write timeout is 30 seconds), so only a request whose server died is
+// outlived.
+const IdempotencyLease = 5 * time.Minute
+
 // IdempotentRequest remembers the first answer to a create that carried an
 // Idempotency-Key header, for 24 hours.
 type IdempotentRequest struct {

@@ -85,16 +85,21 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 
 // writeJSON writes v as the body of a JSON answer.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := marshal(v)
-	if err != nil {
-		// Every value written here is made of plain structs; failing to
-		// encode one is a programming error.
-		panic(err)
-	}
+	b := mustMarshal(v)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// mustMarshal is marshal for the answers' own values, made of plain
+// structs: failing to encode one is a programming error.
+func mustMarshal(v any) []byte {
+	b, err := marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // marshal encodes v as JSON with a trailing newline, keeping '<', '>' and

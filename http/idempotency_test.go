@@ -183,3 +183,64 @@ func (l *blockingLookup) LookupNumber(ctx context.Context, n verifyd.Number) (ve
 	<-l.release
 	return verifyd.NumberOn, nil
 }
+
+// finishLost is a store on which the answer a request finishes with is
+// lost, as when its process dies between the create and the finish.
+type finishLost struct{ verifyd.Store }
+
+func (finishLost) FinishIdempotentRequest(context.Context, *verifyd.IdempotentRequest) error {
+	return nil
+}
+
+// TestIdempotencyKeyOfARequestThatDied: a key whose request's process died
+// once answered 409 "still running" for 24 hours (found with kill -9 under
+// load: 63 keys left running, 42 of their creates committed). A create now
+// records its 202 on the key in its own transaction, so a retry replays it
+// (and sends nothing new); a key whose request died before its create
+// committed is free again after the lease.
+func TestIdempotencyKeyOfARequestThatDied(t *testing.T) {
+	t.Parallel()
+	body := `{"to":"447979080215","from":"Test"}`
+	send := func(e *testEnv, key string) *httptestResult {
+		t.Helper()
+		w := e.doWith("POST", "/webapi/verify", body, func(r *http.Request) {
+			r.SetBasicAuth(e.user, e.secret)
+			r.Header.Set("Idempotency-Key", key)
+		})
+		return &httptestResult{w.Code, w.Body.String(), w.Header()}
+	}
+	t.Run("AfterItsCreateCommitted", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, withConfig(func(cfg *Config) { cfg.Store = finishLost{cfg.Store} }))
+		first := send(e, "k")
+		if first.code != http.StatusAccepted {
+			t.Fatalf("first: %d %s", first.code, first.body)
+		}
+		e.text("") // its message, claimed
+		e.advance(time.Hour)
+		again := send(e, "k")
+		if again.code != first.code || again.body != first.body || again.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry = %d %s %v, want the first answer replayed: %d %s", again.code, again.body, again.header, first.code, first.body)
+		}
+		if ms, _ := e.store.ClaimMessages(t.Context(), e.clock(), time.Minute, 10); len(ms) != 0 {
+			t.Fatalf("the retry queued %d messages", len(ms))
+		}
+	})
+	t.Run("BeforeItsCreateCommitted", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		if prev, err := e.store.BeginIdempotentRequest(t.Context(), &verifyd.IdempotentRequest{
+			AccountID: e.account.ID, Key: "k", BodyHash: sha(body), Created: e.clock(),
+		}); err != nil || prev != nil {
+			t.Fatalf("reserve: %v %v", prev, err)
+		}
+		e.advance(verifyd.IdempotencyLease - time.Second)
+		if w := send(e, "k"); w.code != http.StatusConflict {
+			t.Fatalf("within the lease: %d %s, want 409 still running", w.code, w.body)
+		}
+		e.advance(2 * time.Second)
+		if w := send(e, "k"); w.code != http.StatusAccepted {
+			t.Fatalf("after the lease: %d %s, want 202 (the dead request committed nothing)", w.code, w.body)
+		}
+	})
+}

@@ -32,7 +32,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, a *verifyd
 		return err
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		return s.idempotent(w, r, a, key, body, func(w http.ResponseWriter) error {
+		return s.idempotent(w, r, a, key, body, func(w http.ResponseWriter, r *http.Request) error {
 			return s.create(w, r, a, body)
 		})
 	}
@@ -116,7 +116,19 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 		limits = nil
 		holdTestMessage(m)
 	}
-	if err := s.cfg.Store.CreateVerification(ctx, v, m, limits); err != nil {
+	answer := verifyCode{
+		RequestID:    v.ID,
+		PhoneNumber:  v.PhoneNumber,
+		Status:       v.CreateStatus(),
+		NumberStatus: v.NumberStatus,
+		Created:      timestamp(v.Created),
+	}
+	if idem := answerFor(ctx, http.StatusAccepted, mustMarshal(answer)); idem != nil {
+		err = s.cfg.Store.CreateVerificationWithAnswer(ctx, v, m, limits, idem)
+	} else {
+		err = s.cfg.Store.CreateVerification(ctx, v, m, limits)
+	}
+	if err != nil {
 		if name, ok := refusingLimit(err); ok {
 			// The request's log line already holds the masked number; the
 			// limit's name says why it was refused.
@@ -133,13 +145,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 	} else if m != nil && s.cfg.Wake != nil {
 		s.cfg.Wake()
 	}
-	writeJSON(w, http.StatusAccepted, verifyCode{
-		RequestID:    v.ID,
-		PhoneNumber:  v.PhoneNumber,
-		Status:       v.CreateStatus(),
-		NumberStatus: v.NumberStatus,
-		Created:      timestamp(v.Created),
-	})
+	writeJSON(w, http.StatusAccepted, answer)
 	return nil
 }
 

@@ -33,6 +33,7 @@ type createArgs struct {
 	v      *verifyd.Verification
 	m      *verifyd.Message
 	limits []verifyd.Limit
+	answer *verifyd.IdempotentRequest // recorded with the create, if set
 }
 
 // newCreateGroups groups creates; a request id twice in a group waits for
@@ -65,6 +66,43 @@ func (s *Store) newCreateGroups() *groups[createArgs] {
 // instances.
 func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification, m *verifyd.Message, limits []verifyd.Limit) error {
 	return s.creates.do(s, ctx, createArgs{v: v, m: m, limits: limits})
+}
+
+// CreateVerificationWithAnswer is CreateVerification that also records
+// answer, Done, on its reserved key in the same transaction (see
+// verifyd.VerificationStore).
+func (s *Store) CreateVerificationWithAnswer(ctx context.Context, v *verifyd.Verification, m *verifyd.Message, limits []verifyd.Limit, answer *verifyd.IdempotentRequest) error {
+	return s.creates.do(s, ctx, createArgs{v: v, m: m, limits: limits, answer: answer})
+}
+
+// recordAnswers marks Done, with their answers, the reserved keys of the
+// group's creates that are in the table: found by id and MAC, so never a
+// row another create with the same id left. It runs last in the group's
+// transaction, after the refused creates are removed.
+const recordAnswers = `UPDATE idempotent_requests i SET done = true, status = u.status, response = u.response
+FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bytea[], $5::text[], $6::bytea[])
+	AS u(account_id, key, status, response, id, mac)
+WHERE i.account_id = u.account_id AND i.key = u.key AND NOT i.done
+	AND EXISTS (SELECT 1 FROM verifications v WHERE v.id = u.id AND v.code_mac = u.mac)`
+
+// queueRecordAnswers adds recordAnswers for the group's creates that carry
+// an answer, if any do.
+func queueRecordAnswers(b *pgx.Batch, group []*call[createArgs]) {
+	var (
+		accounts        []int64
+		keys, ids       []string
+		statuses        []int32
+		responses, macs [][]byte
+	)
+	for _, c := range group {
+		if a := c.arg.answer; a != nil {
+			accounts, keys, statuses = append(accounts, a.AccountID), append(keys, a.Key), append(statuses, int32(a.Status))
+			responses, ids, macs = append(responses, a.Response), append(ids, c.arg.v.ID), append(macs, c.arg.v.CodeMAC)
+		}
+	}
+	if len(keys) > 0 {
+		b.Queue(recordAnswers, accounts, keys, statuses, responses, ids, macs)
+	}
 }
 
 // insertCreates inserts the group's verifications, skipping ids already
@@ -175,6 +213,7 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 	if len(keys) == 0 && !guarded {
 		b := &pgx.Batch{}
 		queueInsertCreates(b, group, inserted)
+		queueRecordAnswers(b, group)
 		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 			return nil, err
 		}
@@ -219,6 +258,7 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 			second.Queue(`UPDATE limit_buckets b SET tat = u.tat FROM unnest($1::text[], $2::bigint[]) AS u(key, tat)
 				WHERE b.key = u.key AND b.tat <> u.tat`, keys, newTats)
 		}
+		queueRecordAnswers(second, group)
 		return second, nil
 	})
 	if err != nil {

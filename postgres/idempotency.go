@@ -15,9 +15,10 @@ const idempotencyWindow = 24 * time.Hour
 
 // BeginIdempotentRequest reserves (r.AccountID, r.Key). It returns nil when
 // the key was free (the caller now runs the request), or the record already
-// there, whether Done or still running. Records older than 24 hours count
-// as free. The reservation is one upsert, so of two instances racing for a
-// key exactly one gets nil.
+// there, whether Done or still running. Records older than 24 hours, and
+// records still running after verifyd.IdempotencyLease, count as free. The
+// reservation is one upsert, so of two instances racing for a key exactly
+// one gets nil.
 func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.IdempotentRequest) (*verifyd.IdempotentRequest, error) {
 	var found *verifyd.IdempotentRequest
 	err := s.do(ctx, func(ctx context.Context) error {
@@ -29,9 +30,10 @@ func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.Idempoten
 				VALUES ($1, $2, $3, false, 0, NULL, $4)
 				ON CONFLICT (account_id, key) DO UPDATE SET
 					body_hash = excluded.body_hash, done = false, status = 0, response = NULL, created = excluded.created
-				WHERE idempotent_requests.created < $5
+				WHERE idempotent_requests.created < $5 OR NOT idempotent_requests.done AND idempotent_requests.created < $6
 				RETURNING true`,
-				r.AccountID, r.Key, r.BodyHash, ms(r.Created), ms(r.Created.Add(-idempotencyWindow))).Scan(&reserved)
+				r.AccountID, r.Key, r.BodyHash, ms(r.Created), ms(r.Created.Add(-idempotencyWindow)),
+				ms(r.Created.Add(-verifyd.IdempotencyLease))).Scan(&reserved)
 			if err == nil {
 				found = nil
 				return nil

@@ -15,7 +15,8 @@ const idempotencyWindow = 24 * time.Hour
 // BeginIdempotentRequest reserves (r.AccountID, r.Key). It returns nil when
 // the key was free (the caller now runs the request), or the record already
 // there, whether Done or still running. Records older than 24 hours (as of
-// r.Created) count as free and are replaced.
+// r.Created), and records still running after verifyd.IdempotencyLease,
+// count as free and are replaced.
 func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.IdempotentRequest) (*verifyd.IdempotentRequest, error) {
 	var held *verifyd.IdempotentRequest
 	err := s.w.write(ctx, func(t *tx) error {
@@ -30,7 +31,8 @@ func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.Idempoten
 		switch {
 		case err == nil:
 			prev.Created = fromMS(created)
-			if !prev.Created.Before(r.Created.Add(-idempotencyWindow)) {
+			if !prev.Created.Before(r.Created.Add(-idempotencyWindow)) &&
+				(prev.Done || !prev.Created.Before(r.Created.Add(-verifyd.IdempotencyLease))) {
 				held = &prev
 				return nil
 			}

@@ -17,6 +17,13 @@ const verificationColumns = `id, account_id, phone_number, country, number_statu
 // exhausted nothing is written and the error is the Limit's Throttled error
 // for the longest wait. v.Created is "now" for the limits.
 func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification, m *verifyd.Message, limits []verifyd.Limit) error {
+	return s.CreateVerificationWithAnswer(ctx, v, m, limits, nil)
+}
+
+// CreateVerificationWithAnswer is CreateVerification that also records
+// answer, Done, on its reserved key in the same transaction (see
+// verifyd.VerificationStore).
+func (s *Store) CreateVerificationWithAnswer(ctx context.Context, v *verifyd.Verification, m *verifyd.Message, limits []verifyd.Limit, answer *verifyd.IdempotentRequest) error {
 	if m != nil && m.RequestID != v.ID {
 		return fmt.Errorf("sqlite: message for request %s given with verification %s", m.RequestID, v.ID)
 	}
@@ -32,18 +39,26 @@ func (s *Store) CreateVerification(ctx context.Context, v *verifyd.Verification,
 		if isConflict(err) {
 			return verifyd.Errorf(verifyd.ECONFLICT, "a verification with that id exists")
 		}
-		if err != nil || m == nil {
-			return err
-		}
-		vid, err := res.LastInsertId()
 		if err != nil {
 			return err
 		}
-		_, err = t.exec(`INSERT INTO messages (vid, request_id, account_id, to_number, from_id, sealed, state,
-				attempts, next_attempt, deadline, lease_until, error, created, updated)
-			VALUES (?, ?, ?, ?, ?, ?, 'Queued', ?, ?, ?, 0, '', ?, ?)`,
-			vid, m.RequestID, m.AccountID, m.To, m.From, m.Sealed,
-			m.Attempts, ms(m.NextAttempt), ms(m.Deadline), ms(m.Created), ms(m.Created))
+		if m != nil {
+			vid, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			if _, err := t.exec(`INSERT INTO messages (vid, request_id, account_id, to_number, from_id, sealed, state,
+					attempts, next_attempt, deadline, lease_until, error, created, updated)
+				VALUES (?, ?, ?, ?, ?, ?, 'Queued', ?, ?, ?, 0, '', ?, ?)`,
+				vid, m.RequestID, m.AccountID, m.To, m.From, m.Sealed,
+				m.Attempts, ms(m.NextAttempt), ms(m.Deadline), ms(m.Created), ms(m.Created)); err != nil {
+				return err
+			}
+		}
+		if answer != nil {
+			_, err = t.exec(`UPDATE idempotent_requests SET done = 1, status = ?, response = ?
+				WHERE account_id = ? AND key = ? AND done = 0`, answer.Status, answer.Response, answer.AccountID, answer.Key)
+		}
 		return err
 	})
 }

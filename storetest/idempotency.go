@@ -103,4 +103,61 @@ func testIdempotency(t *testing.T, newStore NewStore) {
 		got := f.begin(idempotent(a.ID, "k1", base().Add(day+2*time.Second)))
 		wantEqual(t, "the new reservation", normIdempotent(got), normIdempotent(fresh))
 	})
+
+	// A key's record is Done exactly when its create committed: the answer
+	// goes in with the create, and nothing of it with a refused one.
+	t.Run("AnswerIsRecordedWithItsCreate", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		for _, tc := range []struct {
+			key     string
+			limited bool // refused by a limit
+		}{{"k1", false}, {"k2", true}} {
+			r := idempotent(a.ID, tc.key, base())
+			f.begin(r)
+			answer := *r
+			answer.Done, answer.Status, answer.Response = true, 202, []byte(`{"requestId":"`+tc.key+`"}`)
+			n := 1
+			var limits []verifyd.Limit
+			if tc.limited {
+				n = 2
+				limits = []verifyd.Limit{{Name: "number", Key: "1:number:x", Rate: verifyd.Rate{Count: 1, Per: time.Hour}, Property: "to"}}
+				v, m := pending(a, 3, base())
+				if err := f.s.CreateVerification(f.ctx, v, m, limits); err != nil {
+					t.Fatal(err) // the limit's one send
+				}
+			}
+			v, m := pending(a, n, base())
+			err := f.s.CreateVerificationWithAnswer(f.ctx, v, m, limits, &answer)
+			got := f.begin(idempotent(a.ID, tc.key, base().Add(time.Second)))
+			switch {
+			case !tc.limited && err != nil:
+				t.Fatalf("%s: %v", tc.key, err)
+			case !tc.limited:
+				wantEqual(t, "record of a committed create", normIdempotent(got), normIdempotent(&answer))
+			case err == nil:
+				t.Fatalf("%s: the limit let the create through", tc.key)
+			default:
+				wantEqual(t, "record of a refused create", normIdempotent(got), normIdempotent(r))
+			}
+		}
+	})
+
+	// A record still running after the lease belongs to a request that
+	// died before its create committed: the key is free again.
+	t.Run("RunningRecordsAreFreeAfterTheLease", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		r := idempotent(a.ID, "k1", base())
+		f.begin(r)
+		if got := f.begin(idempotent(a.ID, "k1", base().Add(verifyd.IdempotencyLease-time.Second))); got == nil || got.Done {
+			t.Fatalf("Begin a second before the lease = %+v, want the running record", got)
+		}
+		fresh := idempotent(a.ID, "k1", base().Add(verifyd.IdempotencyLease+time.Second))
+		if got := f.begin(fresh); got != nil {
+			t.Fatalf("Begin a second after the lease = %+v, want nil", got)
+		}
+		got := f.begin(idempotent(a.ID, "k1", base().Add(verifyd.IdempotencyLease+2*time.Second)))
+		wantEqual(t, "the new reservation", normIdempotent(got), normIdempotent(fresh))
+	})
 }
