@@ -109,7 +109,10 @@ type IdempotencyStore interface {
 	// IdempotencyLease: their request died (see CreateVerificationWithAnswer).
 	BeginIdempotentRequest(ctx context.Context, r *IdempotentRequest) (*IdempotentRequest, error)
 	// FinishIdempotentRequest stores the answer of a reserved key, or with
-	// r.Status 0 releases the key so that a retry runs anew.
+	// r.Status 0 releases the key so that a retry runs anew, unless its
+	// create committed and recorded its answer: a create answered 5xx after
+	// its commit (a connection lost on the way back) is then replayed, not
+	// sent again.
 	FinishIdempotentRequest(ctx context.Context, r *IdempotentRequest) error
 }
 

@@ -63,12 +63,14 @@ func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.Idempoten
 }
 
 // FinishIdempotentRequest stores the answer of a reserved key, or with
-// r.Status 0 releases the key so that a retry runs anew. A key no longer
+// r.Status 0 releases the key so that a retry runs anew, unless its create
+// committed and recorded its answer (then the answer stays). A key no longer
 // reserved (purged meanwhile) is left alone, as the SQLite store does.
 func (s *Store) FinishIdempotentRequest(ctx context.Context, r *verifyd.IdempotentRequest) error {
 	return s.do(ctx, func(ctx context.Context) error {
 		if r.Status == 0 {
-			_, err := s.pool.Exec(ctx, "DELETE FROM idempotent_requests WHERE account_id = $1 AND key = $2", r.AccountID, r.Key)
+			// A create that committed has recorded its answer: that stays.
+			_, err := s.pool.Exec(ctx, "DELETE FROM idempotent_requests WHERE account_id = $1 AND key = $2 AND NOT done", r.AccountID, r.Key)
 			return err
 		}
 		_, err := s.pool.Exec(ctx, `UPDATE idempotent_requests SET done = true, status = $3, response = $4

@@ -53,11 +53,13 @@ func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.Idempoten
 }
 
 // FinishIdempotentRequest stores the answer of a reserved key, or with
-// r.Status 0 releases the key so that a retry runs anew.
+// r.Status 0 releases the key so that a retry runs anew, unless its create
+// committed and recorded its answer (then the answer stays).
 func (s *Store) FinishIdempotentRequest(ctx context.Context, r *verifyd.IdempotentRequest) error {
 	return s.w.write(ctx, func(t *tx) error {
 		if r.Status == 0 {
-			_, err := t.exec("DELETE FROM idempotent_requests WHERE account_id = ? AND key = ?", r.AccountID, r.Key)
+			// A create that committed has recorded its answer: that stays.
+			_, err := t.exec("DELETE FROM idempotent_requests WHERE account_id = ? AND key = ? AND done = 0", r.AccountID, r.Key)
 			return err
 		}
 		_, err := t.exec(`UPDATE idempotent_requests SET done = 1, status = ?, response = ?

@@ -135,6 +135,13 @@ func testIdempotency(t *testing.T, newStore NewStore) {
 				t.Fatalf("%s: %v", tc.key, err)
 			case !tc.limited:
 				wantEqual(t, "record of a committed create", normIdempotent(got), normIdempotent(&answer))
+				// Released, as after a 5xx answered for it: the create
+				// committed, so its answer stays.
+				if err := f.s.FinishIdempotentRequest(f.ctx, idempotent(a.ID, tc.key, base())); err != nil {
+					t.Fatal(err)
+				}
+				got = f.begin(idempotent(a.ID, tc.key, base().Add(2*time.Second)))
+				wantEqual(t, "record of a committed create, released", normIdempotent(got), normIdempotent(&answer))
 			case err == nil:
 				t.Fatalf("%s: the limit let the create through", tc.key)
 			default:
