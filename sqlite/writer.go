@@ -9,6 +9,11 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"verifyd"
 )
 
 // maxGroup caps how many writes share one commit, so that one slow group
@@ -101,6 +106,10 @@ func newWriter(db *sql.DB, conn *sql.Conn, ckpt *checkpointer, max int) *writer 
 // tx is what a write sees: the writer's transaction, inside its savepoint.
 type tx struct {
 	w *writer
+	// open are the rows the current write opened: closed after it, so that
+	// a write that panics (or forgets) cannot keep the writer's connection
+	// busy, which would hang Close.
+	open []*sql.Rows
 }
 
 // stmt returns the statement for query, prepared once on the writer's
@@ -138,7 +147,11 @@ func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Query(args...)
+	rows, err := s.Query(args...)
+	if err == nil {
+		t.open = append(t.open, rows)
+	}
+	return rows, err
 }
 
 // queryRow runs a statement that returns at most one row.
@@ -306,6 +319,7 @@ func (w *writer) commit(group []*op) {
 // those that failed (or panicked) on their own: nothing of theirs was
 // written either way.
 func (w *writer) fail(group []*op, err error) {
+	err = unavailable(err)
 	for _, o := range group {
 		if o.err == nil && o.panicked == nil {
 			o.err = err
@@ -375,6 +389,7 @@ func (w *writer) runOne(t *tx, o *op) error {
 		return fmt.Errorf("sqlite: savepoint: %w", err)
 	}
 	o.panicked, o.err = call(t, o.fn)
+	o.err = unavailable(o.err)
 	if o.err != nil || o.panicked != nil {
 		if _, err := t.exec("ROLLBACK TO op"); err != nil {
 			return fmt.Errorf("sqlite: rollback to savepoint: %w", err)
@@ -390,11 +405,33 @@ func (w *writer) runOne(t *tx, o *op) error {
 // that a bug in one write cannot kill the writer every other write needs.
 func call(t *tx, fn func(*tx) error) (panicked any, err error) {
 	defer func() {
+		for _, r := range t.open {
+			r.Close()
+		}
+		t.open = t.open[:0]
 		if p := recover(); p != nil {
 			panicked = fmt.Sprintf("%v [recovered in the sqlite writer]\n%s", p, debug.Stack())
 		}
 	}()
 	return nil, fn(t)
+}
+
+// unavailable marks EUNAVAILABLE (503: try again later) an error of the
+// database itself rather than of the write: a lock another process held
+// past the busy timeout, a full disk, an I/O error. The write is then not
+// wrong, only impossible for now, and the writer takes writes again once
+// the cause is gone.
+func unavailable(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR,
+		sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PROTOCOL:
+		return fmt.Errorf("%w: %w", verifyd.Errorf(verifyd.EUNAVAILABLE, "the database is unavailable"), err)
+	}
+	return err
 }
 
 // stopped reports whether close has begun.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"verifyd"
 )
@@ -287,4 +290,115 @@ func TestWriter(t *testing.T) {
 			t.Fatalf("after reopening: %q, want the queued write", k)
 		}
 	})
+}
+
+// TestWriterDiskFullIsUnavailableAndRecovers: a full disk fails writes with
+// EUNAVAILABLE (503, try again), not an internal error (500), and the
+// writer takes writes again once there is room. It needs a small tmpfs, so
+// root; it skips elsewhere.
+func TestWriterDiskFullIsUnavailableAndRecovers(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	s, err := Open(t.Context(), filepath.Join(dir, "verifyd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	scratch(t, s)
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for buf := make([]byte, 4096); ; {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	f.Close()
+	var full error
+	for i := 0; i < 2000 && full == nil; i++ {
+		full = s.w.write(t.Context(), insert(fmt.Sprintf("%04d-%s", i, strings.Repeat("x", 2000))))
+	}
+	if full == nil {
+		t.Fatal("the disk never filled")
+	}
+	if code := verifyd.ErrorCode(full); code != verifyd.EUNAVAILABLE {
+		t.Errorf("write on a full disk: code %q (%v), want %q", code, full, verifyd.EUNAVAILABLE)
+	}
+	os.Remove(filler)
+	if err := s.w.write(t.Context(), insert("after")); err != nil {
+		t.Errorf("write once there is room again: %v", err)
+	}
+}
+
+// TestWriterBusyPastTimeoutIsUnavailable: another process (verifyd accounts
+// create, migrate) holding the write lock past the busy timeout fails the
+// write with EUNAVAILABLE, not an internal error. It waits out the timeout.
+func TestWriterBusyPastTimeoutIsUnavailable(t *testing.T) {
+	t.Parallel()
+	s, path := openTest(t)
+	scratch(t, s)
+	conn, err := rawDB(t, path).Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.w.write(t.Context(), insert("mine"))
+	conn.ExecContext(context.Background(), "ROLLBACK")
+	if code := verifyd.ErrorCode(err); code != verifyd.EUNAVAILABLE {
+		t.Fatalf("write while another process holds the lock: code %q (%v), want %q", code, err, verifyd.EUNAVAILABLE)
+	}
+}
+
+// TestWriterPanicWithOpenRowsThenClose: a write that panics with rows open
+// must not wedge the store; its rows are closed after it, so Close returns.
+func TestWriterPanicWithOpenRowsThenClose(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "verifyd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	scratch(t, s)
+	for i := range 3 {
+		if err := s.w.write(t.Context(), insert(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	func() {
+		defer func() { recover() }()
+		_ = s.w.write(t.Context(), func(tx *tx) error {
+			rows, err := tx.query("SELECT k FROM scratch")
+			if err != nil {
+				return err
+			}
+			rows.Next()
+			panic("boom") // a bug in a write, before its rows.Close
+		})
+	}()
+	if err := s.w.write(t.Context(), insert("after")); err != nil {
+		t.Errorf("write after the panic: %v", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hangs: the panicking write's rows hold the writer's connection")
+	}
 }
