@@ -16,9 +16,10 @@ const maxIdempotencyKey = 255
 
 // idempotent runs fn at most once per (account, key): a repeat with the
 // same body gets the first answer again, one with another body 422, one
-// while the first is still running 409. A first answer that is a 5xx or a
-// Throttled refusal is not kept, so the retry those answers invite runs
-// anew instead of replaying them for a day.
+// while the first is still running 409. Only a 202 is kept. A refusal (a
+// malformed or refused create, Throttled included) changes nothing, as
+// every bad input must not, so the corrected request, or the later one a
+// Throttled invites, runs under the same key; a 5xx's retry runs anew too.
 func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.Account, key string, body []byte, fn func(w http.ResponseWriter, r *http.Request) error) error {
 	if len(key) > maxIdempotencyKey || !printable(key) {
 		return verifyd.Invalid(verifyd.Failure{Property: "Idempotency-Key", Code: verifyd.FailInvalidJSON,
@@ -68,7 +69,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 	done = true
 
 	result := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now}
-	if rec.status < 500 && rec.header.Get("Retry-After") == "" {
+	if rec.status < 400 {
 		result.Done, result.Status, result.Response = true, rec.status, rec.body.Bytes()
 	}
 	if err := s.cfg.Store.FinishIdempotentRequest(ctx, result); err != nil {
