@@ -2,6 +2,7 @@ package verifyd
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,6 +157,18 @@ func FailuresKey(accountID int64, digits string) string {
 	return fmt.Sprintf("%d:%s:%s", accountID, LimitNameFailures, digits)
 }
 
+// ipKey is what the per-IP limit counts a client address under: an IPv4
+// address as it is, an IPv6 one by its /64, the block a single subscriber
+// or host is given, whose 2^64 addresses would otherwise each be a fresh
+// bucket.
+func ipKey(clientIP string) string {
+	a, err := netip.ParseAddr(clientIP)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return clientIP
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
+
 // SendLimits lists the limits a send from account a to n is judged by.
 // clientIP is "" unless the operator trusts a proxy header. limits=off
 // switches every one of them off, the conversion watch's blocks included.
@@ -169,7 +182,7 @@ func SendLimits(a *Account, n Number, clientIP string) []Limit {
 		{"numberDaily", n.Digits, "to"},
 		{"prefix", prefix, "to"},
 		{"country", n.Region, "to"},
-		{"ip", clientIP, ""},
+		{"ip", ipKey(clientIP), ""},
 		{"account", "", ""},
 		{"accountDaily", "", ""},
 	}

@@ -56,3 +56,30 @@ func TestLimitTake(t *testing.T) {
 		t.Fatalf("Throttled: %+v", e)
 	}
 }
+
+// TestIPLimitKeysIPv6ByItsSlash64: a client holding an IPv6 /64 (what one
+// subscriber or host is given) could rotate its address on every send and
+// never meet the per-IP limit; the limit counts the /64.
+func TestIPLimitKeysIPv6ByItsSlash64(t *testing.T) {
+	t.Parallel()
+	a := &Account{ID: 7} // the default ip limit, 60 a minute
+	n := Number{Digits: "447979080215", Region: "GB"}
+	key := func(ip string) string {
+		for _, l := range SendLimits(a, n, ip) {
+			if l.Name == "ip" {
+				return l.Key
+			}
+		}
+		t.Fatalf("no ip limit for %q", ip)
+		return ""
+	}
+	if k1, k2 := key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::2"); k1 != k2 || k1 != "7:ip:2001:db8:1:2::/64" {
+		t.Errorf("two addresses of one /64: %q and %q, want both 7:ip:2001:db8:1:2::/64", k1, k2)
+	}
+	if k1, k2 := key("2001:db8:1:2::1"), key("2001:db8:1:3::1"); k1 == k2 {
+		t.Errorf("two /64s share the key %q", k1)
+	}
+	if k := key("192.0.2.7"); k != "7:ip:192.0.2.7" {
+		t.Errorf("IPv4: %q, want 7:ip:192.0.2.7", k)
+	}
+}
