@@ -179,10 +179,16 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Ping reports whether the database answers to a read and the writer runs.
+// Ping reports whether the database answers to a read, the writer runs,
+// and its last transaction did not fail for the database's own reasons (a
+// full disk, an I/O error, a lock held elsewhere): those clear with the
+// next commit, which the delivery worker's claims bring within a second.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.w.stopped() {
 		return errClosed
+	}
+	if s.w.refusing.Load() {
+		return verifyd.Errorf(verifyd.EUNAVAILABLE, "the database refuses writes")
 	}
 	var one int
 	if err := s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {

@@ -81,6 +81,12 @@ type writer struct {
 	bulkRuns       atomic.Int64 // bulk units run, each for two or more writes
 	busy, commits  atomic.Int64 // nanoseconds running groups, and of that in COMMIT
 
+	// refusing is set while the database refuses whole groups (a full
+	// disk, an I/O error, a lock held elsewhere past the busy timeout) and
+	// cleared by the next commit: Ping reports it, so that a node that
+	// cannot write leaves its load balancer until it can again.
+	refusing atomic.Bool
+
 	units []unit // reused by commit
 
 	ckpt      *checkpointer
@@ -309,6 +315,7 @@ func (w *writer) commit(group []*op) {
 		w.fail(taken, fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
+	w.refusing.Store(false)
 	if w.sinceCkpt += len(taken); w.sinceCkpt >= checkpointEvery {
 		w.sinceCkpt = 0
 		w.ckpt.due()
@@ -320,6 +327,9 @@ func (w *writer) commit(group []*op) {
 // written either way.
 func (w *writer) fail(group []*op, err error) {
 	err = unavailable(err)
+	if verifyd.ErrorCode(err) == verifyd.EUNAVAILABLE {
+		w.refusing.Store(true)
+	}
 	for _, o := range group {
 		if o.err == nil && o.panicked == nil {
 			o.err = err

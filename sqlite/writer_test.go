@@ -332,9 +332,15 @@ func TestWriterDiskFullIsUnavailableAndRecovers(t *testing.T) {
 	if code := verifyd.ErrorCode(full); code != verifyd.EUNAVAILABLE {
 		t.Errorf("write on a full disk: code %q (%v), want %q", code, full, verifyd.EUNAVAILABLE)
 	}
+	if err := s.Ping(t.Context()); verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE {
+		t.Errorf("Ping on a full disk: %v, want EUNAVAILABLE (not ready)", err)
+	}
 	os.Remove(filler)
 	if err := s.w.write(t.Context(), insert("after")); err != nil {
 		t.Errorf("write once there is room again: %v", err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping once writes commit again: %v", err)
 	}
 }
 
@@ -354,9 +360,18 @@ func TestWriterBusyPastTimeoutIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.w.write(t.Context(), insert("mine"))
-	conn.ExecContext(context.Background(), "ROLLBACK")
 	if code := verifyd.ErrorCode(err); code != verifyd.EUNAVAILABLE {
 		t.Fatalf("write while another process holds the lock: code %q (%v), want %q", code, err, verifyd.EUNAVAILABLE)
+	}
+	if err := s.Ping(t.Context()); verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE {
+		t.Errorf("Ping while writes are refused: %v, want EUNAVAILABLE (not ready)", err)
+	}
+	conn.ExecContext(context.Background(), "ROLLBACK")
+	if err := s.w.write(t.Context(), insert("mine")); err != nil {
+		t.Fatalf("write once the lock is free: %v", err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping once writes commit again: %v", err)
 	}
 }
 
