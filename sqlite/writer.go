@@ -83,9 +83,13 @@ type writer struct {
 
 	// refusing is set while the database refuses whole groups (a full
 	// disk, an I/O error, a lock held elsewhere past the busy timeout) and
-	// cleared by the next commit: Ping reports it, so that a node that
-	// cannot write leaves its load balancer until it can again.
-	refusing atomic.Bool
+	// cleared by the next commit that changed a row: Ping reports it, so
+	// that a node that cannot write leaves its load balancer until it can
+	// again. A commit that changed nothing (a claim finding no message)
+	// writes nothing to disk, so it proves nothing; refusedAt is the
+	// connection's total_changes() when the refusal was seen.
+	refusing  atomic.Bool
+	refusedAt int64
 
 	units []unit // reused by commit
 
@@ -315,7 +319,9 @@ func (w *writer) commit(group []*op) {
 		w.fail(taken, fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
-	w.refusing.Store(false)
+	if w.refusing.Load() && w.totalChanges() > w.refusedAt {
+		w.refusing.Store(false)
+	}
 	if w.sinceCkpt += len(taken); w.sinceCkpt >= checkpointEvery {
 		w.sinceCkpt = 0
 		w.ckpt.due()
@@ -328,6 +334,7 @@ func (w *writer) commit(group []*op) {
 func (w *writer) fail(group []*op, err error) {
 	err = unavailable(err)
 	if verifyd.ErrorCode(err) == verifyd.EUNAVAILABLE {
+		w.refusedAt = w.totalChanges()
 		w.refusing.Store(true)
 	}
 	for _, o := range group {
@@ -424,6 +431,16 @@ func call(t *tx, fn func(*tx) error) (panicked any, err error) {
 		}
 	}()
 	return nil, fn(t)
+}
+
+// totalChanges is the number of rows the writer's connection has changed
+// since it opened, or -1 when it cannot tell.
+func (w *writer) totalChanges() int64 {
+	var n int64
+	if err := w.conn.QueryRowContext(context.Background(), "SELECT total_changes()").Scan(&n); err != nil {
+		return -1
+	}
+	return n
 }
 
 // unavailable marks EUNAVAILABLE (503: try again later) an error of the

@@ -335,6 +335,17 @@ func TestWriterDiskFullIsUnavailableAndRecovers(t *testing.T) {
 	if err := s.Ping(t.Context()); verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE {
 		t.Errorf("Ping on a full disk: %v, want EUNAVAILABLE (not ready)", err)
 	}
+	// A write that changes nothing (a claim that finds no message) commits
+	// even on a full disk, and proves nothing.
+	if err := s.w.write(t.Context(), func(t *tx) error {
+		_, err := t.exec("UPDATE scratch SET k = k WHERE k = 'none'")
+		return err
+	}); err != nil {
+		t.Fatalf("a write that changes nothing: %v", err)
+	}
+	if err := s.Ping(t.Context()); verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE {
+		t.Errorf("Ping on a full disk after a commit that changed nothing: %v, want EUNAVAILABLE", err)
+	}
 	os.Remove(filler)
 	if err := s.w.write(t.Context(), insert("after")); err != nil {
 		t.Errorf("write once there is room again: %v", err)
