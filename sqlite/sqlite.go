@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -28,6 +29,10 @@ import (
 )
 
 var _ verifyd.Store = (*Store)(nil)
+
+// probeEvery is how often, at most, Ping tries a write while the database
+// refuses them: a load balancer's checks come every few seconds.
+const probeEvery = 5 * time.Second
 
 // busyTimeout is how long a connection waits for a lock another process
 // holds (verifyd accounts create, verifyd migrate) before giving up.
@@ -39,6 +44,8 @@ type Store struct {
 	rdb *sql.DB // read-only connections
 
 	reads sync.Map // query -> *sql.Stmt prepared on rdb
+
+	lastProbe atomic.Int64 // when Ping last tried a write, Unix nanoseconds
 
 	closeOnce sync.Once
 	closeErr  error
@@ -180,15 +187,36 @@ func (s *Store) Close() error {
 }
 
 // Ping reports whether the database answers to a read, the writer runs,
-// and its last transaction did not fail for the database's own reasons (a
-// full disk, an I/O error, a lock held elsewhere): those clear with the
-// next commit, which the delivery worker's claims bring within a second.
+// and the database takes writes: after a transaction failed for the
+// database's own reasons (a full disk, an I/O error, a lock held
+// elsewhere), until a commit changes a row or Ping's own probe commits.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.w.stopped() {
 		return errClosed
 	}
 	if s.w.refusing.Load() {
-		return verifyd.Errorf(verifyd.EUNAVAILABLE, "the database refuses writes")
+		refused := verifyd.Errorf(verifyd.EUNAVAILABLE, "the database refuses writes")
+		if s.w.byLock.Load() {
+			return refused // the delivery worker's next claim clears it
+		}
+		// Nothing may come to clear it (a node out of its load balancer
+		// gets no creates), so ask, once in a while: a write of the header
+		// page, which needs the disk and changes nothing.
+		if last := s.lastProbe.Load(); last != 0 && time.Since(time.Unix(0, last)) < probeEvery {
+			return refused
+		}
+		s.lastProbe.Store(time.Now().UnixNano())
+		if err := s.w.write(ctx, func(t *tx) error {
+			var v int64
+			if err := t.queryRow("PRAGMA user_version").Scan(&v); err != nil {
+				return err
+			}
+			_, err := t.execOnce(fmt.Sprintf("PRAGMA user_version = %d", v))
+			return err
+		}); err != nil {
+			return fmt.Errorf("%w: %w", refused, err)
+		}
+		s.w.refusing.Store(false)
 	}
 	var one int
 	if err := s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {

@@ -82,14 +82,15 @@ type writer struct {
 	busy, commits  atomic.Int64 // nanoseconds running groups, and of that in COMMIT
 
 	// refusing is set while the database refuses whole groups (a full
-	// disk, an I/O error, a lock held elsewhere past the busy timeout) and
-	// cleared by the next commit that changed a row: Ping reports it, so
-	// that a node that cannot write leaves its load balancer until it can
-	// again. A commit that changed nothing (a claim finding no message)
-	// writes nothing to disk, so it proves nothing; refusedAt is the
-	// connection's total_changes() when the refusal was seen.
-	refusing  atomic.Bool
-	refusedAt int64
+	// disk, an I/O error, a lock held elsewhere past the busy timeout):
+	// Ping reports it, so that a node that cannot write leaves its load
+	// balancer until it can again. A lock's refusal (byLock) ends with the
+	// next commit. Any other ends with a commit that changed a row: one
+	// that changed nothing (a claim finding no message) writes nothing to
+	// disk and proves nothing. refusedAt is the connection's
+	// total_changes() when the refusal was seen (writer goroutine only).
+	refusing, byLock atomic.Bool
+	refusedAt        int64
 
 	units []unit // reused by commit
 
@@ -319,7 +320,7 @@ func (w *writer) commit(group []*op) {
 		w.fail(taken, fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
-	if w.refusing.Load() && w.totalChanges() > w.refusedAt {
+	if w.refusing.Load() && (w.byLock.Load() || w.totalChanges() > w.refusedAt) {
 		w.refusing.Store(false)
 	}
 	if w.sinceCkpt += len(taken); w.sinceCkpt >= checkpointEvery {
@@ -335,6 +336,7 @@ func (w *writer) fail(group []*op, err error) {
 	err = unavailable(err)
 	if verifyd.ErrorCode(err) == verifyd.EUNAVAILABLE {
 		w.refusedAt = w.totalChanges()
+		w.byLock.Store(isLocked(err))
 		w.refusing.Store(true)
 	}
 	for _, o := range group {
@@ -441,6 +443,17 @@ func (w *writer) totalChanges() int64 {
 		return -1
 	}
 	return n
+}
+
+// isLocked reports whether err is SQLite's BUSY or LOCKED: another
+// connection held a lock the writer needed.
+func isLocked(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
 }
 
 // unavailable marks EUNAVAILABLE (503: try again later) an error of the
