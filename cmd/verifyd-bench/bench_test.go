@@ -197,3 +197,35 @@ func TestChangesBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateAnswerMustNameItsRequest: a 202 with the right status but no
+// request id is an error, not throughput.
+func TestCreateAnswerMustNameItsRequest(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"requestId":"0bd57dc3-580c-4c1d-8aee-2ff79bd8633c","status":"CodeNotVerified"}`: true,
+		`{"status":"CodeNotVerified"}`:                                                    false,
+		`{"requestId":"","status":"CodeNotVerified"}`:                                     false,
+		`{"requestId":"0bd57dc3580c4c1d8aee2ff79bd8633c0000","status":"CodeNotVerified"}`: false,
+	} {
+		if got := hasRequestID([]byte(body)); got != want {
+			t.Errorf("hasRequestID(%s) = %v, want %v", body, got, want)
+		}
+	}
+}
+
+// TestPgDSNMustBeThisMachine: the harness only targets 127.0.0.1.
+func TestPgDSNMustBeThisMachine(t *testing.T) {
+	for dsn, ok := range map[string]bool{
+		"postgres://u:p@127.0.0.1:5432/db":           true,
+		"postgres://u:p@localhost/db":                true,
+		"postgres://u:p@[::1]:5432/db":               true,
+		"host=/tmp/pg dbname=db":                     true,
+		"postgres://u:p@10.255.255.1/db":             false,
+		"postgres://u:p@db.example.com/db":           false,
+		"postgres://u:p@127.0.0.1,db.example.com/db": false,
+	} {
+		if err := loopbackOnly(dsn); (err == nil) != ok {
+			t.Errorf("loopbackOnly(%q) = %v, want ok %v", dsn, err, ok)
+		}
+	}
+}

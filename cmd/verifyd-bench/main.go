@@ -20,12 +20,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // roleEnv makes the harness's own executable run as one of its servers.
@@ -133,6 +136,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case c.growthRows < 1000:
 		return nil, errors.New("-growth-rows must be at least 1000")
 	}
+	if c.pgDSN != "" {
+		if err := loopbackOnly(c.pgDSN); err != nil {
+			return nil, fmt.Errorf("-pg-dsn: %w", err)
+		}
+	}
 	return c, nil
 }
 
@@ -157,4 +165,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return err
+}
+
+// loopbackOnly refuses a PostgreSQL DSN any of whose hosts is not this
+// machine (127.0.0.1, ::1, localhost, or a unix socket): the harness only
+// ever targets 127.0.0.1.
+func loopbackOnly(dsn string) error {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return err
+	}
+	hosts := []string{cfg.Host}
+	for _, f := range cfg.Fallbacks {
+		hosts = append(hosts, f.Host)
+	}
+	for _, h := range hosts {
+		if strings.HasPrefix(h, "/") || h == "localhost" {
+			continue
+		}
+		if a, err := netip.ParseAddr(h); err == nil && a.IsLoopback() {
+			continue
+		}
+		return fmt.Errorf("host %q is not this machine: the harness only targets 127.0.0.1", h)
+	}
+	return nil
 }

@@ -31,6 +31,18 @@ func expect(status int, body []byte, wantStatus int, want string) error {
 	return nil
 }
 
+// hasRequestID reports whether a create's answer names its request: a
+// requestId of 36 characters (a UUID), not only the right status.
+func hasRequestID(body []byte) bool {
+	const key = `"requestId":"`
+	i := bytes.Index(body, []byte(key))
+	if i < 0 {
+		return false
+	}
+	rest := body[i+len(key):]
+	return len(rest) > 36 && rest[36] == '"' && bytes.Count(rest[:36], []byte("-")) == 4
+}
+
 func clip(b []byte) string {
 	if len(b) > 200 {
 		return string(b[:200]) + "..."
@@ -59,6 +71,9 @@ func createOp(nums *numbers, created *atomic.Int64) op {
 		}
 		if err := expect(status, body, 202, wantNotVerified); err != nil {
 			return err
+		}
+		if !hasRequestID(body) {
+			return fmt.Errorf("status 202 without a requestId: %s", clip(body))
 		}
 		if created != nil {
 			created.Add(1)
