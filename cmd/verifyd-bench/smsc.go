@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"verifyd/smpp/smpptest"
 )
@@ -45,7 +46,7 @@ type smsc struct {
 	tb *harnessTB
 
 	mu    sync.Mutex
-	dests map[string]struct{}
+	dests map[string]time.Time // when each number's first submit came
 }
 
 // distinct is how many different numbers the SMSC has had submits for.
@@ -53,6 +54,14 @@ func (s *smsc) distinct() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.dests)
+}
+
+// arrivedBy reports whether a submit for number came before t.
+func (s *smsc) arrivedBy(number string, t time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.dests[number]
+	return ok && at.Before(t)
 }
 
 // startSMSC starts the fake SMSC on 127.0.0.1:0. It keeps counters and the
@@ -71,10 +80,13 @@ func startSMSC(systemID, password string) (s *smsc, err error) {
 		}
 	}()
 	srv := smpptest.NewServer(tb, smpptest.Options{SystemID: systemID, Password: password, NoRecord: true})
-	s = &smsc{Server: srv, tb: tb, dests: map[string]struct{}{}}
+	s = &smsc{Server: srv, tb: tb, dests: map[string]time.Time{}}
 	srv.OnSubmit(func(sub smpptest.Submit) smpptest.Reply {
+		now := time.Now()
 		s.mu.Lock()
-		s.dests[sub.Dest.Addr] = struct{}{}
+		if _, ok := s.dests[sub.Dest.Addr]; !ok {
+			s.dests[sub.Dest.Addr] = now
+		}
 		s.mu.Unlock()
 		return smpptest.Reply{}
 	})

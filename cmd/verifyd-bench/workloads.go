@@ -61,11 +61,12 @@ func createBodyFor(number string) []byte {
 	return []byte(`{"to":"` + number + `","from":"Bench"}`)
 }
 
-// createOp is one create, answered 202 CodeNotVerified. created, when set,
-// counts the 202s (end to end compares it with what reached the SMSC).
-func createOp(nums *numbers, created *atomic.Int64) op {
+// createOp is one create, answered 202 CodeNotVerified with a request id.
+// created, when set, is told the number of each create answered so.
+func createOp(nums *numbers, created func(number string)) op {
 	return func(w *worker) error {
-		status, body, err := w.c.do("POST", "/webapi/verify", createBodyFor(nums.next()))
+		number := nums.next()
+		status, body, err := w.c.do("POST", "/webapi/verify", createBodyFor(number))
 		if err != nil {
 			return err
 		}
@@ -76,7 +77,7 @@ func createOp(nums *numbers, created *atomic.Int64) op {
 			return fmt.Errorf("status 202 without a requestId: %s", clip(body))
 		}
 		if created != nil {
-			created.Add(1)
+			created(number)
 		}
 		return nil
 	}
