@@ -113,10 +113,10 @@ func TestLimitsStatus(t *testing.T) {
 	}
 }
 
-// One maintenance round starts the blocks, logs one masked line each, and
-// counts them; the next round starts nothing new.
-func TestMaintenanceRoundBlocksLogsAndCounts(t *testing.T) {
-	t.Parallel()
+// pumpedStore is a SQLite store whose account shop sent 120 codes to one
+// prefix of GB and had none verified: enough for the watch to block both.
+func pumpedStore(t *testing.T) verifyd.Store {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "v.db")
 	if _, err := runAt(t, "accounts", "create", "shop", "--db", "sqlite:"+path); err != nil {
 		t.Fatal(err)
@@ -125,8 +125,16 @@ func TestMaintenanceRoundBlocksLogsAndCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	pumpInto(t, store, "shop", "44797908", "GB", 120)
+	return store
+}
+
+// One maintenance round starts the blocks, logs one masked line each, and
+// counts them; the next round starts nothing new.
+func TestMaintenanceRoundBlocksLogsAndCounts(t *testing.T) {
+	t.Parallel()
+	store := pumpedStore(t)
 
 	var logs syncBuffer
 	reg := prometheus.NewRegistry()
@@ -196,16 +204,7 @@ func (s *lockedElsewhere) TryMaintenance(ctx context.Context, fn func(context.Co
 // blocks may have ended since.
 func TestMaintenanceTurnWithoutTheLockClearsTheWatchGauges(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "v.db")
-	if _, err := runAt(t, "accounts", "create", "shop", "--db", "sqlite:"+path); err != nil {
-		t.Fatal(err)
-	}
-	store, err := openStore(t.Context(), database{kind: "sqlite", dsn: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	pumpInto(t, store, "shop", "44797908", "GB", 120)
+	store := pumpedStore(t)
 
 	shared := &lockedElsewhere{Store: store, mine: true}
 	reg := prometheus.NewRegistry()
