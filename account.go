@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Account is an application that uses the API. Its credential is either a
@@ -186,6 +187,13 @@ func (s *Settings) Set(key, value string) error {
 	var err error
 	switch key {
 	case "defaultFrom":
+		// create sends the account's default as it is, unjudged: a sender
+		// the API would refuse in a request must not get in this way.
+		if value != "" {
+			if err := checkSender(value); err != nil {
+				return fmt.Errorf("defaultFrom %q: %v", value, err)
+			}
+		}
 		s.DefaultFrom = value
 	case "reservedFrom":
 		s.ReservedFrom = list()
@@ -282,6 +290,28 @@ func (s *Settings) Set(key, value string) error {
 		s.Limits[name] = value
 	}
 	return err
+}
+
+// checkSender applies the API's rules for a from (API.md section 3): all
+// digits, 2 to 15 of them; otherwise 2 to 11 characters from A-Z a-z 0-9
+// - _ . and space.
+func checkSender(from string) error {
+	n := utf8.RuneCountInString(from)
+	if IsDigits(from) {
+		if n < 2 || n > 15 {
+			return fmt.Errorf("a numeric sender must have 2 to 15 digits")
+		}
+		return nil
+	}
+	for _, c := range from {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ' ') {
+			return fmt.Errorf("a sender may only contain A-Z, a-z, 0-9, hyphen, underscore, full stop and space")
+		}
+	}
+	if n < 2 || n > 11 {
+		return fmt.Errorf("an alphanumeric sender must have 2 to 11 characters")
+	}
+	return nil
 }
 
 // parseShare reads a share above 0 and at most 1, written as a fraction

@@ -80,3 +80,27 @@ func TestTestNumberCodeFollowsCodeLength(t *testing.T) {
 		t.Fatal("SettingKeys does not list testNumbers")
 	}
 }
+
+func TestSetDefaultFromFollowsSenderRules(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"Shop", "My Shop", "a.b-c_d", "447700900001", "12", "ABCDEFGHIJK", ""} {
+		s := Settings{DefaultFrom: "Before"}
+		if err := s.Set("defaultFrom", ok); err != nil || s.DefaultFrom != ok {
+			t.Errorf("defaultFrom=%q: err %v, stored %q", ok, err, s.DefaultFrom)
+		}
+	}
+	for _, c := range []struct{ value, err string }{
+		{"ABCDEFGHIJKL", "2 to 11 characters"},
+		{"1234567890123456", "2 to 15 digits"},
+		{"A", "2 to 11"},
+		{"7", "2 to 15"},
+		{"Shop!", "A-Z, a-z, 0-9"},
+		{"Café", "A-Z, a-z, 0-9"},
+	} {
+		s := Settings{DefaultFrom: "Before"}
+		err := s.Set("defaultFrom", c.value)
+		if err == nil || !strings.Contains(err.Error(), c.err) || s.DefaultFrom != "Before" {
+			t.Errorf("defaultFrom=%q: err %v, stored %q; want refused saying %q, unchanged", c.value, err, s.DefaultFrom, c.err)
+		}
+	}
+}
