@@ -253,7 +253,7 @@ func (s *Settings) Set(key, value string) error {
 		}
 		s.FailuresOff, s.MaxFailures = false, n
 	case "failures.cooldown", "watch.cooldown":
-		d, perr := ParsePeriod(value)
+		d, perr := periodUpTo(value)
 		if perr != nil {
 			return fmt.Errorf("%s: %v", key, perr)
 		}
@@ -284,12 +284,39 @@ func (s *Settings) Set(key, value string) error {
 		if _, err := ParseRate(value); err != nil {
 			return fmt.Errorf("%s: %v", key, err)
 		}
+		if _, per, _ := strings.Cut(value, "/"); value != "off" {
+			if _, err := periodUpTo(per); err != nil {
+				return fmt.Errorf("%s: %v", key, err)
+			}
+		}
 		if s.Limits == nil {
 			s.Limits = map[string]string{}
 		}
 		s.Limits[name] = value
 	}
 	return err
+}
+
+// MaxPeriod is the longest period a limit or a cooldown may have.
+const MaxPeriod = 3650 * 24 * time.Hour
+
+// periodUpTo reads a period as ParsePeriod does, up to MaxPeriod. The cap
+// also keeps a count of days from wrapping round time.Duration, which
+// would turn "5/200000d" into a negative period, a limit silently off.
+func periodUpTo(v string) (time.Duration, error) {
+	d, err := ParsePeriod(v)
+	if err != nil {
+		return 0, err
+	}
+	tooLong := d > MaxPeriod
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, _ := strconv.Atoi(days) // ParsePeriod has read it
+		tooLong = n > int(MaxPeriod/(24*time.Hour))
+	}
+	if tooLong {
+		return 0, fmt.Errorf("%q is too long: a period may be at most %s", v, formatPeriod(MaxPeriod))
+	}
+	return d, nil
 }
 
 // checkSender applies the API's rules for a from (API.md section 3): all

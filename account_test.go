@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSetTestNumbers(t *testing.T) {
@@ -102,5 +103,28 @@ func TestSetDefaultFromFollowsSenderRules(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.err) || s.DefaultFrom != "Before" {
 			t.Errorf("defaultFrom=%q: err %v, stored %q; want refused saying %q, unchanged", c.value, err, s.DefaultFrom, c.err)
 		}
+	}
+}
+
+func TestSetRefusesPeriodsThatOverflow(t *testing.T) {
+	t.Parallel()
+	// 106752 days is the last whole day a time.Duration holds; more wrapped
+	// round to a negative period (a limit silently off) or a tiny one.
+	for _, kv := range [][2]string{
+		{"limit.number", "5/200000d"},
+		{"limit.account", "5/213504d"},
+		{"failures.cooldown", "200000d"},
+		{"watch.cooldown", "213504d"},
+	} {
+		var s Settings
+		if err := s.Set(kv[0], kv[1]); err == nil {
+			t.Errorf("%s=%s accepted: %+v (rate %v)", kv[0], kv[1], s, s.Rate("number"))
+		} else if !strings.Contains(err.Error(), "at most") {
+			t.Errorf("%s=%s: %v, want the error to say the largest period", kv[0], kv[1], err)
+		}
+	}
+	var s Settings
+	if err := s.Set("limit.number", "5/3650d"); err != nil || s.Rate("number").Per != 3650*24*time.Hour {
+		t.Fatalf("5/3650d: %v, rate %v", err, s.Rate("number"))
 	}
 }
