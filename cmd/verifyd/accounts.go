@@ -12,6 +12,7 @@ import (
 
 	"verifyd"
 	"verifyd/auth"
+	"verifyd/phone"
 )
 
 const accountsSynopsis = `accounts create NAME [--password-stdin] [--db ...]
@@ -94,6 +95,9 @@ func accounts(ctx context.Context, args []string, e *env) error {
 			if err := a.Settings.Set(k, v); err != nil {
 				return usageError{err.Error()}
 			}
+			if err := checkSetting(a.Settings, k); err != nil {
+				return usageError{err.Error()}
+			}
 		}
 		if err := store.UpdateAccount(ctx, a); err != nil {
 			return err
@@ -102,6 +106,20 @@ func accounts(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintf(e.stdout, "account %s settings: %s\n", a.Name, out)
 		return nil
 	}
+}
+
+// checkSetting judges what Settings.Set cannot, the verifyd package
+// knowing no countries: every code of the countries allow-list must name a
+// country, or create would quietly refuse the numbers meant to be allowed.
+func checkSetting(s verifyd.Settings, key string) error {
+	if key == "countries" {
+		for _, c := range s.Countries {
+			if _, ok := phone.Alpha2(c); !ok {
+				return fmt.Errorf("countries: %q is not an ISO 3166-1 country code; write alpha-2 (GB) or alpha-3 (GBR) codes, comma-separated", c)
+			}
+		}
+	}
+	return nil
 }
 
 func accountErr(name string, err error) error {

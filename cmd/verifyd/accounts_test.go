@@ -1,0 +1,45 @@
+package main
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func isUsageErr(err error) bool {
+	var ue usageError
+	return errors.As(err, &ue)
+}
+
+// newAccount creates the account shop in a fresh database and returns the
+// database's --db value.
+func newAccount(t *testing.T) string {
+	t.Helper()
+	db := "sqlite:" + filepath.Join(t.TempDir(), "v.db")
+	if _, err := cli(t, "", "accounts", "create", "shop", "--db", db); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestAccountsSetCountries(t *testing.T) {
+	t.Parallel()
+	db := newAccount(t)
+	out, err := cli(t, "", "accounts", "set", "shop", "countries=gbr, US", "--db", db)
+	if err != nil || !strings.Contains(out, `"countries":["GBR","US"]`) {
+		t.Fatalf("countries=gbr, US: %v %q", err, out)
+	}
+	// A code that names no country would refuse every number quietly
+	// (CountryNotAllowed), or narrow the list to less than meant.
+	for _, bad := range []string{"countries=ZZZ", "countries=GBR,XX", "countries=UK", "countries=United Kingdom", "countries=G"} {
+		_, err := cli(t, "", "accounts", "set", "shop", bad, "--db", db)
+		if !isUsageErr(err) || !strings.Contains(err.Error(), "alpha-3") {
+			t.Errorf("set %s: %v, want a usage error naming the allowed forms", bad, err)
+		}
+	}
+	out, err = cli(t, "", "accounts", "list", "--db", db)
+	if err != nil || !strings.Contains(out, `"countries":["GBR","US"]`) {
+		t.Fatalf("a refused set changed the list: %v %q", err, out)
+	}
+}
