@@ -109,10 +109,26 @@ func accounts(ctx context.Context, args []string, e *env) error {
 }
 
 // checkSetting judges what Settings.Set cannot, the verifyd package
-// knowing no countries: every code of the countries allow-list must name a
+// knowing no phone numbers: every test number must be a valid number in
+// international form, and every code of the countries allow-list must name a
 // country, or create would quietly refuse the numbers meant to be allowed.
 func checkSetting(s verifyd.Settings, key string) error {
-	if key == "countries" {
+	switch key {
+	case "testNumbers":
+		// create finds a test number by the digits phone.Parse gives the
+		// request's number: an entry that is no number, or is one written
+		// otherwise ("0044..."), would never match, and requests to it
+		// would reach a carrier.
+		for digits := range s.TestNumbers {
+			if n, err := phone.Parse(digits, ""); err != nil || n.Digits != digits {
+				want := ""
+				if err == nil {
+					want = ", such as " + n.Digits
+				}
+				return fmt.Errorf("testNumbers: %s is not a valid phone number in international form%s", digits, want)
+			}
+		}
+	case "countries":
 		for _, c := range s.Countries {
 			if _, ok := phone.Alpha2(c); !ok {
 				return fmt.Errorf("countries: %q is not an ISO 3166-1 country code; write alpha-2 (GB) or alpha-3 (GBR) codes, comma-separated", c)

@@ -43,3 +43,22 @@ func TestAccountsSetCountries(t *testing.T) {
 		t.Fatalf("a refused set changed the list: %v %q", err, out)
 	}
 }
+
+func TestAccountsSetTestNumbersMustBeValid(t *testing.T) {
+	t.Parallel()
+	db := newAccount(t)
+	if out, err := cli(t, "", "accounts", "set", "shop", "testNumbers=+447979081001:code=123456", "--db", db); err != nil ||
+		!strings.Contains(out, `"447979081001":{"code":"123456"`) {
+		t.Fatalf("a valid test number: %v %q", err, out)
+	}
+	// 12345678 and 447700900001 are no numbers (create answers ToInvalid);
+	// 00447979081001 is one, but create looks test numbers up by
+	// 447979081001, so that entry would never match and its requests would
+	// reach a carrier.
+	for _, bad := range []string{"testNumbers=12345678:code=123456", "testNumbers=00447979081001:code=123456", "testNumbers=447700900001:code=123456"} {
+		_, err := cli(t, "", "accounts", "set", "shop", bad, "--db", db)
+		if !isUsageErr(err) || !strings.Contains(err.Error(), "international form") {
+			t.Errorf("set %s: %v, want a usage error", bad, err)
+		}
+	}
+}
