@@ -166,7 +166,8 @@ func SettingKeys() []string {
 	return keys
 }
 
-// Set changes one setting from its command-line form, key=value.
+// Set changes one setting from its command-line form, key=value. A value
+// it refuses leaves the settings as they were.
 func (s *Settings) Set(key, value string) error {
 	intIn := func(lo, hi int) (int, error) {
 		n, err := strconv.Atoi(value)
@@ -174,6 +175,14 @@ func (s *Settings) Set(key, value string) error {
 			return 0, fmt.Errorf("%s must be a whole number from %d to %d", key, lo, hi)
 		}
 		return n, nil
+	}
+	// setInt stores a whole number in range, and leaves *p alone otherwise.
+	setInt := func(p *int, lo, hi int) error {
+		n, err := intIn(lo, hi)
+		if err == nil {
+			*p = n
+		}
+		return err
 	}
 	list := func() []string {
 		var out []string
@@ -210,13 +219,13 @@ func (s *Settings) Set(key, value string) error {
 			s.CodeLength = n
 		}
 	case "validMinutes":
-		s.ValidMinutes, err = intIn(1, int(MaxValidity/time.Minute))
+		err = setInt(&s.ValidMinutes, 1, int(MaxValidity/time.Minute))
 	case "maxAttempts":
-		s.MaxAttempts, err = intIn(1, 100)
+		err = setInt(&s.MaxAttempts, 1, 100)
 	case "maxSegments":
-		s.MaxSegments, err = intIn(1, 10)
+		err = setInt(&s.MaxSegments, 1, 10)
 	case "retentionDays":
-		s.RetentionDays, err = intIn(1, 3650)
+		err = setInt(&s.RetentionDays, 1, 3650)
 	case "limits":
 		switch value {
 		case "off":
@@ -232,10 +241,11 @@ func (s *Settings) Set(key, value string) error {
 			s.Countries = append(s.Countries, strings.ToUpper(c))
 		}
 	case "blockLandlines":
-		s.BlockLandlines, err = strconv.ParseBool(value)
-		if err != nil {
+		b, perr := strconv.ParseBool(value)
+		if perr != nil {
 			return fmt.Errorf("blockLandlines must be true or false")
 		}
+		s.BlockLandlines = b
 	case "testNumbers":
 		tns, err := parseTestNumbers(value, s.CodeLen())
 		if err != nil {
@@ -269,7 +279,7 @@ func (s *Settings) Set(key, value string) error {
 		}
 		s.Watch = mode
 	case "watch.minSends":
-		s.WatchMinSends, err = intIn(1, 1_000_000)
+		err = setInt(&s.WatchMinSends, 1, 1_000_000)
 	case "watch.minRate":
 		r, ok := parseShare(value)
 		if !ok {

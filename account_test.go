@@ -128,3 +128,32 @@ func TestSetRefusesPeriodsThatOverflow(t *testing.T) {
 		t.Fatalf("5/3650d: %v, rate %v", err, s.Rate("number"))
 	}
 }
+
+func TestSetRefusedLeavesSettingsAlone(t *testing.T) {
+	t.Parallel()
+	base := func() Settings {
+		var s Settings
+		for _, kv := range [][2]string{{"defaultFrom", "Shop"}, {"codeLength", "8"}, {"validMinutes", "15"},
+			{"maxAttempts", "3"}, {"maxSegments", "2"}, {"retentionDays", "7"}, {"blockLandlines", "true"},
+			{"failures", "50"}, {"failures.cooldown", "2d"}, {"watch", "on"}, {"watch.minSends", "10"},
+			{"watch.minRate", "30%"}, {"watch.cooldown", "3h"}, {"limit.number", "3/1h"}, {"countries", "GBR"}} {
+			if err := s.Set(kv[0], kv[1]); err != nil {
+				t.Fatal(kv, err)
+			}
+		}
+		return s
+	}
+	for _, kv := range [][2]string{{"defaultFrom", "Shop!"}, {"codeLength", "3"}, {"validMinutes", "31"},
+		{"validMinutes", "0"}, {"maxAttempts", "0"}, {"maxSegments", "11"}, {"retentionDays", "-1"},
+		{"blockLandlines", "maybe"}, {"failures", "0"}, {"failures.cooldown", "0s"}, {"watch", "loud"},
+		{"watch.minSends", "0"}, {"watch.minRate", "0"}, {"watch.cooldown", "-1h"}, {"limit.number", "0/10m"},
+		{"limit.number", "5/0s"}, {"limits", "maybe"}, {"testNumbers", "447979081001:code=1"}} {
+		s := base()
+		if err := s.Set(kv[0], kv[1]); err == nil {
+			t.Errorf("%s=%s accepted", kv[0], kv[1])
+		}
+		if want := base(); !reflect.DeepEqual(s, want) {
+			t.Errorf("refused %s=%s changed the settings:\n got %+v\nwant %+v", kv[0], kv[1], s, want)
+		}
+	}
+}
