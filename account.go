@@ -193,6 +193,13 @@ func (s *Settings) Set(key, value string) error {
 		}
 		return out
 	}
+	// on and off are words, taken in any case as watch's modes are (but a
+	// sender id named OFF is kept as written).
+	if key == "limits" || key == "failures" || strings.HasPrefix(key, "limit.") {
+		if strings.EqualFold(value, "off") || strings.EqualFold(value, "on") {
+			value = strings.ToLower(value)
+		}
+	}
 	var err error
 	switch key {
 	case "defaultFrom":

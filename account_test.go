@@ -157,3 +157,23 @@ func TestSetRefusedLeavesSettingsAlone(t *testing.T) {
 		}
 	}
 }
+
+func TestSetOnOffIgnoreCase(t *testing.T) {
+	t.Parallel()
+	// watch took OFF; limits, failures and limit.* must take it too.
+	var s Settings
+	for _, kv := range [][2]string{{"limits", "OFF"}, {"failures", "Off"}, {"limit.number", "OFF"}, {"watch", "OFF"}} {
+		if err := s.Set(kv[0], kv[1]); err != nil {
+			t.Errorf("%s=%s: %v", kv[0], kv[1], err)
+		}
+	}
+	if !s.LimitsOff || !s.FailuresOff || !s.Rate("number").Off() || s.Watch != WatchOff || s.Limits["number"] != "off" {
+		t.Fatalf("settings %+v, want everything off", s)
+	}
+	if err := s.Set("limits", "On"); err != nil || s.LimitsOff {
+		t.Fatalf("limits=On: %v, off %v", err, s.LimitsOff)
+	}
+	if err := s.Set("defaultFrom", "OFF"); err != nil || s.DefaultFrom != "OFF" {
+		t.Fatalf("defaultFrom=OFF: %v, stored %q", err, s.DefaultFrom)
+	}
+}
