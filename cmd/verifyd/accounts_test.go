@@ -62,3 +62,23 @@ func TestAccountsSetTestNumbersMustBeValid(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountsSetDefaultFromNotReserved(t *testing.T) {
+	t.Parallel()
+	db := newAccount(t)
+	// create sends the default unchecked against the reserved list, so a
+	// reserved default would go out under a sender the account may not use.
+	if _, err := cli(t, "", "accounts", "set", "shop", "reservedFrom=Bank,Police", "defaultFrom=Shop", "--db", db); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{"defaultFrom=bank"}, {"reservedFrom=Shop"}, {"defaultFrom=Police", "reservedFrom=Police"}} {
+		_, err := cli(t, "", append([]string{"accounts", "set", "shop", "--db", db}, bad...)...)
+		if !isUsageErr(err) || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("set %v: %v, want a usage error", bad, err)
+		}
+	}
+	if out, err := cli(t, "", "accounts", "set", "shop", "reservedFrom=", "defaultFrom=Bank", "--db", db); err != nil ||
+		!strings.Contains(out, `"defaultFrom":"Bank"`) {
+		t.Fatalf("clearing the list frees the name: %v %q", err, out)
+	}
+}
