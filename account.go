@@ -206,8 +206,8 @@ func (s *Settings) Set(key, value string) error {
 		// create sends the account's default as it is, unjudged: a sender
 		// the API would refuse in a request must not get in this way.
 		if value != "" {
-			if err := checkSender(value); err != nil {
-				return fmt.Errorf("defaultFrom %q: %v", value, err)
+			if code, details := JudgeSender(value); code != "" {
+				return fmt.Errorf("defaultFrom %q: %s", value, details)
 			}
 		}
 		s.DefaultFrom = value
@@ -336,26 +336,34 @@ func periodUpTo(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// checkSender applies the API's rules for a from (API.md section 3): all
-// digits, 2 to 15 of them; otherwise 2 to 11 characters from A-Z a-z 0-9
-// - _ . and space.
-func checkSender(from string) error {
+// JudgeSender applies the API's rules for a sender id (a from): numeric
+// senders 2 to 15 digits, alphanumeric ones 2 to 11 characters from A-Z
+// a-z 0-9 - _ . and space. It returns the first failing rule's failure
+// code and a sentence, or "". A request's from, an account's default and
+// the server's are all held to it, since each reaches the carrier.
+func JudgeSender(from string) (code, details string) {
 	n := utf8.RuneCountInString(from)
 	if IsDigits(from) {
-		if n < 2 || n > 15 {
-			return fmt.Errorf("a numeric sender must have 2 to 15 digits")
+		switch {
+		case n < 2:
+			return FailFromUnderMinTextLength, "A numeric from must have 2 to 15 digits."
+		case n > 15:
+			return FailFromExceedsMaxNumericLen, "A numeric from must have 2 to 15 digits."
 		}
-		return nil
+		return "", ""
 	}
 	for _, c := range from {
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ' ') {
-			return fmt.Errorf("a sender may only contain A-Z, a-z, 0-9, hyphen, underscore, full stop and space")
+			return FailFromDisallowedCharacters, "from may only contain A-Z, a-z, 0-9, hyphen, underscore, full stop and space."
 		}
 	}
-	if n < 2 || n > 11 {
-		return fmt.Errorf("an alphanumeric sender must have 2 to 11 characters")
+	switch {
+	case n < 2:
+		return FailFromUnderMinTextLength, "An alphanumeric from must have 2 to 11 characters."
+	case n > 11:
+		return FailFromExceedsMaxTextLength, "An alphanumeric from must have 2 to 11 characters."
 	}
-	return nil
+	return "", ""
 }
 
 // parseShare reads a share above 0 and at most 1, written as a fraction

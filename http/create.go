@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"verifyd"
 	"verifyd/gsm"
@@ -96,7 +95,7 @@ func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, now time.T
 			fromF = fail("from", verifyd.FailFromEmpty, "from is required: this account has no default sender.")
 		}
 	default:
-		if code, details := judgeFrom(from); code != "" {
+		if code, details := verifyd.JudgeSender(from); code != "" {
 			fromF = fail("from", code, details)
 		} else if reserved(a.Settings.ReservedFrom, from) {
 			fromF = fail("from", verifyd.FailFromReserved, "That sender is reserved; choose another from.")
@@ -159,34 +158,6 @@ func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, now time.T
 		return createInput{}, verifyd.Invalid(failures...)
 	}
 	return in, nil
-}
-
-// judgeFrom checks a sender given in the request: numeric senders 2 to 15
-// digits, alphanumeric ones 2 to 11 characters from A-Z a-z 0-9 - _ . and
-// space. It returns the first failing rule's code and details, or "".
-func judgeFrom(from string) (code, details string) {
-	n := utf8.RuneCountInString(from)
-	if verifyd.IsDigits(from) {
-		switch {
-		case n < 2:
-			return verifyd.FailFromUnderMinTextLength, "from must have at least 2 characters."
-		case n > 15:
-			return verifyd.FailFromExceedsMaxNumericLen, "A numeric from may have at most 15 digits."
-		}
-		return "", ""
-	}
-	for _, c := range from {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ' ') {
-			return verifyd.FailFromDisallowedCharacters, "from may only contain A-Z, a-z, 0-9, hyphen, underscore, full stop and space."
-		}
-	}
-	switch {
-	case n < 2:
-		return verifyd.FailFromUnderMinTextLength, "from must have at least 2 characters."
-	case n > 11:
-		return verifyd.FailFromExceedsMaxTextLength, "An alphanumeric from may have at most 11 characters."
-	}
-	return "", ""
 }
 
 // reserved reports whether from is on the account's reserved list, ignoring

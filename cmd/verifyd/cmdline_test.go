@@ -137,6 +137,10 @@ func TestServeBadFlagValues(t *testing.T) {
 		{[]string{"--addr", "nonsense"}, "--addr"},
 		{[]string{"--addr", "127.0.0.1:99999"}, "--addr"},
 		{[]string{"--addr", "127.0.0.1:18400", "--metrics-addr", "9090"}, "--metrics-addr"},
+		// The server's default sender reaches the carrier like a request's
+		// from, so the same rules hold.
+		{[]string{"--default-from", "ABCDEFGHIJKL"}, "--default-from"},
+		{[]string{"--default-from", "Shop!"}, "--default-from"},
 	} {
 		code, _, stderr := runMain(t, nil, append([]string{"serve", "--db", db}, tc.args...)...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {

@@ -120,6 +120,11 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 	default:
 		return nil, usagef("--log-format must be json or text")
 	}
+	if c.defaultFrom != "" {
+		if code, details := verifyd.JudgeSender(c.defaultFrom); code != "" {
+			return nil, usagef("--default-from %q: %s", c.defaultFrom, details)
+		}
+	}
 	return c, nil
 }
 
