@@ -336,6 +336,18 @@ func periodUpTo(v string) (time.Duration, error) {
 	return d, nil
 }
 
+// Reserved reports whether from is on the account's reserved list,
+// ignoring case and surrounding spaces (a handset shows "BANK" and "bank"
+// alike).
+func (s Settings) Reserved(from string) bool {
+	for _, r := range s.ReservedFrom {
+		if strings.EqualFold(strings.TrimSpace(r), strings.TrimSpace(from)) {
+			return true
+		}
+	}
+	return false
+}
+
 // JudgeSender applies the API's rules for a sender id (a from): numeric
 // senders 2 to 15 digits, alphanumeric ones 2 to 11 characters from A-Z
 // a-z 0-9 - _ . and space. It returns the first failing rule's failure

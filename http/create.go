@@ -97,7 +97,7 @@ func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, now time.T
 	default:
 		if code, details := verifyd.JudgeSender(from); code != "" {
 			fromF = fail("from", code, details)
-		} else if reserved(a.Settings.ReservedFrom, from) {
+		} else if a.Settings.Reserved(from) {
 			fromF = fail("from", verifyd.FailFromReserved, "That sender is reserved; choose another from.")
 		}
 	}
@@ -158,17 +158,6 @@ func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, now time.T
 		return createInput{}, verifyd.Invalid(failures...)
 	}
 	return in, nil
-}
-
-// reserved reports whether from is on the account's reserved list, ignoring
-// case (a handset shows "BANK" and "bank" alike).
-func reserved(list []string, from string) bool {
-	for _, r := range list {
-		if strings.EqualFold(strings.TrimSpace(r), strings.TrimSpace(from)) {
-			return true
-		}
-	}
-	return false
 }
 
 // countryAllowed reports whether region may be sent to under the account's

@@ -20,7 +20,7 @@ const maxIdempotencyKey = 255
 // malformed or refused create, Throttled included) changes nothing, as
 // every bad input must not, so the corrected request, or the later one a
 // Throttled invites, runs under the same key; a 5xx's retry runs anew too.
-func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.Account, key string, body []byte, fn func(w http.ResponseWriter, r *http.Request) error) error {
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.Account, key string, body []byte, fn func(w http.ResponseWriter, reserved *verifyd.IdempotentRequest) error) error {
 	if len(key) > maxIdempotencyKey || !printable(key) {
 		return verifyd.Invalid(verifyd.Failure{Property: "Idempotency-Key", Code: verifyd.FailInvalidJSON,
 			Details: "The Idempotency-Key header must be 1 to 255 printable ASCII characters."})
@@ -58,12 +58,11 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 			s.cfg.Store.FinishIdempotentRequest(ctx, &verifyd.IdempotentRequest{AccountID: a.ID, Key: key})
 		}
 	}()
-	// The create records its 202 on the key in its own transaction (see
-	// answerFor): should this process die before the Finish below, the
-	// record still says what the create did.
-	slot := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now}
-	r = r.WithContext(context.WithValue(r.Context(), answerKey{}, slot))
-	if err := fn(rec, r); err != nil {
+	// fn records its 202 on the key in the create's own transaction:
+	// should this process die before the Finish below, the record still
+	// says what the create did.
+	reserved := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now}
+	if err := fn(rec, reserved); err != nil {
 		s.renderError(rec, r, err)
 	}
 	done = true
@@ -84,22 +83,6 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 	w.WriteHeader(rec.status)
 	w.Write(rec.body.Bytes())
 	return nil
-}
-
-// answerKey holds, in a create's context, the reserved Idempotency-Key
-// record its answer goes to.
-type answerKey struct{}
-
-// answerFor is the record of ctx's reserved Idempotency-Key with the
-// create's answer (status, body) in it, Done; nil without a key.
-func answerFor(ctx context.Context, status int, body []byte) *verifyd.IdempotentRequest {
-	slot, _ := ctx.Value(answerKey{}).(*verifyd.IdempotentRequest)
-	if slot == nil {
-		return nil
-	}
-	answer := *slot
-	answer.Done, answer.Status, answer.Response = true, status, body
-	return &answer
 }
 
 // printable reports whether s is non-empty visible ASCII (spaces allowed).

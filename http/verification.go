@@ -32,15 +32,17 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, a *verifyd
 		return err
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		return s.idempotent(w, r, a, key, body, func(w http.ResponseWriter, r *http.Request) error {
-			return s.create(w, r, a, body)
+		return s.idempotent(w, r, a, key, body, func(w http.ResponseWriter, reserved *verifyd.IdempotentRequest) error {
+			return s.create(w, r, a, body, reserved)
 		})
 	}
-	return s.create(w, r, a, body)
+	return s.create(w, r, a, body, nil)
 }
 
-// create runs one create whose body has been read.
-func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Account, body []byte) error {
+// create runs one create whose body has been read. reserved, when set, is
+// its Idempotency-Key's record: the create records its 202 on it in its own
+// transaction.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Account, body []byte, reserved *verifyd.IdempotentRequest) error {
 	ctx := r.Context()
 	now := s.now().UTC()
 	in, ferr := judgeCreate(body, a, s.cfg.DefaultFrom, now)
@@ -123,8 +125,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 		NumberStatus: v.NumberStatus,
 		Created:      timestamp(v.Created),
 	}
-	if idem := answerFor(ctx, http.StatusAccepted, mustMarshal(answer)); idem != nil {
-		err = s.cfg.Store.CreateVerificationWithAnswer(ctx, v, m, limits, idem)
+	if reserved != nil {
+		done := *reserved
+		done.Done, done.Status, done.Response = true, http.StatusAccepted, mustMarshal(answer)
+		err = s.cfg.Store.CreateVerificationWithAnswer(ctx, v, m, limits, &done)
 	} else {
 		err = s.cfg.Store.CreateVerification(ctx, v, m, limits)
 	}

@@ -101,10 +101,8 @@ func accounts(ctx context.Context, args []string, e *env) error {
 		}
 		// create sends the account's default sender without looking at the
 		// reserved list, so the two must not meet.
-		for _, r := range a.Settings.ReservedFrom {
-			if d := a.Settings.DefaultFrom; d != "" && strings.EqualFold(strings.TrimSpace(r), strings.TrimSpace(d)) {
-				return usagef("defaultFrom %q is on the account's reservedFrom list: choose another default, or take it off the list", d)
-			}
+		if d := a.Settings.DefaultFrom; d != "" && a.Settings.Reserved(d) {
+			return usagef("defaultFrom %q is on the account's reservedFrom list: choose another default, or take it off the list", d)
 		}
 		if err := store.UpdateAccount(ctx, a); err != nil {
 			return err
