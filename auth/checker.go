@@ -110,6 +110,7 @@ func (c *Checker) Check(ctx context.Context, user, pass string) (*verifyd.Accoun
 	} else {
 		subtle.ConstantTimeCompare(Digest(pass), c.dummy.key)
 	}
+	byDigest := ok
 	if !ok && a.PasswordHash != "" {
 		p, perr := parseHash(a.PasswordHash)
 		if perr != nil {
@@ -125,6 +126,12 @@ func (c *Checker) Check(ctx context.Context, user, pass string) (*verifyd.Accoun
 		return nil, c.refuse(ctx, pass)
 	}
 	if a.Disabled {
+		if byDigest {
+			// Only a digest was compared: without the dummy run this refusal
+			// would be quicker than a wrong secret's, and so tell a leaked
+			// secret of a disabled account from a wrong one.
+			return nil, c.refuse(ctx, pass)
+		}
 		return nil, unauthorized()
 	}
 	c.remember(key, a, now)
