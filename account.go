@@ -65,7 +65,9 @@ const (
 // that rule is on. limits=off switches it off too.
 func (s Settings) Failures() (max int, cooldown time.Duration, on bool) {
 	max, cooldown = s.MaxFailures, time.Duration(s.FailureCooldown)
-	if max == 0 {
+	if max == 0 || max > DefaultMaxFailures {
+		// NIST's cap is also the ceiling: a larger run stored before Set
+		// refused one is judged at the cap.
 		max = DefaultMaxFailures
 	}
 	if cooldown == 0 {
@@ -265,8 +267,9 @@ func (s *Settings) Set(key, value string) error {
 			break
 		}
 		var n int
-		if n, err = intIn(1, 1000); err != nil {
-			return fmt.Errorf("failures must be off or a whole number from 1 to 1000")
+		// At most NIST SP 800-63B's cap of 100 consecutive failures.
+		if n, err = intIn(1, DefaultMaxFailures); err != nil {
+			return fmt.Errorf("failures must be off or a whole number from 1 to %d", DefaultMaxFailures)
 		}
 		s.FailuresOff, s.MaxFailures = false, n
 	case "failures.cooldown", "watch.cooldown":
