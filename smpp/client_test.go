@@ -637,3 +637,80 @@ func TestRateLimitSpacesSubmits(t *testing.T) {
 		t.Fatalf("%d submits", srv.Count())
 	}
 }
+
+// testClock is a Config.Now the test moves by hand.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// The validity_period is what is left of the code's life when the part goes
+// out, not when Send began: time spent waiting for a window slot (or a
+// throttle pause, or the rate limit) must not stretch a relative validity
+// past ValidUntil, nor let an absolute one already past reach the SMSC,
+// which would refuse it for good (ESME_RINVEXPIRY).
+func TestValidityIsTakenWhenThePartGoesOut(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, query string
+		wait        time.Duration // the clock moves on while the part waits
+		want        string        // its validity_period; "" for not sent
+	}{
+		{"RelativeShrinksWithTheWait", "validity=relative", 4 * time.Minute, "000000000600000R"},
+		{"ErrExpiredWhileWaiting", "", 11 * time.Minute, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clock := &testClock{now: t0}
+			srv, c, _ := newPair(t, "window=1&"+tc.query, func(cfg *smpp.Config) { cfg.Now = clock.Now })
+			srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Withhold: true} })
+			first := sms("first")
+			first.RequestID = "first"
+			go c.Send(context.Background(), first)
+			srv.WaitSubmits(t, 1, 5*time.Second)
+			srv.OnSubmit(nil)
+
+			m := sms("second")
+			m.ValidUntil = t0.Add(10 * time.Minute)
+			done := make(chan error, 1)
+			go func() { _, err := c.Send(context.Background(), m); done <- err }()
+			// Give the second part time to reach the full window. The
+			// outcome does not hang on it: the part cannot go out before
+			// Release, which comes after the clock has moved.
+			time.Sleep(50 * time.Millisecond)
+			clock.Advance(tc.wait)
+			srv.Release()
+			err := <-done
+			subs := srv.Submits()
+			if tc.want == "" {
+				if se := sendErr(t, err); se.Kind != verifyd.SendTemporary || se.Reason != "VALIDITY_EXPIRED" {
+					t.Fatalf("got %v (kind %v), want VALIDITY_EXPIRED", se, se.Kind)
+				}
+				if len(subs) != 1 {
+					t.Fatalf("%d submits: a part past its validity reached the SMSC (validity_period %q)",
+						len(subs), subs[len(subs)-1].ValidityPeriod)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(subs) != 2 || subs[1].ValidityPeriod != tc.want {
+				t.Fatalf("submits %d, validity_period %q, want %q", len(subs), subs[len(subs)-1].ValidityPeriod, tc.want)
+			}
+		})
+	}
+}

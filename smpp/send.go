@@ -128,11 +128,11 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 				return "", temporary("ESME_NOTBOUND", err)
 			}
 		}
-		vp, err := c.validity(m.ValidUntil)
-		if err != nil {
+		// Fail fast on a part already past its validity, before waiting
+		// for anything; the period itself is taken once the waits are over.
+		if _, err := c.validity(m.ValidUntil); err != nil {
 			return "", err
 		}
-		p.ValidityPeriod = vp
 		if !deadline.IsZero() {
 			monoDead = int64(deadline.Sub(s.epoch))
 		}
@@ -150,6 +150,15 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 		if err := s.acquire(ctx); err != nil {
 			return "", temporary("ESME_NOTSENT", err)
 		}
+		// Taken after the throttle pause, the rate limit and the window, so
+		// that a relative period does not outlast ValidUntil by the time
+		// spent waiting, and an absolute one already past is not sent.
+		vp, err := c.validity(m.ValidUntil)
+		if err != nil {
+			s.release()
+			return "", err
+		}
+		p.ValidityPeriod = vp
 		r, err := s.request(ctx, p, false, func() {
 			if ticket {
 				ticket = false
