@@ -136,6 +136,10 @@ type Receipt struct {
 	State     DeliveryState
 	Error     string
 	At        time.Time
+	// Provisional marks a failure the carrier itself is unsure of (SMPP's
+	// UNKNOWN): it shows at once, but a later final receipt for the same
+	// part replaces it, where a part's first definitive one stands.
+	Provisional bool
 }
 
 // InboxMessage is a message the dev inbox "sent". Its text is sealed like

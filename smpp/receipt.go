@@ -238,9 +238,10 @@ func convertID(id string, base IDBase) string {
 	return strings.ToUpper(n.Text(to))
 }
 
-// receiptState maps a final state to the delivery state the store records;
-// ok is false for intermediate states (ENROUTE, ACCEPTD, SCHEDULED), which are
-// acknowledged and otherwise ignored.
+// receiptState maps a final state to the delivery state the store records
+// (UNKNOWN's Failed only provisionally, see handleDeliver); ok is false for
+// intermediate states (ENROUTE, ACCEPTD, SCHEDULED), which are acknowledged
+// and otherwise ignored.
 func receiptState(s MessageState) (verifyd.DeliveryState, bool) {
 	switch s {
 	case StateDelivered:
@@ -300,6 +301,9 @@ func (c *Client) handleDeliver(p *PDU) Status {
 		CarrierID: NormalizeID(convertID(r.ID, c.cfg.ReceiptIDBase)),
 		State:     state,
 		At:        c.cfg.Now(),
+		// SMPP.md §6: UNKNOWN counts as failed, but a later receipt for
+		// the part may still say what became of it.
+		Provisional: r.State == StateUnknown,
 	}
 	if state != verifyd.DeliveryDelivered {
 		rec.Error = r.State.String()

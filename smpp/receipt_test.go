@@ -1,6 +1,7 @@
 package smpp
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -150,6 +151,44 @@ func TestReceiptStateMapping(t *testing.T) {
 		if _, final := receiptState(st); final {
 			t.Errorf("%s is intermediate, mapped as final", st)
 		}
+	}
+}
+
+// recordFunc is a verifyd.ReceiptRecorder made of a function.
+type recordFunc func(context.Context, verifyd.Receipt) error
+
+func (f recordFunc) RecordReceipt(ctx context.Context, r verifyd.Receipt) error { return f(ctx, r) }
+
+// TestUnknownReceiptIsProvisional checks what reaches the recorder: SMPP.md
+// §6 has UNKNOWN count as failed until a later receipt says otherwise, so
+// it alone is marked provisional, and every other final state is not.
+func TestUnknownReceiptIsProvisional(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		stat        string
+		state       verifyd.DeliveryState
+		provisional bool
+	}{
+		{"UNKNOWN", verifyd.DeliveryFailed, true},
+		{"DELIVRD", verifyd.DeliveryDelivered, false},
+		{"UNDELIV", verifyd.DeliveryUndeliverable, false},
+		{"DELETED", verifyd.DeliveryFailed, false},
+	} {
+		t.Run(tc.stat, func(t *testing.T) {
+			t.Parallel()
+			var got []verifyd.Receipt
+			c := NewClient(Config{}, recordFunc(func(_ context.Context, r verifyd.Receipt) error {
+				got = append(got, r)
+				return nil
+			}), nil)
+			p := &PDU{ID: DeliverSM, ESMClass: 4, ShortMessage: []byte("id:0A1 stat:" + tc.stat + " err:000")}
+			if st := c.handleDeliver(p); st != StatusOK {
+				t.Fatalf("deliver_sm answered %v, want OK", st)
+			}
+			if len(got) != 1 || got[0].CarrierID != "A1" || got[0].State != tc.state || got[0].Provisional != tc.provisional {
+				t.Fatalf("recorded %+v, want one receipt for A1, %s, provisional %v", got, tc.state, tc.provisional)
+			}
+		})
 	}
 }
 
