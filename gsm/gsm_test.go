@@ -3,6 +3,7 @@ package gsm
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -323,6 +324,16 @@ func TestPack(t *testing.T) {
 			t.Fatalf("Unpack of 3 septets from 2 octets: %v", err)
 		}
 	})
+	// A count whose n*7 wraps round int must be refused, not passed on to
+	// make as a length it cannot allocate.
+	t.Run("ErrCountWrapsRound", func(t *testing.T) {
+		t.Parallel()
+		for _, n := range []int{math.MaxInt/7 + 1, math.MaxInt} {
+			if _, err := Unpack([]byte{0xE8, 0x32}, n); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Unpack of %d septets from 2 octets: %v", n, err)
+			}
+		}
+	})
 }
 
 func TestPackRoundTripsEveryLength(t *testing.T) {
@@ -415,4 +426,35 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// FuzzDecode holds Decode and Unpack to what hostile octets may not do: panic,
+// or decode to a text that Encode would not give back octet for octet.
+func FuzzDecode(f *testing.F) {
+	f.Add(byte(0), []byte("hello"), 5)
+	f.Add(byte(0), []byte{0x1B, 0x65, 0x00, 0x7F}, 4)
+	f.Add(byte(8), []byte{0xD8, 0x3D, 0xDE, 0x00}, 0)
+	f.Add(byte(8), []byte{0xDE, 0x00}, -1)
+	f.Fuzz(func(t *testing.T, coding byte, b []byte, n int) {
+		if septets, err := Unpack(b, n); err == nil {
+			if len(septets) != n {
+				t.Fatalf("Unpack(% X, %d) gave %d septets", b, n, len(septets))
+			}
+		} else if !errors.Is(err, ErrInvalid) {
+			t.Fatalf("Unpack error %v is not ErrInvalid", err)
+		}
+		text, err := Decode(Coding(coding), b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrCoding) {
+				t.Fatalf("Decode error %v is neither ErrInvalid nor ErrCoding", err)
+			}
+			return
+		}
+		c, enc := Encode(text)
+		// A UCS-2 text of GSM characters comes back as GSM-7: only the
+		// octets of the same coding must match.
+		if c == Coding(coding) && !bytes.Equal(enc, b) {
+			t.Fatalf("Decode(%v, % X) = %q, which encodes to % X", Coding(coding), b, text, enc)
+		}
+	})
 }

@@ -25,7 +25,8 @@ func Pack(septets []byte) []byte {
 // is needed because seven septets leave a spare bit-run in the last octet
 // that reads as an '@' (0x00) eighth septet.
 func Unpack(packed []byte, n int) ([]byte, error) {
-	if n < 0 || n*7 > len(packed)*8 {
+	// Compared by division: n*7 could wrap round int for a hostile n.
+	if n < 0 || n > len(packed)*8/7 {
 		return nil, fmt.Errorf("%w: %d septets do not fit %d octets", ErrInvalid, n, len(packed))
 	}
 	out := make([]byte, n)
