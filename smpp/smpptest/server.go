@@ -403,11 +403,12 @@ var statWords = map[string]uint8{"ENROUTE": 1, "DELIVRD": 2, "EXPIRED": 3, "DELE
 
 // conn is one client connection.
 type conn struct {
-	s          *Server
-	nc         net.Conn
-	id         int
-	bound      atomic.Bool
-	canReceive bool // set before bound
+	s           *Server
+	nc          net.Conn
+	id          int
+	bound       atomic.Bool
+	canReceive  bool // set before bound
+	canTransmit bool // set before bound
 
 	wmu       sync.Mutex
 	w         *bufio.Writer
@@ -485,7 +486,8 @@ func (c *conn) handle(p *smpp.PDU) bool {
 			return false
 		}
 	case smpp.SubmitSM:
-		if !c.bound.Load() {
+		// Not bound, or bound as a receiver: the wrong state for a submit.
+		if !c.bound.Load() || !c.canTransmit {
 			c.respond(&smpp.PDU{ID: smpp.SubmitSMResp, Status: smpp.StatusInvBndSts, Seq: p.Seq}, false)
 			return true
 		}
@@ -517,6 +519,7 @@ func (c *conn) bind(p *smpp.PDU) bool {
 	}
 	resp.TLVs.SetUint8(smpp.TagSCInterfaceVersion, smpp.InterfaceVersion)
 	c.canReceive = p.ID != smpp.BindTransmitter
+	c.canTransmit = p.ID != smpp.BindReceiver
 	c.bound.Store(true)
 	s.binds.Add(1)
 	c.respond(resp, false)
