@@ -1,7 +1,11 @@
 package smpp
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -52,6 +56,39 @@ func FuzzParseReceipt(f *testing.F) {
 			if !strings.Contains(string(before), v) {
 				t.Fatalf("field %q is not from the text before text: (%q)", v, before)
 			}
+		}
+	})
+}
+
+// FuzzReadFrame holds the framing to what a hostile stream may not do: panic,
+// return a frame whose length is not its command_length or is outside 16 to
+// MaxPDULen, or end with an error other than the end of the stream or lost
+// framing. Each frame is also decoded, as the session does.
+func FuzzReadFrame(f *testing.F) {
+	f.Add(unhex(f, workedSubmit+" 00000010 00000015 00000000 00000001"))
+	f.Add(unhex(f, "00000010 80000004 00000058 00000007 0000"))
+	f.Add(unhex(f, "ffffffff 00000015"))
+	f.Add(unhex(f, "00000008 00000015 00000000 00000001"))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		r := bufio.NewReaderSize(bytes.NewReader(stream), 16)
+		var buf []byte
+		for {
+			frame, err := ReadFrame(r, buf)
+			if err != nil {
+				if err != io.EOF && err != io.ErrUnexpectedEOF && !errors.Is(err, ErrFraming) {
+					t.Fatalf("ReadFrame error %v", err)
+				}
+				return
+			}
+			n := binary.BigEndian.Uint32(frame)
+			if int(n) != len(frame) || n < HeaderLen || n > MaxPDULen {
+				t.Fatalf("frame of %d octets with command_length %d", len(frame), n)
+			}
+			var p PDU
+			if err := p.decode(frame); err != nil && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("decode error %v wraps no ErrMalformed", err)
+			}
+			buf = frame
 		}
 	})
 }
