@@ -76,6 +76,10 @@ func TestNodeSMPPPeer(t *testing.T) {
 		for _, text := range []string{
 			strings.Repeat("Your code is 123456. ", 12) + "{€} [~] ^|",
 			strings.Repeat("Ваш код подтверждения 123456. ", 4) + "验证码 🙂🎉",
+			// An ESC pair and a surrogate pair on the 153-septet and
+			// 67-unit boundaries: each moves whole to the next part.
+			strings.Repeat("a", 152) + "€ code 123456",
+			strings.Repeat("ж", 66) + "🙂 code 123456",
 		} {
 			mark := n.Mark()
 			ids, err := c.Send(context.Background(), &verifyd.SMS{RequestID: text[:8], To: "4915112345678", From: "447700900999", Text: text})
