@@ -149,10 +149,10 @@ func dump(t *testing.T, s *Store) string {
 	t.Helper()
 	var b strings.Builder
 	for _, q := range []string{
-		`SELECT vid, request_id, state, hex(sealed), attempts, next_attempt, lease_until, error, updated
+		`SELECT vid, request_id, state, hex(sealed), attempts, next_attempt, lease_until, error, updated, provisional
 			FROM messages ORDER BY vid`,
-		"SELECT carrier_id, vid, part, state, error, updated FROM message_parts ORDER BY carrier_id",
-		"SELECT carrier_id, state, error, at FROM orphan_receipts ORDER BY carrier_id",
+		"SELECT carrier_id, vid, part, state, error, updated, provisional FROM message_parts ORDER BY carrier_id",
+		"SELECT carrier_id, state, error, at, provisional FROM orphan_receipts ORDER BY carrier_id",
 	} {
 		rows, err := s.rdb.QueryContext(t.Context(), q)
 		if err != nil {
@@ -176,9 +176,19 @@ func dump(t *testing.T, s *Store) string {
 	return b.String()
 }
 
-// earlyStates are the final receipt states a carrier reports.
+// earlyStates are the final receipt states a carrier reports; "" stands
+// for a provisional failure (SMPP's UNKNOWN).
 var earlyStates = []verifyd.DeliveryState{verifyd.DeliveryDelivered, verifyd.DeliveryDelivered,
-	verifyd.DeliveryUndeliverable, verifyd.DeliveryFailed, verifyd.DeliveryExpired}
+	verifyd.DeliveryUndeliverable, verifyd.DeliveryFailed, verifyd.DeliveryExpired, "", ""}
+
+// randomReceipt is a receipt for id of a state drawn from earlyStates.
+func randomReceipt(rnd *rand.Rand, id, errText string, at time.Time) verifyd.Receipt {
+	r := verifyd.Receipt{CarrierID: id, State: earlyStates[rnd.IntN(len(earlyStates))], Error: errText, At: at}
+	if r.State == "" {
+		r.State, r.Provisional = verifyd.DeliveryFailed, true
+	}
+	return r
+}
 
 func TestFinishMessagesBulk(t *testing.T) {
 	t.Parallel()
@@ -230,8 +240,10 @@ func TestFinishMessagesBulk(t *testing.T) {
 						}
 						r.CarrierIDs = append(r.CarrierIDs, cid)
 						if rnd.IntN(3) > 0 {
-							early = append(early, verifyd.Receipt{CarrierID: cid,
-								State: earlyStates[rnd.IntN(len(earlyStates))], Error: "e" + cid, At: at()})
+							early = append(early, randomReceipt(rnd, cid, "e"+cid, at()))
+							if rnd.IntN(3) == 0 { // one that may replace it
+								early = append(early, randomReceipt(rnd, cid, "f"+cid, at()))
+							}
 						}
 					}
 				}
@@ -329,9 +341,7 @@ func TestRecordReceiptBulk(t *testing.T) {
 				if rnd.IntN(4) == 0 {
 					id = fmt.Sprintf("unknown-%d", rnd.IntN(5))
 				}
-				receipts = append(receipts, verifyd.Receipt{CarrierID: id,
-					State: earlyStates[rnd.IntN(len(earlyStates))], Error: fmt.Sprint("e", i),
-					At: base().Add(time.Duration(i) * time.Second)})
+				receipts = append(receipts, randomReceipt(rnd, id, fmt.Sprint("e", i), base().Add(time.Duration(i)*time.Second)))
 			}
 
 			release := hold(t, bulkStore)

@@ -176,6 +176,7 @@ func newFinish(results []verifyd.MessageResult) (*finish, bool) {
 type early struct {
 	state, err string
 	at         int64
+	prov       bool // a provisional failure (verifyd.Receipt.Provisional)
 }
 
 func (f *finish) run(t *tx) error {
@@ -189,6 +190,7 @@ func (f *finish) run(t *tx) error {
 	type outcome struct {
 		state, err string
 		updated    int64
+		prov       bool    // failed by a provisional receipt
 		parts      []early // state "" for a part that waits for its receipt
 	}
 	outcomes := make([]outcome, len(f.results))
@@ -204,22 +206,28 @@ func (f *finish) run(t *tx) error {
 				}
 			}
 			slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(earlies[r.CarrierIDs[a]].at, earlies[r.CarrierIDs[b]].at) })
+			// A part has one early receipt at most, so a part failed
+			// provisionally stays so here, and so does its message.
 			for _, p := range order {
 				e := earlies[r.CarrierIDs[p]]
 				o.parts[p] = e
-				if e.state != string(verifyd.DeliveryDelivered) {
-					if o.state == string(verifyd.DeliverySubmitted) {
+				submitted := o.state == string(verifyd.DeliverySubmitted)
+				switch {
+				case e.state == string(verifyd.DeliveryDelivered):
+					if submitted && allDelivered(o.parts) {
 						o.state, o.err, o.updated = e.state, e.err, e.at
 					}
-					continue
-				}
-				if o.state == string(verifyd.DeliverySubmitted) && allDelivered(o.parts) {
-					o.state, o.err, o.updated = e.state, e.err, e.at
+				case e.prov:
+					if submitted {
+						o.state, o.err, o.updated, o.prov = e.state, e.err, e.at, true
+					}
+				case submitted || o.prov:
+					o.state, o.err, o.updated, o.prov = e.state, e.err, e.at, false
 				}
 			}
 		}
 		outcomes[i] = o
-		msgs = append(msgs, r.RequestID, o.state, o.err, o.updated, ms(r.NextAttempt), r.Attempt)
+		msgs = append(msgs, r.RequestID, o.state, o.err, o.updated, ms(r.NextAttempt), r.Attempt, o.prov)
 	}
 
 	// A message no longer queued is left as it is, and so are the early
@@ -228,11 +236,12 @@ func (f *finish) run(t *tx) error {
 	vids := make(map[string]int64, len(f.results))
 	err = t.queryRows(`UPDATE messages SET state = u.s, error = u.e, updated = u.u, lease_until = 0,
 			sealed = iif(u.s = 'Queued', messages.sealed, NULL),
-			next_attempt = iif(u.s = 'Queued', u.n, messages.next_attempt)
-		FROM (SELECT v.vid, r.column2 AS s, r.column3 AS e, r.column4 AS u, r.column5 AS n, r.column6 AS a
+			next_attempt = iif(u.s = 'Queued', u.n, messages.next_attempt), provisional = u.p
+		FROM (SELECT v.vid, r.column2 AS s, r.column3 AS e, r.column4 AS u, r.column5 AS n, r.column6 AS a,
+				r.column7 AS p
 			FROM (VALUES /*rows*/) AS r JOIN verifications v ON v.id = r.column1) AS u
 		WHERE messages.vid = u.vid AND messages.state = 'Queued' AND (u.a = 0 OR messages.attempts = u.a)
-		RETURNING messages.request_id, messages.vid`, 6, msgs, func(rows *sql.Rows) error {
+		RETURNING messages.request_id, messages.vid`, 7, msgs, func(rows *sql.Rows) error {
 		var (
 			id  string
 			vid int64
@@ -245,7 +254,7 @@ func (f *finish) run(t *tx) error {
 		return err
 	}
 
-	parts := make([]any, 0, 6*len(f.carrierIDs))
+	parts := make([]any, 0, 7*len(f.carrierIDs))
 	for i, r := range f.results {
 		if !withParts(r.State) {
 			continue
@@ -264,14 +273,15 @@ func (f *finish) run(t *tx) error {
 			if o := outcomes[i]; o.parts != nil && o.parts[p].state != "" {
 				e = o.parts[p]
 			}
-			parts = append(parts, id, vid, p, e.state, e.err, e.at)
+			parts = append(parts, id, vid, p, e.state, e.err, e.at, e.prov)
 		}
 	}
 	// A carrier may reuse an id long after: the newest message owns it.
-	_, err = t.execRows(`INSERT INTO message_parts (carrier_id, vid, part, state, error, updated)
+	_, err = t.execRows(`INSERT INTO message_parts (carrier_id, vid, part, state, error, updated, provisional)
 		VALUES /*rows*/
 		ON CONFLICT (carrier_id) DO UPDATE SET vid = excluded.vid, part = excluded.part,
-			state = excluded.state, error = excluded.error, updated = excluded.updated`, 6, parts)
+			state = excluded.state, error = excluded.error, updated = excluded.updated,
+			provisional = excluded.provisional`, 7, parts)
 	return err
 }
 
@@ -279,12 +289,12 @@ func (f *finish) run(t *tx) error {
 func (f *finish) takeEarly(t *tx) (map[string]early, error) {
 	var out map[string]early
 	err := t.queryRows(`DELETE FROM orphan_receipts WHERE carrier_id IN (/*rows*/)
-		RETURNING carrier_id, state, error, at`, 0, f.carrierIDs, func(rows *sql.Rows) error {
+		RETURNING carrier_id, state, error, at, provisional`, 0, f.carrierIDs, func(rows *sql.Rows) error {
 		var (
 			id string
 			e  early
 		)
-		if err := rows.Scan(&id, &e.state, &e.err, &e.at); err != nil {
+		if err := rows.Scan(&id, &e.state, &e.err, &e.at, &e.prov); err != nil {
 			return err
 		}
 		if out == nil {
@@ -298,8 +308,8 @@ func (f *finish) takeEarly(t *tx) (map[string]early, error) {
 
 // keepEarly puts back a receipt taken for a message that was not finished.
 func keepEarly(t *tx, carrierID string, e early) error {
-	_, err := t.exec(`INSERT INTO orphan_receipts (carrier_id, state, error, at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (carrier_id) DO NOTHING`, carrierID, e.state, e.err, e.at)
+	_, err := t.exec(`INSERT INTO orphan_receipts (carrier_id, state, error, at, provisional) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (carrier_id) DO NOTHING`, carrierID, e.state, e.err, e.at, e.prov)
 	return err
 }
 
@@ -337,10 +347,11 @@ func finishMessage(t *tx, r verifyd.MessageResult) error {
 	}
 	for part, carrierID := range r.CarrierIDs {
 		// A carrier may reuse an id long after: the newest message owns it.
-		if _, err := t.exec(`INSERT INTO message_parts (carrier_id, vid, part, state, error, updated)
-				VALUES (?, ?, ?, ?, '', ?)
+		if _, err := t.exec(`INSERT INTO message_parts (carrier_id, vid, part, state, error, updated, provisional)
+				VALUES (?, ?, ?, ?, '', ?, 0)
 				ON CONFLICT (carrier_id) DO UPDATE SET vid = excluded.vid, part = excluded.part,
-					state = excluded.state, error = excluded.error, updated = excluded.updated`,
+					state = excluded.state, error = excluded.error, updated = excluded.updated,
+					provisional = excluded.provisional`,
 			carrierID, vid, part, string(r.State), ms(r.At)); err != nil {
 			return err
 		}
@@ -353,16 +364,18 @@ func finishMessage(t *tx, r verifyd.MessageResult) error {
 		var (
 			state, errText string
 			at             int64
+			prov           bool
 		)
-		err := t.queryRow("DELETE FROM orphan_receipts WHERE carrier_id = ? RETURNING state, error, at", carrierID).
-			Scan(&state, &errText, &at)
+		err := t.queryRow("DELETE FROM orphan_receipts WHERE carrier_id = ? RETURNING state, error, at, provisional",
+			carrierID).Scan(&state, &errText, &at, &prov)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		earlies = append(earlies, verifyd.Receipt{CarrierID: carrierID, State: verifyd.DeliveryState(state), Error: errText, At: fromMS(at)})
+		earlies = append(earlies, verifyd.Receipt{CarrierID: carrierID, State: verifyd.DeliveryState(state), Error: errText,
+			At: fromMS(at), Provisional: prov})
 	}
 	// In the order they came, as if each had come after the submit.
 	slices.SortStableFunc(earlies, func(a, b verifyd.Receipt) int { return a.At.Compare(b.At) })
@@ -394,8 +407,10 @@ func finalReceipt(s verifyd.DeliveryState) bool {
 
 // RecordReceipt records a carrier's receipt against the message part with
 // that carrier id. A part's first final receipt is the one that counts, so
-// the same receipt twice changes nothing. A message fails with its first
-// failed part and is Delivered once every part is. A receipt for an id not
+// the same receipt twice changes nothing, unless it is provisional: then
+// the part's next definitive one replaces it. A message fails with its first
+// failed part (a definitive failure replacing a provisional one) and is
+// Delivered once every part is. A receipt for an id not
 // yet known is kept (for a day) and matched when FinishMessages records the
 // id. It returns only once the receipt is committed.
 func (s *Store) RecordReceipt(ctx context.Context, r verifyd.Receipt) error {
@@ -411,24 +426,33 @@ func recordReceipt(t *tx, r verifyd.Receipt) error {
 	if err != nil || matched {
 		return err
 	}
-	_, err = t.exec(`INSERT INTO orphan_receipts (carrier_id, state, error, at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (carrier_id) DO NOTHING`, r.CarrierID, string(r.State), r.Error, ms(r.At))
+	_, err = t.exec(`INSERT INTO orphan_receipts (carrier_id, state, error, at, provisional) VALUES (?, ?, ?, ?, ?)
+		`+keepOrphan, r.CarrierID, string(r.State), r.Error, ms(r.At), r.Provisional)
 	return err
 }
+
+// keepOrphan ends the statements that keep a receipt for a carrier id not
+// known yet: a receipt already kept stands, unless it is provisional and
+// the new one is not.
+const keepOrphan = `ON CONFLICT (carrier_id) DO UPDATE SET state = excluded.state, error = excluded.error,
+		at = excluded.at, provisional = excluded.provisional
+	WHERE orphan_receipts.provisional AND NOT excluded.provisional`
 
 // receiptBulk records the receipts waiting together: the ones for carrier
 // ids not known yet, the usual case for a sender that reports at once, in
 // one go; the others one by one, in the order they came.
 var receiptBulk = &bulk{run: func(t *tx, ops []*op) error {
-	args := make([]any, 0, 4*len(ops))
+	args := make([]any, 0, 5*len(ops))
 	for _, o := range ops {
 		r := o.arg.(*verifyd.Receipt)
-		args = append(args, r.CarrierID, string(r.State), r.Error, ms(r.At))
+		args = append(args, r.CarrierID, string(r.State), r.Error, ms(r.At), r.Provisional)
 	}
-	kept, err := t.execRows(`INSERT INTO orphan_receipts (carrier_id, state, error, at)
-		SELECT column1, column2, column3, column4 FROM (VALUES /*rows*/)
+	// Rows go in the order of the VALUES, so a provisional receipt and the
+	// one that replaces it may share a statement.
+	kept, err := t.execRows(`INSERT INTO orphan_receipts (carrier_id, state, error, at, provisional)
+		SELECT column1, column2, column3, column4, column5 FROM (VALUES /*rows*/)
 		WHERE NOT EXISTS (SELECT 1 FROM message_parts WHERE carrier_id = column1)
-		ON CONFLICT (carrier_id) DO NOTHING`, 4, args)
+		`+keepOrphan, 5, args)
 	if err != nil || int(kept) == len(ops) {
 		return err // every one kept for later
 	}
@@ -459,32 +483,50 @@ var receiptBulk = &bulk{run: func(t *tx, ops []*op) error {
 }}
 
 // applyReceipt records a final receipt on its part and the part's message;
-// matched is false when no part has that carrier id.
+// matched is false when no part has that carrier id. A part takes it while
+// Submitted, or while its receipt is provisional and this one is not; a
+// message, while Submitted or failed provisionally (every other state is
+// final). A message failed provisionally never has a Submitted one's
+// parts: while it is, some part is provisional.
 func applyReceipt(t *tx, r verifyd.Receipt) (matched bool, err error) {
 	var (
 		vid       int64
 		partState string
+		partProv  bool
 	)
-	err = t.queryRow("SELECT vid, state FROM message_parts WHERE carrier_id = ?", r.CarrierID).Scan(&vid, &partState)
+	err = t.queryRow("SELECT vid, state, provisional FROM message_parts WHERE carrier_id = ?", r.CarrierID).
+		Scan(&vid, &partState, &partProv)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
-	if err != nil || partState != string(verifyd.DeliverySubmitted) {
+	if err != nil || (partState != string(verifyd.DeliverySubmitted) && (!partProv || r.Provisional)) {
 		return err == nil, err
 	}
-	if _, err := t.exec("UPDATE message_parts SET state = ?, error = ?, updated = ? WHERE carrier_id = ?",
-		string(r.State), r.Error, ms(r.At), r.CarrierID); err != nil {
+	if _, err := t.exec("UPDATE message_parts SET state = ?, error = ?, updated = ?, provisional = ? WHERE carrier_id = ?",
+		string(r.State), r.Error, ms(r.At), r.Provisional, r.CarrierID); err != nil {
 		return true, err
 	}
-	if r.State == verifyd.DeliveryDelivered {
-		// Delivered only once no part is left undelivered.
-		_, err = t.exec(`UPDATE messages SET state = 'Delivered', error = ?2, updated = ?3
-			WHERE vid = ?1 AND state = 'Submitted'
-				AND NOT EXISTS (SELECT 1 FROM message_parts WHERE vid = ?1 AND state != 'Delivered')`,
+	switch {
+	case r.State == verifyd.DeliveryDelivered:
+		// Delivered once no part is left undelivered. A message failed
+		// provisionally is worked out again once no part is provisional:
+		// Delivered, or Submitted while some part waits.
+		_, err = t.exec(`UPDATE messages SET
+				state = iif(EXISTS (SELECT 1 FROM message_parts WHERE vid = ?1 AND state != 'Delivered'),
+					'Submitted', 'Delivered'),
+				error = ?2, updated = ?3, provisional = 0
+			WHERE vid = ?1 AND (state = 'Submitted' OR provisional)
+				AND NOT EXISTS (SELECT 1 FROM message_parts WHERE vid = ?1 AND provisional)
+				AND (provisional OR NOT EXISTS (SELECT 1 FROM message_parts WHERE vid = ?1 AND state != 'Delivered'))`,
 			vid, r.Error, ms(r.At))
-	} else {
-		_, err = t.exec(`UPDATE messages SET state = ?, error = ?, updated = ?
+	case r.Provisional:
+		// A message already failed keeps its first failure.
+		_, err = t.exec(`UPDATE messages SET state = ?, error = ?, updated = ?, provisional = 1
 			WHERE vid = ? AND state = 'Submitted'`, string(r.State), r.Error, ms(r.At), vid)
+	default:
+		// A definitive failure also replaces a provisional one.
+		_, err = t.exec(`UPDATE messages SET state = ?, error = ?, updated = ?, provisional = 0
+			WHERE vid = ? AND (state = 'Submitted' OR provisional)`, string(r.State), r.Error, ms(r.At), vid)
 	}
 	return true, err
 }
