@@ -88,6 +88,9 @@ type MessageStore interface {
 	// nothing. It returns only once the receipt is durable. Each part's first
 	// final receipt counts and intermediate ones change nothing; a message
 	// is Delivered once every part is, and fails as soon as one part fails.
+	// A provisional receipt (Receipt.Provisional) fails its part and message
+	// only until the part's next definitive one replaces it: the message is
+	// then worked out again from its parts.
 	RecordReceipt(ctx context.Context, r Receipt) error
 }
 

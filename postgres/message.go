@@ -115,16 +115,18 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::
 WHERE m.request_id = r.request_id AND m.state = 'Queued' AND (r.attempt = 0 OR m.attempts = r.attempt)`
 
 // finishSubmitted records the parts of still-queued messages that were
-// handed over, and the messages' states. A part whose receipt came first
-// (a part row without a request id) is final already: the receipt is
-// taken, counted and deleted, since nothing needs the row any more (the
-// same receipt again finds no Submitted part and changes nothing). The
-// other parts are written in the state given: Submitted, for their
-// receipts to find, or Delivered, from a final sender. A receipt committed
-// after this statement began is met on its part's row by the insert and
-// adopted instead. The message takes at once the state its parts say (see
-// aggregateParts), so that it is written once, and counts the parts still
-// waiting for a receipt; a receipt that comes later waits for this commit
+// handed over, and the messages' states. A part whose definitive receipt
+// came first (a part row without a request id) is final already: the
+// receipt is taken, counted and deleted, since nothing needs the row any
+// more (the same receipt again finds no Submitted part and changes
+// nothing). A provisional one is adopted instead, its row kept for the
+// receipt that may replace it. The other parts are written in the state
+// given: Submitted, for their receipts to find, or Delivered, from a final
+// sender. A receipt committed after this statement began is met on its
+// part's row by the insert and adopted instead. The message takes at once
+// the state its parts say (see aggregateParts), so that it is written once,
+// and counts the parts still waiting for a definitive receipt, and those
+// failed provisionally; a receipt that comes later waits for this commit
 // on its part's row and then settles the message (settleMessages).
 //
 // Each message's row is found from its parts, so the plan is index lookups
@@ -136,8 +138,8 @@ const finishSubmitted = `WITH p AS (
 		AND (p.attempt = 0 OR m.attempts = p.attempt))
 ), taken AS (
 	DELETE FROM message_parts o USING p
-	WHERE o.carrier_id = p.carrier_id AND o.request_id IS NULL
-	RETURNING p.carrier_id, p.request_id, p.part, o.state, o.error, o.updated
+	WHERE o.carrier_id = p.carrier_id AND o.request_id IS NULL AND NOT o.provisional
+	RETURNING p.carrier_id, p.request_id, p.part, o.state, o.error, o.updated, o.provisional
 ), added AS (
 	INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
 	SELECT carrier_id, request_id, part, state, '', at FROM p
@@ -147,75 +149,115 @@ const finishSubmitted = `WITH p AS (
 		part = excluded.part,
 		state = CASE WHEN message_parts.request_id IS NULL THEN message_parts.state ELSE excluded.state END,
 		error = CASE WHEN message_parts.request_id IS NULL THEN message_parts.error ELSE excluded.error END,
-		updated = CASE WHEN message_parts.request_id IS NULL THEN message_parts.updated ELSE excluded.updated END
-	RETURNING carrier_id, request_id, part, state, error, updated
+		updated = CASE WHEN message_parts.request_id IS NULL THEN message_parts.updated ELSE excluded.updated END,
+		provisional = message_parts.request_id IS NULL AND message_parts.provisional
+	RETURNING carrier_id, request_id, part, state, error, updated, provisional
 ), parts AS (
 	SELECT * FROM taken UNION ALL SELECT * FROM added
 ), a AS (` + aggregateParts + `,
 		(array_agg(carrier_id ORDER BY part))[1] AS first,
-		count(*) FILTER (WHERE state = 'Submitted') AS waiting,
+		count(*) FILTER (WHERE state = 'Submitted' OR provisional) AS waiting,
 		min(updated) FILTER (WHERE state = 'Submitted') AS submitted
 	FROM parts GROUP BY request_id
 )
 UPDATE messages m SET
-	state = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_state WHEN a.waiting = 0 THEN 'Delivered' ELSE 'Submitted' END,
-	error = COALESCE(a.fail_error, ''),
+	state = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_state WHEN a.unsure > 0 THEN a.unsure_state
+		WHEN a.waiting = 0 THEN 'Delivered' ELSE 'Submitted' END,
+	error = COALESCE(a.fail_error, a.unsure_error, ''),
 	sealed = NULL,
 	carrier_id = a.first,
 	lease_until = 0,
 	parts_left = a.waiting,
+	parts_unsure = CASE WHEN a.fail_state IS NOT NULL THEN 0 ELSE a.unsure END,
 	delivered_at = COALESCE(a.delivered_at, 0),
-	updated = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_at WHEN a.waiting = 0 THEN a.delivered_at ELSE a.submitted END
+	updated = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_at WHEN a.unsure > 0 THEN a.unsure_at
+		WHEN a.waiting = 0 THEN a.delivered_at ELSE a.submitted END
 FROM a
 WHERE m.request_id = a.request_id AND m.state = 'Queued'
 	AND EXISTS (SELECT 1 FROM p WHERE p.request_id = m.request_id AND (p.attempt = 0 OR p.attempt = m.attempts))`
 
 // aggregateParts is what final receipts say of their messages, by request
-// id: how many parts they settle and when the last delivered one was, and
-// the first failure (its state, error and time), which fails the message.
+// id: how many parts they settle for good and when the last delivered one
+// was; the first definitive failure (its state, error and time), which
+// fails the message for good; and how many failed provisionally, and the
+// first of those, which fails it until their parts' next receipts.
 const aggregateParts = `SELECT request_id,
-		count(*) FILTER (WHERE state <> 'Submitted') AS settled,
+		count(*) FILTER (WHERE state <> 'Submitted' AND NOT provisional) AS settled,
 		max(updated) FILTER (WHERE state = 'Delivered') AS delivered_at,
-		(array_agg(state ORDER BY updated, part) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered'))[1] AS fail_state,
-		(array_agg(error ORDER BY updated, part) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered'))[1] AS fail_error,
-		min(updated) FILTER (WHERE state <> 'Submitted' AND state <> 'Delivered') AS fail_at`
+		(array_agg(state ORDER BY updated, part) FILTER (WHERE state NOT IN ('Submitted', 'Delivered') AND NOT provisional))[1] AS fail_state,
+		(array_agg(error ORDER BY updated, part) FILTER (WHERE state NOT IN ('Submitted', 'Delivered') AND NOT provisional))[1] AS fail_error,
+		min(updated) FILTER (WHERE state NOT IN ('Submitted', 'Delivered') AND NOT provisional) AS fail_at,
+		count(*) FILTER (WHERE provisional) AS unsure,
+		(array_agg(state ORDER BY updated, part) FILTER (WHERE provisional))[1] AS unsure_state,
+		(array_agg(error ORDER BY updated, part) FILTER (WHERE provisional))[1] AS unsure_error,
+		min(updated) FILTER (WHERE provisional) AS unsure_at`
 
 // settleMessages records final receipts ($1 carrier ids in order, with
-// their states, errors and times) and settles their messages. A part leaves
-// Submitted once: a receipt for a part already final changes nothing. A
-// receipt whose part is not known yet is kept as a part without a request
-// id (FinishMessages adopts it). A known part's message counts it off, and
-// is Delivered once no part is left, or fails with the first failure. Two
+// their states, errors, times and whether each is provisional) and settles
+// their messages. A part leaves Submitted once, and a provisional failure
+// once more, for a definitive receipt: any other receipt for a part already
+// final changes nothing. A receipt whose part is not known yet is kept as a
+// part without a request id (FinishMessages adopts it). A known part's
+// message counts it off once definitive, and is Delivered once no part is
+// left, or fails with the first definitive failure. A provisional failure
+// fails a Submitted message too, until no part is provisional any more: the
+// message is then Delivered, or Submitted again while parts wait. Two
 // receipts for parts of one message take turns on the message's row, and
 // the second counts from what the first wrote (an UPDATE that waited for a
 // row lock re-reads the row), so none is lost.
+//
+// Whether a part was provisional before (unsure_out) is read from its row
+// locked first (r: FOR UPDATE reads the latest row, which no one may then
+// change), since RETURNING sees only the row written. The parts are locked
+// in the order given, as the insert wrote them before.
 //
 // The update also takes a row that was still Queued when the statement
 // began: a part known to be its message's was adopted by a finish that
 // made the message Submitted (or final) in the transaction this statement
 // may have waited for, so the row it updates, the latest, is never Queued;
 // a final one is left alone.
-const settleMessages = `WITH parts AS (
-	INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated)
-	SELECT carrier_id, NULL, 0, state, error, at
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(carrier_id, state, error, at, i)
+const settleMessages = `WITH r AS (
+	SELECT u.*, o.unsure AS was_unsure
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bool[]) WITH ORDINALITY
+		AS u(cid, st, err, at, prov, i)
+	LEFT JOIN LATERAL (
+		SELECT p.state <> 'Submitted' AND p.provisional AS unsure FROM message_parts p
+		WHERE p.carrier_id = u.cid FOR UPDATE
+	) o ON true
+), parts AS (
+	INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated, provisional)
+	SELECT cid, NULL, 0, st, err, at, prov FROM r
 	ORDER BY i
-	ON CONFLICT (carrier_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated = excluded.updated
-	WHERE message_parts.state = 'Submitted'
-	RETURNING request_id, part, state, error, updated
-), a AS (` + aggregateParts + `
-	FROM parts WHERE request_id IS NOT NULL GROUP BY request_id
+	ON CONFLICT (carrier_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated = excluded.updated,
+		provisional = excluded.provisional
+	WHERE message_parts.state = 'Submitted' OR (message_parts.provisional AND NOT excluded.provisional)
+	RETURNING carrier_id, request_id, part, state, error, updated, provisional
+), a AS (` + aggregateParts + `,
+		count(*) FILTER (WHERE r.was_unsure) AS unsure_out,
+		max(updated) FILTER (WHERE r.was_unsure) AS replaced_at
+	FROM parts JOIN r ON r.cid = parts.carrier_id WHERE request_id IS NOT NULL GROUP BY request_id
 )
 UPDATE messages m SET
 	parts_left = m.parts_left - a.settled,
+	parts_unsure = CASE WHEN a.fail_state IS NOT NULL THEN 0 ELSE m.parts_unsure + a.unsure - a.unsure_out END,
 	delivered_at = GREATEST(m.delivered_at, COALESCE(a.delivered_at, 0)),
-	state = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_state WHEN m.parts_left <= a.settled THEN 'Delivered' ELSE m.state END,
-	error = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_error ELSE m.error END,
+	state = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_state
+		WHEN m.parts_left <= a.settled THEN 'Delivered'
+		WHEN m.parts_unsure > 0 AND m.parts_unsure + a.unsure = a.unsure_out THEN 'Submitted'
+		WHEN m.parts_unsure = 0 AND a.unsure > 0 THEN a.unsure_state
+		ELSE m.state END,
+	error = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_error
+		WHEN m.parts_left <= a.settled THEN ''
+		WHEN m.parts_unsure > 0 AND m.parts_unsure + a.unsure = a.unsure_out THEN ''
+		WHEN m.parts_unsure = 0 AND a.unsure > 0 THEN a.unsure_error
+		ELSE m.error END,
 	updated = CASE WHEN a.fail_state IS NOT NULL THEN a.fail_at
 		WHEN m.parts_left <= a.settled THEN GREATEST(m.delivered_at, a.delivered_at)
+		WHEN m.parts_unsure > 0 AND m.parts_unsure + a.unsure = a.unsure_out THEN a.replaced_at
+		WHEN m.parts_unsure = 0 AND a.unsure > 0 THEN a.unsure_at
 		ELSE m.updated END
 FROM a
-WHERE m.request_id = a.request_id AND m.state IN ('Queued', 'Submitted')`
+WHERE m.request_id = a.request_id AND (m.state IN ('Queued', 'Submitted') OR m.parts_unsure > 0)`
 
 // FinishMessages records the outcome of claimed messages in one
 // transaction and one round trip, releases their leases, and matches any
@@ -332,7 +374,8 @@ func (s *Store) newReceiptGroups() *groups[verifyd.Receipt] {
 // that carrier id. A receipt for an id not yet known is kept (a part row
 // without a request id) and matched when FinishMessages records the id;
 // the same receipt twice changes nothing, and so does an intermediate one
-// (a part leaves Submitted once). It returns only once the receipt is
+// (a part leaves Submitted once, and a provisional failure once more, for
+// a definitive receipt). It returns only once the receipt is
 // committed, in a transaction that other receipts waiting at once may
 // share.
 func (s *Store) RecordReceipt(ctx context.Context, r verifyd.Receipt) error {
@@ -356,11 +399,12 @@ func (s *Store) receiptTx(ctx context.Context, group []*call[verifyd.Receipt]) (
 	var (
 		ids, states, errs = make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
 		ats               = make([]int64, len(rs))
+		provs             = make([]bool, len(rs))
 	)
 	for i, r := range rs {
-		ids[i], states[i], errs[i], ats[i] = r.CarrierID, string(r.State), r.Error, ms(r.At)
+		ids[i], states[i], errs[i], ats[i], provs[i] = r.CarrierID, string(r.State), r.Error, ms(r.At), r.Provisional
 	}
-	if _, err := s.pool.Exec(ctx, settleMessages, ids, states, errs, ats); err != nil {
+	if _, err := s.pool.Exec(ctx, settleMessages, ids, states, errs, ats, provs); err != nil {
 		return nil, err
 	}
 	return make([]error, len(group)), nil

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"verifyd"
+	"verifyd/postgres"
 )
 
 // The text waiting for delivery (sealed, but it holds the code) is wiped
@@ -150,5 +151,107 @@ func TestTwoInstancesSettleEveryMessageWhateverOrderReceiptsCome(t *testing.T) {
 		if got.Delivery == nil || got.Delivery.State != want {
 			t.Errorf("message %d: delivery %+v, want %s", n, got.Delivery, want)
 		}
+	}
+}
+
+// Provisional failures (UNKNOWN) and the receipts that replace them race
+// the finish that records their carrier ids, and each other, on two
+// instances: every message ends in the state its parts say, and its counts
+// of parts (parts_left, parts_unsure) are those of its parts.
+func TestTwoInstancesReplaceProvisionalReceiptsAndCountPartsRight(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t)
+	stores := [2]*postgres.Store{open(t, dsn), open(t, dsn)}
+	const messages = 160
+	a := queueOnBoth(t, stores, messages)
+	claimed, err := stores[0].ClaimMessages(t.Context(), now(), time.Minute, messages)
+	if err != nil || len(claimed) != messages {
+		t.Fatalf("claimed %d messages (%v), want %d", len(claimed), err, messages)
+	}
+	at := now().Add(time.Second)
+	unknown := func(id string) verifyd.Receipt {
+		return verifyd.Receipt{CarrierID: id, State: verifyd.DeliveryFailed, Error: "UNKNOWN", At: at.Add(time.Second), Provisional: true}
+	}
+	delivered := func(id string) verifyd.Receipt {
+		return verifyd.Receipt{CarrierID: id, State: verifyd.DeliveryDelivered, At: at.Add(2 * time.Second)}
+	}
+	// Each part's receipts, in the order they must come; by n%4 its message
+	// ends Delivered (0, 1), Undeliverable (2), or failed provisionally with
+	// its second part still UNKNOWN (3).
+	var (
+		results []verifyd.MessageResult
+		parts   [][]verifyd.Receipt
+		want    = map[string]verifyd.DeliveryState{}
+	)
+	for n := range messages {
+		v, _ := pending(a, n)
+		ids := []string{fmt.Sprintf("c%d-0", n), fmt.Sprintf("c%d-1", n)}
+		results = append(results, verifyd.MessageResult{RequestID: v.ID, State: verifyd.DeliverySubmitted, CarrierIDs: ids, At: at})
+		first := []verifyd.Receipt{unknown(ids[0]), delivered(ids[0])}
+		second := []verifyd.Receipt{delivered(ids[1])}
+		want[v.ID] = verifyd.DeliveryDelivered
+		switch n % 4 {
+		case 1:
+			second = []verifyd.Receipt{unknown(ids[1]), delivered(ids[1])}
+		case 2:
+			first[1].State, first[1].Error = verifyd.DeliveryUndeliverable, "UNDELIV"
+			want[v.ID] = verifyd.DeliveryUndeliverable
+		case 3:
+			second = []verifyd.Receipt{unknown(ids[1])}
+			want[v.ID] = verifyd.DeliveryFailed
+		}
+		parts = append(parts, first, second)
+	}
+	rand.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
+	const recorders = 8
+	parallel(recorders+1, func(i int) {
+		if i == recorders {
+			for j := 0; j < len(results); j += 16 {
+				if err := stores[j/16%2].FinishMessages(t.Context(), results[j:min(j+16, len(results))]); err != nil {
+					t.Error(err)
+				}
+			}
+			return
+		}
+		for j := i; j < len(parts); j += recorders {
+			for _, r := range parts[j] {
+				if err := stores[j%2].RecordReceipt(t.Context(), r); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	})
+	for id, state := range want {
+		got, err := stores[1].FindVerification(t.Context(), a.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Delivery == nil || got.Delivery.State != state {
+			t.Errorf("message %s: delivery %+v, want %s", id, got.Delivery, state)
+		}
+	}
+	// A message failed for good counts no more; every other one counts
+	// its parts without a definitive receipt, and those failed provisionally
+	// (a part whose definitive receipt came first has no row left).
+	rows, _ := connect(t, dsn).Query(t.Context(), `SELECT m.request_id, m.state, m.parts_left, m.parts_unsure,
+			count(*) FILTER (WHERE p.state = 'Submitted' OR p.provisional), count(*) FILTER (WHERE p.provisional)
+		FROM messages m LEFT JOIN message_parts p ON p.request_id = m.request_id
+		WHERE m.state <> 'Undeliverable' GROUP BY m.request_id`)
+	var (
+		id, state                      string
+		left, unsure, wantLeft, wantUn int
+		seen                           int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &state, &left, &unsure, &wantLeft, &wantUn}, func() error {
+		seen++
+		if left != wantLeft || unsure != wantUn {
+			t.Errorf("message %s (%s) counts %d parts left and %d unsure, want %d and %d", id, state, left, unsure, wantLeft, wantUn)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != messages*3/4 {
+		t.Errorf("%d messages counted, want %d", seen, messages*3/4)
 	}
 }

@@ -327,6 +327,8 @@ func testFinishMessages(t *testing.T, newStore NewStore) {
 }
 
 func testReceipts(t *testing.T, newStore NewStore) {
+	t.Run("Provisional", func(t *testing.T) { testProvisionalReceipts(t, newStore) })
+
 	t.Run("DeliveredReceiptIsMatched", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		a := f.account("shop")
@@ -461,4 +463,219 @@ func testReceipts(t *testing.T, newStore NewStore) {
 		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
 			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "p1", Updated: at.Add(time.Second)})
 	})
+}
+
+// testProvisionalReceipts holds the stores to SMPP's UNKNOWN (a
+// provisional failure, verifyd.Receipt.Provisional): it fails the part and
+// its message at once, but the part's next final receipt replaces it, and
+// the message is worked out again from its parts. A definitive receipt is
+// never replaced, and a second provisional one changes nothing.
+func testProvisionalReceipts(t *testing.T, newStore NewStore) {
+	unknown := func(id string, at time.Time) verifyd.Receipt {
+		return verifyd.Receipt{CarrierID: id, State: verifyd.DeliveryFailed, Error: "UNKNOWN", At: at, Provisional: true}
+	}
+	delivered := func(id string, at time.Time) verifyd.Receipt {
+		return verifyd.Receipt{CarrierID: id, State: verifyd.DeliveryDelivered, At: at}
+	}
+	undeliverable := func(id string, at time.Time) verifyd.Receipt {
+		return verifyd.Receipt{CarrierID: id, State: verifyd.DeliveryUndeliverable, Error: "UNDELIV", At: at}
+	}
+	at := func(s int) time.Time { return base().Add(time.Duration(s) * time.Second) }
+
+	t.Run("UnknownThenDeliveredIsDelivered", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "c1")
+		f.receipt(unknown("c1", at(1)))
+		wantEqual(t, "delivery after UNKNOWN", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryFailed, CarrierID: "c1", Error: "UNKNOWN", Updated: at(1)})
+		f.receipt(delivered("c1", at(2)))
+		wantEqual(t, "delivery after DELIVRD", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "c1", Updated: at(2)})
+	})
+
+	t.Run("UnknownThenUndeliverableIsUndeliverableForGood", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "c1")
+		f.receipt(unknown("c1", at(1)))
+		f.receipt(undeliverable("c1", at(2)))
+		want := verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "c1", Error: "UNDELIV", Updated: at(2)}
+		wantEqual(t, "delivery after UNDELIV", f.delivery(a.ID, m.RequestID), want)
+		f.receipt(delivered("c1", at(3))) // the definitive one stands
+		wantEqual(t, "delivery after a late DELIVRD", f.delivery(a.ID, m.RequestID), want)
+	})
+
+	t.Run("UnknownTwiceChangesNothing", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "c1")
+		f.receipt(unknown("c1", at(1)))
+		second := unknown("c1", at(2))
+		second.Error = "UNKNOWN err:2"
+		f.receipt(second)
+		wantEqual(t, "delivery after a second UNKNOWN", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryFailed, CarrierID: "c1", Error: "UNKNOWN", Updated: at(1)})
+		f.receipt(delivered("c1", at(3))) // still provisional
+		wantEqual(t, "delivery after DELIVRD", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "c1", Updated: at(3)})
+	})
+
+	t.Run("DeliveredThenUnknownStaysDelivered", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "c1")
+		f.receipt(delivered("c1", at(1)))
+		f.receipt(unknown("c1", at(2)))
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "c1", Updated: at(1)})
+	})
+
+	t.Run("MultipartUnknownOverriddenWhileAPartWaitsIsSubmitted", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "p1", "p2")
+		f.receipt(unknown("p1", at(1)))
+		wantEqual(t, "delivery after UNKNOWN", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryFailed, CarrierID: "p1", Error: "UNKNOWN", Updated: at(1)})
+		f.receipt(delivered("p1", at(2)))
+		wantEqual(t, "delivery with part 2 waiting", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliverySubmitted, CarrierID: "p1", Updated: at(2)})
+		f.receipt(delivered("p2", at(3)))
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "p1", Updated: at(3)})
+	})
+
+	t.Run("MultipartStaysFailedWhileAnotherPartIsUnknown", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "p1", "p2")
+		f.receipt(unknown("p1", at(1)))
+		f.receipt(unknown("p2", at(2)))
+		f.receipt(delivered("p1", at(3)))
+		if d := f.delivery(a.ID, m.RequestID); d.State != verifyd.DeliveryFailed || d.Error != "UNKNOWN" {
+			t.Fatalf("delivery %+v with part 2 still UNKNOWN, want Failed", d)
+		}
+		f.receipt(delivered("p2", at(4)))
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "p1", Updated: at(4)})
+	})
+
+	t.Run("MultipartDefinitiveFailureOfAnotherPartStands", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.submit(base(), m.RequestID, "p1", "p2")
+		f.receipt(unknown("p1", at(1)))
+		f.receipt(undeliverable("p2", at(2)))
+		want := verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "p1", Error: "UNDELIV", Updated: at(2)}
+		wantEqual(t, "delivery after UNDELIV", f.delivery(a.ID, m.RequestID), want)
+		f.receipt(delivered("p1", at(3)))
+		wantEqual(t, "delivery after DELIVRD", f.delivery(a.ID, m.RequestID), want)
+	})
+
+	// The UNKNOWN comes before the submit is recorded, the DELIVRD after.
+	t.Run("EarlyUnknownThenDelivered", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		f.receipt(unknown("p1", at(1)))
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"p1", "p2"}, At: at(2)})
+		wantEqual(t, "delivery after the submit", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryFailed, CarrierID: "p1", Error: "UNKNOWN", Updated: at(1)})
+		f.receipt(delivered("p1", at(3)))
+		wantEqual(t, "delivery with part 2 waiting", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliverySubmitted, CarrierID: "p1", Updated: at(3)})
+		f.receipt(delivered("p2", at(4)))
+		wantEqual(t, "delivery", f.delivery(a.ID, m.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "p1", Updated: at(4)})
+	})
+
+	// Both come before the submit: the kept receipt is replaced, and the
+	// submit finds the DELIVRD.
+	t.Run("EarlyUnknownThenEarlyDelivered", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, one := f.queue(a, 1, base())
+		_, two := f.queue(a, 2, base())
+		f.claim(base(), 10)
+		f.receipt(unknown("a1", at(1)))
+		f.receipt(unknown("b1", at(1)))
+		f.receipt(delivered("a1", at(2)))
+		f.receipt(undeliverable("b1", at(2)))
+		f.receipt(unknown("b1", at(3)))
+		f.finish(verifyd.MessageResult{RequestID: one.RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"a1"}, At: at(4)},
+			verifyd.MessageResult{RequestID: two.RequestID, State: verifyd.DeliverySubmitted,
+				CarrierIDs: []string{"b1", "b2"}, At: at(4)})
+		wantEqual(t, "delivery", f.delivery(a.ID, one.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "a1", Updated: at(2)})
+		wantEqual(t, "two-part delivery", f.delivery(a.ID, two.RequestID),
+			verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "b1", Error: "UNDELIV", Updated: at(2)})
+	})
+
+	// Receipts that come together may be recorded together.
+	t.Run("SeveralAtOnce", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		var ms []*verifyd.Message
+		for n := 1; n <= 4; n++ {
+			_, m := f.queue(a, n, base())
+			ms = append(ms, m)
+		}
+		f.claim(base(), 10)
+		f.finish(verifyd.MessageResult{RequestID: ms[0].RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"a1"}, At: base()},
+			verifyd.MessageResult{RequestID: ms[1].RequestID, State: verifyd.DeliverySubmitted,
+				CarrierIDs: []string{"b1", "b2"}, At: base()},
+			verifyd.MessageResult{RequestID: ms[2].RequestID, State: verifyd.DeliverySubmitted,
+				CarrierIDs: []string{"c1"}, At: base()})
+		f.receiptsAtOnce(unknown("a1", at(1)), unknown("b1", at(1)), unknown("c1", at(1)), unknown("d1", at(1)))
+		for i, id := range []string{"a1", "b1", "c1"} {
+			wantEqual(t, "delivery after UNKNOWN", f.delivery(a.ID, ms[i].RequestID),
+				verifyd.Delivery{State: verifyd.DeliveryFailed, CarrierID: id, Error: "UNKNOWN", Updated: at(1)})
+		}
+		f.receiptsAtOnce(delivered("a1", at(2)), delivered("b1", at(2)), delivered("b2", at(2)),
+			undeliverable("c1", at(2)), delivered("d1", at(2)))
+		f.finish(verifyd.MessageResult{RequestID: ms[3].RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"d1"}, At: at(3)})
+		for i, want := range []verifyd.Delivery{
+			{State: verifyd.DeliveryDelivered, CarrierID: "a1", Updated: at(2)},
+			{State: verifyd.DeliveryDelivered, CarrierID: "b1", Updated: at(2)},
+			{State: verifyd.DeliveryUndeliverable, CarrierID: "c1", Error: "UNDELIV", Updated: at(2)},
+			{State: verifyd.DeliveryDelivered, CarrierID: "d1", Updated: at(2)},
+		} {
+			wantEqual(t, "delivery", f.delivery(a.ID, ms[i].RequestID), want)
+		}
+	})
+}
+
+// receiptsAtOnce records rs from as many goroutines at once, so that a
+// store may take them in one go, and fails on any error.
+func (f *fixture) receiptsAtOnce(rs ...verifyd.Receipt) {
+	f.t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(rs))
+	start := make(chan struct{})
+	for i, r := range rs {
+		wg.Go(func() {
+			<-start
+			errs[i] = f.s.RecordReceipt(f.ctx, r)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			f.t.Fatalf("RecordReceipt(%s): %v", rs[i].CarrierID, err)
+		}
+	}
 }
