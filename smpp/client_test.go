@@ -601,6 +601,28 @@ func TestSendSpreadsOverBinds(t *testing.T) {
 	}
 }
 
+// The round-robin counter is a uint32 that passes 2^31 after two billion
+// submits: where int is 32 bits (GOARCH=386, arm) it must not turn into a
+// negative index.
+func TestSendSpreadsOverBindsPastTwoToThe31(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "binds=3", nil)
+	waitFor(t, "3 binds", func() bool { return c.Stats().BindsUp == 3 })
+	smpp.SetRoundRobin(c, 1<<31-2)
+	for i := range 6 {
+		if _, err := c.Send(context.Background(), sms(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	per := map[int]int{}
+	for _, s := range srv.Submits() {
+		per[s.Session]++
+	}
+	if len(per) != 3 {
+		t.Fatalf("submits per session %v, want all 3 used", per)
+	}
+}
+
 func TestSendWithoutBindFailsTemporarily(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "smpp://a:b@127.0.0.1:1?timeout=50ms")

@@ -9,3 +9,7 @@ func SetNextSeq(c *Client, seq uint32) {
 		s.mu.Unlock()
 	}
 }
+
+// SetRoundRobin sets the counter pick spreads submits with, so a test can
+// watch it pass 2^31 without sending two billion PDUs.
+func SetRoundRobin(c *Client, v uint32) { c.rr.Store(v) }

@@ -257,7 +257,9 @@ func (c *Client) pick(ctx context.Context) (*session, error) {
 	for {
 		tx := *c.tx.Load()
 		if n := len(tx); n > 0 {
-			start := int(c.rr.Add(1))
+			// Reduced while still unsigned: where int is 32 bits, the
+			// counter past 2^31 would be a negative index.
+			start := int(c.rr.Add(1) % uint32(n))
 			var fallback *session
 			for i := range n {
 				s := tx[(start+i)%n]
