@@ -410,6 +410,50 @@ func TestThrottleBacksOffThenReturnsThrottledAtTheDeadline(t *testing.T) {
 	}
 }
 
+// A part whose deadline passes while it waits behind the throttle (here
+// behind a throttled part that goes first and is held up by the rate limit)
+// was throttled past its deadline: SendThrottled, as when the pause is seen
+// to outlast the deadline at once, not a temporary failure.
+func TestDeadlinePassingBehindTheThrottleIsThrottled(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	n := 0
+	srv, c, _ := newPair(t, "rate=2", nil)
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		if n++; n == 3 {
+			return smpptest.Reply{Status: smpp.StatusThrottled}
+		}
+		return smpptest.Reply{}
+	})
+	// Two submits use up the limiter's burst; the third is throttled and
+	// waits half a second for a token before it goes again.
+	for i := range 2 {
+		if _, err := c.Send(context.Background(), sms(fmt.Sprint("burst ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := make(chan error, 1)
+	go func() { _, err := c.Send(context.Background(), sms("throttled")); first <- err }()
+	waitFor(t, "the throttle", func() bool { return c.Stats().Throttles == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	_, err := c.Send(ctx, sms("behind"))
+	se := sendErr(t, err)
+	if se.Kind != verifyd.SendThrottled || se.Reason != "ESME_RTHROTTLED" {
+		t.Fatalf("got %v (kind %v), want SendThrottled", se, se.Kind)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range srv.Submits() {
+		if s.Text == "behind" {
+			t.Fatal("the part behind the throttle was submitted")
+		}
+	}
+}
+
 func TestQueueFullRetriedThenTemporary(t *testing.T) {
 	t.Parallel()
 	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.QueueFullRetries = 2 })

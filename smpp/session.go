@@ -484,7 +484,8 @@ func (s *session) paused() bool { return s.pauseEnd.Load() > s.mono() }
 // gate waits until a part may be sent: the throttle pause is over and, for a
 // part that was not itself throttled, no throttled part is still waiting to
 // go first. deadline (monotonic ns, 0 for none) bounds the wait: a pause
-// that would end after it returns errGiveUp at once.
+// that would end after it returns errGiveUp at once, and so does ctx's
+// deadline passing during the wait.
 func (s *session) gate(ctx context.Context, priority bool, deadline int64) error {
 	for {
 		now := s.mono()
@@ -501,7 +502,7 @@ func (s *session) gate(ctx context.Context, priority bool, deadline int64) error
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return ctx.Err()
+				return gateCtxErr(ctx)
 			case <-s.done:
 				t.Stop()
 				return errConnLost
@@ -517,11 +518,23 @@ func (s *session) gate(ctx context.Context, priority bool, deadline int64) error
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return ctx.Err()
+			return gateCtxErr(ctx)
 		case <-s.done:
 			return errConnLost
 		}
 	}
+}
+
+// gateCtxErr is gate's error when ctx ends while a part waits on the
+// throttle. At its deadline the part was throttled past it (errGiveUp),
+// whether or not the pause could be seen to outlast it beforehand: a pause
+// ending just at the deadline, or the throttled parts ahead being held up,
+// is the same refusal by the SMSC, not a fault of the link.
+func gateCtxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", errGiveUp, ctx.Err())
+	}
+	return ctx.Err()
 }
 
 // throttled records an ESME_RTHROTTLED answer: it starts a pause, or, when
