@@ -330,15 +330,29 @@ func (s *session) write(b []byte) error {
 		// another bind.
 		return errClosing
 	}
+	s.writeDeadline()
 	_, err := s.w.Write(b)
 	if s.wwaiting.Add(-1) == 0 && err == nil {
 		err = s.w.Flush()
 	}
 	s.wmu.Unlock()
 	if err != nil {
-		s.fail(fmt.Errorf("%w: %v", errConnLost, err))
+		// Returned as errConnLost too, so request waits for the result
+		// fail hands every pending call, as for any lost connection.
+		err = fmt.Errorf("%w: %v", errConnLost, err)
+		s.fail(err)
 	}
 	return err
+}
+
+// writeDeadline bounds the write about to be made, s.wmu held. A peer that
+// stops reading fills the socket buffers and then blocks the write: without
+// a bound, the writer (a submit, or the keepalive, whose own timer starts
+// only once its enquire_link is out) would wait for the kernel to give up on
+// the connection, many minutes later, with every other writer queued behind
+// it. A write that takes the response timeout means the link is dead.
+func (s *session) writeDeadline() {
+	s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.Timeout))
 }
 
 // writeLast writes p and flushes it as the session's last PDU: every
@@ -350,6 +364,7 @@ func (s *session) writeLast(p *PDU) {
 	}
 	s.wmu.Lock()
 	s.sealed = true
+	s.writeDeadline()
 	_, err = s.w.Write(b)
 	if err == nil {
 		err = s.w.Flush()

@@ -77,3 +77,61 @@ func TestSMSCRequestsAnsweredOnTheWire(t *testing.T) {
 		t.Fatal("session ended")
 	}
 }
+
+// A peer that stops reading (a hung SMSC, or one cut off behind a full
+// socket buffer) must not hold a submit or the keepalive in a write for
+// ever: a write that cannot finish within the response timeout ends the
+// session, so the submit fails as unknown, the link is found dead and the
+// client binds again. net.Pipe has no buffer: a write blocks at once until
+// the other end reads, which here it never does.
+func TestWriteToAPeerThatStopsReadingEndsTheSession(t *testing.T) {
+	t.Parallel()
+	c := NewClient(Config{Addr: "127.0.0.1:0", Timeout: 100 * time.Millisecond, EnquireLink: time.Hour}, nil, nil)
+	ours, theirs := net.Pipe()
+	defer theirs.Close()
+	s := newSession(c, roleTRX, 0, ours, bufio.NewReader(ours))
+	ended := make(chan error, 1)
+	go func() { ended <- s.run() }()
+
+	sent := make(chan error, 1)
+	go func() {
+		_, err := s.request(context.Background(), &PDU{ID: SubmitSM, Dest: Address{TON: 1, NPI: 1, Addr: "447700900123"}}, false, nil)
+		sent <- err
+	}()
+	select {
+	case err := <-sent:
+		if !errors.Is(err, errConnLost) {
+			t.Fatalf("submit to a peer that reads nothing: %v, want errConnLost", err)
+		}
+	case <-time.After(5 * time.Second):
+		s.fail(errClosing)
+		t.Fatal("submit still writing after 5s, with a 100ms timeout")
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("session still up after its write timed out")
+	}
+}
+
+// The same for the keepalive: an enquire_link that cannot be written is a
+// dead link, not a keepalive stuck in its write with the session kept up.
+func TestEnquireLinkToAPeerThatStopsReadingEndsTheSession(t *testing.T) {
+	t.Parallel()
+	c := NewClient(Config{Addr: "127.0.0.1:0", Timeout: 100 * time.Millisecond, EnquireLink: 20 * time.Millisecond}, nil, nil)
+	ours, theirs := net.Pipe()
+	defer theirs.Close()
+	s := newSession(c, roleTRX, 0, ours, bufio.NewReader(ours))
+	ended := make(chan error, 1)
+	go func() { ended <- s.run() }()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, errConnLost) {
+			t.Fatalf("session ended with %v, want errConnLost", err)
+		}
+	case <-time.After(5 * time.Second):
+		s.fail(errClosing)
+		<-ended
+		t.Fatal("session still up 5s after an enquire_link it could not write")
+	}
+}
