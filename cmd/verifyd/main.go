@@ -30,10 +30,27 @@ func main() {
 		// request (verifyd-bench, create). GOGC in the environment decides.
 		debug.SetGCPercent(gcPercent)
 	}
+	// Both listen from the start, so that no signal falls between them.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go exitOnSecondSignal(signals, os.Stderr, os.Exit)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitOnSecondSignal ends the process at the second SIGINT or SIGTERM.
+// The first starts a graceful stop, which may wait up to --shutdown-timeout
+// for requests and submits in flight; an operator who will not wait (a
+// second Ctrl-C) must not need kill -9. What was answered is committed
+// already; what is cut off was never answered, and messages still being
+// handed over are sent again once their lease runs out.
+func exitOnSecondSignal(signals <-chan os.Signal, stderr io.Writer, exit func(int)) {
+	<-signals
+	s := <-signals
+	fmt.Fprintf(stderr, "verifyd: second signal (%v): stopping at once, without waiting for the requests and submits in flight\n", s)
+	exit(1)
 }
 
 // gcPercent is the GOGC verifyd runs with when the environment sets none.

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,6 +56,7 @@ type proc struct {
 	url          string
 	user, secret string
 	exited       chan error
+	logs         *syncBuffer // everything it wrote to stderr
 }
 
 // startProc starts `verifyd serve` with args and waits for its start-up
@@ -66,15 +70,19 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, exited: make(chan error, 1)}
+	p := &proc{cmd: cmd, exited: make(chan error, 1), logs: &syncBuffer{}}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-p.exited
 	})
 	urls := make(chan string, 1)
+	logged := make(chan struct{})
 	go func() {
+		defer close(logged)
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
+			p.logs.Write(append(sc.Bytes(), '\n'))
 			var line struct{ Msg, URL string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "verifyd listening" {
 				urls <- line.URL
@@ -88,6 +96,7 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 	}()
 	go func() {
 		<-banner
+		<-logged
 		p.exited <- cmd.Wait()
 	}()
 	select {
@@ -277,4 +286,70 @@ func TestKill9UnderLoad(t *testing.T) {
 	p, db, user, secret := devProc(t, "--delivery-lease", "2s")
 	ids := signalUnderLoad(t, p, user, secret, os.Kill)
 	checkDelivered(t, db, user, secret, ids)
+}
+
+// waitLog waits until the process has logged a line with message msg.
+func (p *proc) waitLog(t *testing.T, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(p.logs.String(), `"msg":"`+msg+`"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("verifyd never logged %q; its log:\n%s", msg, p.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// holdRequest starts a create on p that stays in flight: its body is
+// promised but never sent. It returns once the handler is reading the body
+// (the server has answered the Expect: 100-continue), so the request is
+// one a graceful stop waits for.
+func holdRequest(t *testing.T, p *proc, user, secret string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + secret))
+	fmt.Fprintf(conn, "POST /webapi/verify HTTP/1.1\r\nHost: verifyd\r\nAuthorization: Basic %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: 64\r\nExpect: 100-continue\r\n\r\n", auth)
+	conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, " 100 ") {
+		t.Fatalf("holding a request: got %q, %v; want 100 Continue", status, err)
+	}
+	return conn
+}
+
+// TestSecondSignalForcesExit: a graceful stop waits for the requests in
+// flight, up to --shutdown-timeout; an operator who will not wait signals
+// again (a second Ctrl-C), and verifyd exits at once with status 1 and a
+// line that says so, instead of ignoring every signal after the first.
+func TestSecondSignalForcesExit(t *testing.T) {
+	t.Parallel()
+	p, _, user, secret := devProc(t, "--shutdown-timeout", "10m")
+	holdRequest(t, p, user, secret)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog(t, "verifyd stopping")
+	select {
+	case err := <-p.exited:
+		t.Fatalf("verifyd exited (%v) while a request was still in flight", err)
+	default:
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	var err error
+	select {
+	case err = <-p.exited:
+		p.exited <- err
+	case <-time.After(60 * time.Second):
+		t.Fatal("verifyd did not exit at a second signal")
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("after a second signal verifyd exited with %v, want status 1", err)
+	}
+	if !strings.Contains(p.logs.String(), "verifyd: second signal") {
+		t.Fatalf("no line says why verifyd stopped at once; its log:\n%s", p.logs)
+	}
 }
