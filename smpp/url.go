@@ -67,8 +67,9 @@ const (
 //   - enquire: idle time after which an enquire_link is sent (default 30s);
 //     an unanswered one within timeout closes the link and reconnects.
 //   - timeout: how long a request waits for its response, and the bound on
-//     connecting and binding (default 10s). A submit_sm with no answer in
-//     time fails temporarily; its outcome is unknown.
+//     connecting, binding and each write to the SMSC (default 10s). A
+//     submit_sm with no answer in time fails temporarily; its outcome is
+//     unknown. A write the SMSC does not take in time ends the session.
 //   - rate: submit_sm per second across all binds, 0 for no limit (default);
 //     fractions allowed ("0.5").
 //   - system_type: sent in the bind; some providers require one ("SMS").
