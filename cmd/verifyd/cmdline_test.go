@@ -427,3 +427,41 @@ func TestHTTPServersHaveEveryTimeout(t *testing.T) {
 		t.Errorf("serve.go builds %d http.Servers by hand; every listener must come from newHTTPServer", n)
 	}
 }
+
+// TestServeSMPPCAFileCheckedAtStart: the SMSC's CA file (--sms ...?ca=FILE)
+// is read at start, like --tls-cert, so that a missing or empty one fails
+// the start with one line instead of a server that runs but never binds.
+func TestServeSMPPCAFileCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, ca := range []string{filepath.Join(dir, "missing.pem"), notPEM} {
+		var stdout, stderr syncBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		e := &env{stdout: &stdout, stderr: &stderr, started: func(string) {
+			t.Errorf("serve started with the SMSC's CA file %s, which holds no certificate", ca)
+			cancel()
+		}}
+		err := runWith(ctx, []string{"serve", "--dev", "--addr", "127.0.0.1:0",
+			"--db", "sqlite:" + filepath.Join(dir, "v.db"),
+			"--sms", "smpps://esme:pw@127.0.0.1:1?ca=" + ca}, e)
+		cancel()
+		code := exitCode(err, &stderr)
+		if code != 1 || !strings.Contains(err.Error(), ca) || !strings.Contains(err.Error(), "--sms") {
+			t.Errorf("serve with the CA file %s: exit %d, %v; want 1 and a line that names --sms and the file", ca, code, err)
+		}
+	}
+	// A file that holds a certificate starts (the bind is tried later).
+	caFile, _ := selfSigned(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	started := false
+	e := &env{stdout: &syncBuffer{}, stderr: &syncBuffer{}, started: func(string) { started = true; cancel() }}
+	err := runWith(ctx, []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "v.db"),
+		"--sms", "smpps://esme:pw@127.0.0.1:1?ca=" + caFile}, e)
+	if err != nil || !started {
+		t.Errorf("serve with a CA file that holds a certificate: started %v, %v", started, err)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -188,6 +189,14 @@ func serve(ctx context.Context, args []string, e *env) error {
 		}
 		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
+	// The SMSC's CA file likewise: the client reads it only when it dials,
+	// and would retry a bind that cannot succeed for ever. It reads it
+	// again at each bind, so a renewed file is taken without a restart.
+	if c.smpp.CAFile != "" {
+		if err := checkCAFile(c.smpp.CAFile); err != nil {
+			return fmt.Errorf("--sms: %w (want a PEM file of the certificates that sign the SMSC's)", err)
+		}
+	}
 	store, err := openStore(ctx, c.db)
 	if err != nil {
 		return fmt.Errorf("opening the database: %w", err)
@@ -333,6 +342,18 @@ func serve(ctx context.Context, args []string, e *env) error {
 		err = nil
 	}
 	return err
+}
+
+// checkCAFile reports whether path holds at least one PEM certificate.
+func checkCAFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("CA file: %w", err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return fmt.Errorf("CA file %s holds no PEM certificate", path)
+	}
+	return nil
 }
 
 // startSender starts the sender --sms names: the dev inbox, or an SMPP
