@@ -70,6 +70,28 @@ func TestNodeSMPPPeer(t *testing.T) {
 		}
 	})
 
+	t.Run("ReceiptAsDataSM", func(t *testing.T) {
+		rec := newRecorder()
+		c := startClient(t, testConfig(t, n.URL("verifyd", "s3cret", "")), rec, nil)
+		waitReady(t, c)
+		mark := n.Mark()
+		ids, err := c.Send(context.Background(), &verifyd.SMS{RequestID: "d", To: "447700900123", From: "Verifyd",
+			Text: "Your code is 123456"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Wait(t, mark, is("submit"))
+		n.Command(t, map[string]string{"cmd": "receipt", "message_id": ids[0], "stat": "DELIVRD", "pdu": "data_sm"})
+		// The answer, whichever it is: node-smpp names it by its command.
+		answered := func(e smpptest.NodeEvent) bool { return e.MessageID == ids[0] && e.Event != "submit" }
+		if resp := n.Wait(t, mark, answered); resp.Event != "data_sm_resp" || resp.Status != 0 {
+			t.Fatalf("node-smpp's data_sm receipt answered with %+v, want data_sm_resp status 0", resp)
+		}
+		if got := rec.wait(t, 1)[0]; got.CarrierID != ids[0] || got.State != verifyd.DeliveryDelivered {
+			t.Fatalf("receipt recorded as %+v", got)
+		}
+	})
+
 	t.Run("LongGSMAndUnicodeTextsArriveIntact", func(t *testing.T) {
 		c := startClient(t, testConfig(t, n.URL("verifyd", "s3cret", "")), nil, nil)
 		waitReady(t, c)

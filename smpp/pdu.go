@@ -138,6 +138,8 @@ type Address struct {
 //   - bind_*_resp: SystemID, TLVs (sc_interface_version).
 //   - outbind: SystemID, Password.
 //   - submit_sm, deliver_sm: ServiceType through ShortMessage, TLVs.
+//   - data_sm: ServiceType, Source, Dest, ESMClass, RegisteredDelivery,
+//     DataCoding, TLVs (the text, if any, is the message_payload TLV).
 //   - submit_sm_resp, deliver_sm_resp, data_sm_resp: MessageID (data_sm_resp
 //     also TLVs).
 //   - enquire_link, unbind, generic_nack and their responses: header only.
@@ -187,6 +189,7 @@ const (
 	bodyBindResp
 	bodyOutbind
 	bodySM
+	bodyDataSM
 	bodyMessageID
 )
 
@@ -200,6 +203,8 @@ func kindOf(id CommandID) bodyKind {
 		return bodyOutbind
 	case SubmitSM, DeliverSM:
 		return bodySM
+	case DataSM:
+		return bodyDataSM
 	case SubmitSMResp, DeliverSMResp, DataSMResp:
 		return bodyMessageID
 	}
@@ -208,7 +213,7 @@ func kindOf(id CommandID) bodyKind {
 
 // hasTLVs reports whether TLVs follow the mandatory fields of the command.
 func hasTLVs(k bodyKind, id CommandID) bool {
-	return k == bodySM || k == bodyBindResp || id == DataSMResp
+	return k == bodySM || k == bodyDataSM || k == bodyBindResp || id == DataSMResp
 }
 
 // Decode decodes one whole PDU (command_length included). The result does not
@@ -294,6 +299,19 @@ func (p *PDU) decodeBody(body []byte) error {
 		if sm := d.octets(int(smLen)); sm != nil {
 			p.ShortMessage = append([]byte(nil), sm...)
 		}
+	case bodyDataSM:
+		// Some SMSCs send receipts as data_sm (SMPP 3.4 §4.7): the same
+		// addresses and esm_class as deliver_sm, the rest in TLVs.
+		p.ServiceType = d.cstring()
+		p.Source.TON = d.octet()
+		p.Source.NPI = d.octet()
+		p.Source.Addr = d.cstring()
+		p.Dest.TON = d.octet()
+		p.Dest.NPI = d.octet()
+		p.Dest.Addr = d.cstring()
+		p.ESMClass = d.octet()
+		p.RegisteredDelivery = d.octet()
+		p.DataCoding = d.octet()
 	case bodyMessageID:
 		p.MessageID = d.cstring()
 	default:
@@ -423,6 +441,13 @@ func (p *PDU) AppendBinary(b []byte) ([]byte, error) {
 		}
 		e.b = append(e.b, byte(len(p.ShortMessage)))
 		e.b = append(e.b, p.ShortMessage...)
+	case bodyDataSM:
+		e.cstring("service_type", p.ServiceType, maxServiceType)
+		e.b = append(e.b, p.Source.TON, p.Source.NPI)
+		e.cstring("source_addr", p.Source.Addr, maxAddr)
+		e.b = append(e.b, p.Dest.TON, p.Dest.NPI)
+		e.cstring("destination_addr", p.Dest.Addr, maxAddr)
+		e.b = append(e.b, p.ESMClass, p.RegisteredDelivery, p.DataCoding)
 	case bodyMessageID:
 		e.cstring("message_id", p.MessageID, maxMessageID)
 	}

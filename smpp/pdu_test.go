@@ -86,6 +86,9 @@ func TestRoundTrip(t *testing.T) {
 			ESMClass: 0x40, DataCoding: 0, ShortMessage: []byte{0x05, 0x00, 0x03, 0x2a, 0x02, 0x01, 0x00, 0x00, 'x'},
 			ValidityPeriod: "250314103000000+"},
 		"DeliverSMTLVs": {ID: DeliverSM, Seq: 4, ESMClass: 0x04, ShortMessage: []byte("id:1 stat:DELIVRD"), TLVs: tlvs},
+		"DataSMTLVs": {ID: DataSM, Seq: 12, Source: Address{1, 1, "447700900123"}, Dest: Address{5, 0, "verifyd"},
+			ESMClass: 0x04, RegisteredDelivery: 0, DataCoding: 0, TLVs: tlvs},
+		"DataSMResp":    {ID: DataSMResp, Seq: 13},
 		"SubmitSMResp":  {ID: SubmitSMResp, Seq: 5, MessageID: "0123ABC"},
 		"DeliverSMResp": {ID: DeliverSMResp, Seq: 6},
 		"EnquireLink":   {ID: EnquireLink, Seq: 7},
@@ -108,6 +111,29 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("decoded %+v\nwant    %+v", got, p)
 			}
 		})
+	}
+}
+
+// TestDecodeDataSMReceipt decodes a data_sm receipt written out by hand from
+// SMPP 3.4 §4.7.1: service_type, source and destination addresses,
+// esm_class, registered_delivery, data_coding, then TLVs.
+func TestDecodeDataSMReceipt(t *testing.T) {
+	t.Parallel()
+	b := unhex(t, "00000039 00000103 00000000 00000007"+
+		"00 01 01 34343737303039303031323300"+ // service_type "", TON 1, NPI 1, "447700900123"
+		"05 00 76657269667964 00"+ // TON 5, NPI 0, "verifyd"
+		"04 00 00"+ // esm_class receipt, registered_delivery, data_coding
+		"001e 0003 3741 00"+ // receipted_message_id "7A"
+		"0427 0001 02") // message_state DELIVERED
+	p, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := p.TLVs.CString(TagReceiptedMessageID)
+	st, _ := p.TLVs.Uint8(TagMessageState)
+	if p.ID != DataSM || p.Seq != 7 || p.Source.Addr != "447700900123" || p.Dest.Addr != "verifyd" ||
+		p.Dest.TON != 5 || p.ESMClass != 0x04 || id != "7A" || st != 2 {
+		t.Fatalf("decoded %+v", p)
 	}
 }
 

@@ -72,12 +72,13 @@ type DeliveryReport struct {
 	SubmitDate, DoneDate time.Time
 }
 
-// IsReceipt reports whether a deliver_sm is a delivery receipt. All of bits
+// IsReceipt reports whether a deliver_sm (or data_sm) is a delivery receipt. All of bits
 // 5-2 of esm_class are compared, since a mask of 0x1C would take an
 // intermediate notification (0x20) for a receipt.
 func IsReceipt(p *PDU) bool { return p.ESMClass&0x3C == 0x04 }
 
-// ParseReceipt reads a receipt deliver_sm. It never fails: missing fields are
+// ParseReceipt reads a receipt deliver_sm, or a data_sm, whose text is in
+// message_payload if anywhere. It never fails: missing fields are
 // left empty. The text's text: field (the start of the message, so the code)
 // is skipped and never kept.
 func ParseReceipt(p *PDU) DeliveryReport {
@@ -276,8 +277,8 @@ func (c *Client) answerDeliver(p *PDU) (st Status) {
 	return c.handleDeliver(p)
 }
 
-// handleDeliver acts on one deliver_sm and returns the status of its
-// deliver_sm_resp: 0 once the receipt is recorded (or for anything that is
+// handleDeliver acts on one deliver_sm or data_sm and returns the status of
+// its response: 0 once the receipt is recorded (or for anything that is
 // not a final receipt), ESME_RX_T_APPN when the recorder failed, so the SMSC
 // delivers it again later.
 func (c *Client) handleDeliver(p *PDU) Status {

@@ -253,7 +253,7 @@ func (s *session) dispatch(p *PDU) error {
 		s.writeLast(&PDU{ID: UnbindResp, Seq: p.Seq})
 		s.log.Info("smpp: SMSC unbound the session")
 		return errUnbound
-	case DeliverSM:
+	case DeliverSM, DataSM:
 		// The recorder may take a database commit: hand the PDU to the
 		// receipt workers so responses keep flowing meanwhile. p is
 		// reused by the reader; its slices are fresh per decode, so a
@@ -626,14 +626,14 @@ func (s *session) keepalive() {
 	}
 }
 
-// receiptWorker records deliver_sm PDUs and answers each only after its
-// receipt is recorded.
+// receiptWorker records deliver_sm and data_sm PDUs and answers each, with
+// its own response, only after its receipt is recorded.
 func (s *session) receiptWorker() {
 	for {
 		select {
 		case p := <-s.receipts:
 			st := s.c.answerDeliver(p)
-			s.writePDU(&PDU{ID: DeliverSMResp, Status: st, Seq: p.Seq})
+			s.writePDU(&PDU{ID: p.ID.Response(), Status: st, Seq: p.Seq})
 		case <-s.done:
 			return
 		}

@@ -56,6 +56,39 @@ func TestReceiptRecordedThenAcknowledged(t *testing.T) {
 	}
 }
 
+// TestReceiptAsDataSM: some SMSCs send receipts as data_sm (SMPP 3.4 §4.7),
+// the text in message_payload or only the TLVs. They are recorded like a
+// deliver_sm's and answered with data_sm_resp, not a generic_nack that would
+// drop them.
+func TestReceiptAsDataSM(t *testing.T) {
+	t.Parallel()
+	srv, c, rec := newPair(t, "", nil)
+	ids, err := c.Send(context.Background(), sms("code 123456"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		r     smpptest.Receipt
+		state verifyd.DeliveryState
+	}{
+		{smpptest.Receipt{ID: ids[0], Stat: "UNDELIV", Err: "034", DataSM: true}, verifyd.DeliveryUndeliverable},
+		{smpptest.Receipt{ID: ids[0], Stat: "DELIVRD", TLV: true, DataSM: true}, verifyd.DeliveryDelivered},
+	}
+	for i, tc := range cases {
+		st, err := srv.SendReceipt(tc.r)
+		if err != nil || st != smpp.StatusOK {
+			t.Fatalf("receipt %d: data_sm_resp %v, %v", i, st, err)
+		}
+		got := rec.all()
+		if len(got) != i+1 {
+			t.Fatalf("receipt %d acknowledged before it was recorded", i)
+		}
+		if r := got[i]; r.CarrierID != ids[0] || r.State != tc.state {
+			t.Fatalf("receipt %d recorded as %+v", i, r)
+		}
+	}
+}
+
 func TestReceiptAckWaitsForTheRecorder(t *testing.T) {
 	t.Parallel()
 	srv, c, rec := newPair(t, "", nil)

@@ -87,6 +87,9 @@ type Receipt struct {
 	// TLVID, when set, is the receipted_message_id instead of ID, so a
 	// test can make the TLV and the text disagree.
 	TLVID string
+	// DataSM sends the receipt as a data_sm, the text in message_payload,
+	// as some SMSCs do, instead of a deliver_sm.
+	DataSM bool
 }
 
 // Server is a fake SMSC.
@@ -182,7 +185,7 @@ func (s *Server) accept() {
 		}
 		s.nextConn++
 		c := &conn{s: s, nc: nc, id: s.nextConn, w: bufio.NewWriterSize(nc, 32*1024),
-			pending: map[uint32]chan smpp.Status{}}
+			pending: map[uint32]chan *smpp.PDU{}}
 		s.sessions[c] = struct{}{}
 		s.mu.Unlock()
 		s.wg.Add(1)
@@ -316,7 +319,8 @@ func (s *Server) SendRaw(b []byte) {
 }
 
 // SendReceipt sends r on a session that can receive (transceiver or
-// receiver) and returns the status of the client's deliver_sm_resp.
+// receiver) and returns the status of the client's deliver_sm_resp (or
+// data_sm_resp).
 func (s *Server) SendReceipt(r Receipt) (smpp.Status, error) {
 	cs := s.bound(true)
 	if len(cs) == 0 {
@@ -395,6 +399,11 @@ func receiptPDU(r Receipt) *smpp.PDU {
 			p.TLVs.SetUint8(smpp.TagMessageState, st)
 		}
 	}
+	if r.DataSM {
+		p.ID = smpp.DataSM
+		p.TLVs.Set(smpp.TagMessagePayload, p.ShortMessage)
+		p.ShortMessage = nil
+	}
 	return p
 }
 
@@ -417,7 +426,7 @@ type conn struct {
 
 	pmu     sync.Mutex
 	seq     uint32
-	pending map[uint32]chan smpp.Status
+	pending map[uint32]chan *smpp.PDU
 }
 
 func (c *conn) serve() {
@@ -464,7 +473,7 @@ func (c *conn) handle(p *smpp.PDU) bool {
 		delete(c.pending, p.Seq)
 		c.pmu.Unlock()
 		if ch != nil {
-			ch <- p.Status
+			ch <- &smpp.PDU{ID: p.ID, Status: p.Status, Seq: p.Seq}
 		}
 		return true
 	}
@@ -645,9 +654,9 @@ func (c *conn) flush() {
 }
 
 // send writes a request of the server's own and returns the channel its
-// response status will arrive on.
-func (c *conn) send(p *smpp.PDU) chan smpp.Status {
-	ch := make(chan smpp.Status, 1)
+// response (header only) will arrive on.
+func (c *conn) send(p *smpp.PDU) chan *smpp.PDU {
+	ch := make(chan *smpp.PDU, 1)
 	c.pmu.Lock()
 	c.seq++
 	p.Seq = c.seq
@@ -664,8 +673,13 @@ func (c *conn) request(p *smpp.PDU, timeout time.Duration) (smpp.Status, error) 
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case st := <-ch:
-		return st, nil
+	case r := <-ch:
+		// A client must answer with the request's own response, or a
+		// generic_nack: a deliver_sm_resp to a data_sm is its own bug.
+		if r.ID != p.ID.Response() && r.ID != smpp.GenericNack {
+			return r.Status, fmt.Errorf("smpptest: %s answered with %s", p.ID, r.ID)
+		}
+		return r.Status, nil
 	case <-t.C:
 		return 0, fmt.Errorf("smpptest: no response to %s in %v", p.ID, timeout)
 	}

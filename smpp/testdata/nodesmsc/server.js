@@ -9,6 +9,7 @@
 // {"event":"listening","port":N}, and reads one JSON command per line on
 // stdin:
 //   {"cmd":"receipt","message_id":"…","stat":"DELIVRD","err":"000"}
+//                            add "pdu":"data_sm" to send it as a data_sm
 //   {"cmd":"enquire_link"}   sent on every bound session
 //   {"cmd":"unbind"}         sent on every bound session, which then closes
 //   {"cmd":"exit"}
@@ -167,19 +168,26 @@ function receipt(cmd) {
 	const now = yymmddhhmm(new Date());
 	const text = 'id:' + cmd.message_id + ' sub:001 dlvrd:' + (cmd.stat === 'DELIVRD' ? '001' : '000') +
 		' submit date:' + now + ' done date:' + now + ' stat:' + cmd.stat + ' err:' + (cmd.err || '000') + ' text:';
-	target.deliver_sm({
+	const fields = {
 		source_addr: cmd.source || '447700900123',
 		destination_addr: 'verifyd',
 		esm_class: 0x04,
-		short_message: Buffer.from(text, 'ascii'),
 		receipted_message_id: cmd.message_id,
 		message_state: states[cmd.stat] || 7,
-	}, (resp) => {
+	};
+	const answered = (resp) => {
 		if (resp.command_status === 0) {
 			unacked.get(target).delete(cmd.message_id);
 		}
-		emit({event: 'deliver_sm_resp', session: target.id, message_id: cmd.message_id, status: resp.command_status});
-	});
+		emit({event: resp.command, session: target.id,
+			message_id: cmd.message_id, status: resp.command_status});
+	};
+	if (cmd.pdu === 'data_sm') {
+		// data_sm has no short_message: the text goes in message_payload.
+		target.data_sm(Object.assign(fields, {message_payload: Buffer.from(text, 'ascii')}), answered);
+		return;
+	}
+	target.deliver_sm(Object.assign(fields, {short_message: Buffer.from(text, 'ascii')}), answered);
 }
 
 readline.createInterface({input: process.stdin}).on('line', (line) => {
