@@ -332,6 +332,9 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	holdRequest(t, p, user, secret)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.waitLog(t, "verifyd stopping")
+	if !strings.Contains(p.logs.String(), `"cause":"terminated signal received"`) {
+		t.Errorf("the stop's log line does not say what stopped verifyd:\n%s", p.logs)
+	}
 	select {
 	case err := <-p.exited:
 		t.Fatalf("verifyd exited (%v) while a request was still in flight", err)

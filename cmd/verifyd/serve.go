@@ -313,13 +313,17 @@ func serve(ctx context.Context, args []string, e *env) error {
 		e.started(url)
 	}
 
+	// The stop's line says what stopped it (which signal), for the
+	// operator reading the log after the fact.
+	var cause error
 	select {
 	case err = <-served:
 		// The listener failed on its own: still stop the rest cleanly.
+		cause = err
 	case <-ctx.Done():
-		err = nil
+		err, cause = nil, context.Cause(ctx)
 	}
-	logger.Info("verifyd stopping", "timeout", c.shutdownTimeout)
+	logger.Info("verifyd stopping", "cause", cause.Error(), "timeout", c.shutdownTimeout)
 	deadline, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	if serr := srv.Shutdown(deadline); serr != nil {
