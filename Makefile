@@ -24,7 +24,15 @@ test-deps:
 
 # Fuzz each parser of untrusted input for a while (not part of `make test`).
 FUZZTIME ?= 30s
+# -fuzz must match one target: each name is anchored.
 fuzz:
-	go test ./http -run '^$$' -fuzz FuzzDecodeCreate -fuzztime $(FUZZTIME)
-	go test ./phone -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
-	go test ./smpp -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	go test ./http -run '^$$' -fuzz '^FuzzDecodeCreate$$' -fuzztime $(FUZZTIME)
+	go test ./http -run '^$$' -fuzz '^FuzzJudgeCode$$' -fuzztime $(FUZZTIME)
+	go test ./phone -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	go test ./phone -run '^$$' -fuzz '^FuzzParseAgreesWithIsValidNumber$$' -fuzztime $(FUZZTIME)
+	go test ./smpp -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	go test ./smpp -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
+	go test ./smpp -run '^$$' -fuzz '^FuzzParseReceipt$$' -fuzztime $(FUZZTIME)
+	go test ./gsm -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
+	go test ./gsm -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	go test ./otp -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME)
