@@ -141,6 +141,12 @@ func TestServeBadFlagValues(t *testing.T) {
 		// from, so the same rules hold.
 		{[]string{"--default-from", "ABCDEFGHIJKL"}, "--default-from"},
 		{[]string{"--default-from", "Shop!"}, "--default-from"},
+		// A lease of nothing was taken as the default minute, a negative
+		// stop time as no time at all.
+		{[]string{"--delivery-lease", "0"}, "--delivery-lease"},
+		{[]string{"--delivery-lease", "-1m"}, "--delivery-lease"},
+		{[]string{"--delivery-lease", "10ms"}, "--delivery-lease"},
+		{[]string{"--shutdown-timeout", "-5s"}, "--shutdown-timeout"},
 	} {
 		code, _, stderr := runMain(t, nil, append([]string{"serve", "--db", db}, tc.args...)...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {

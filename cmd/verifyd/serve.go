@@ -89,6 +89,15 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 			return nil, usagef("--sms: %v", err)
 		}
 	}
+	// The worker cuts a hand-over off at three quarters of its lease: a
+	// lease under a second leaves a carrier no time to answer, so each
+	// message would be sent again and again. Zero is not "the default".
+	if c.deliveryLease < minLease {
+		return nil, usagef("--delivery-lease %v: want at least %v (default 1m)", c.deliveryLease, minLease)
+	}
+	if c.shutdownTimeout < 0 {
+		return nil, usagef("--shutdown-timeout %v: want a duration of 0 or more (default 15s)", c.shutdownTimeout)
+	}
 	if err := checkAddr(c.addr); err != nil {
 		return nil, usagef("--addr %q: %v", c.addr, err)
 	}
@@ -128,6 +137,9 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 	}
 	return c, nil
 }
+
+// minLease is the shortest --delivery-lease serve takes.
+const minLease = time.Second
 
 // listenHint is what to do when an address cannot be listened on: it is
 // taken, or not this machine's.
