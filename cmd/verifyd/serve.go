@@ -338,11 +338,18 @@ func serve(ctx context.Context, args []string, e *env) error {
 	logger.Info("verifyd stopping", "cause", cause.Error(), "timeout", c.shutdownTimeout)
 	deadline, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
-	if serr := srv.Shutdown(deadline); serr != nil {
+	// The requests get the timeout less a share kept for the sender: a
+	// client holding a request to the end would otherwise leave it no time
+	// for the answers to its submits in flight and its unbind, and a bind
+	// dropped without an unbind can keep the carrier refusing the next
+	// start's bind for a while.
+	requests, cancelRequests := context.WithTimeout(deadline, c.shutdownTimeout-senderShare(c.shutdownTimeout))
+	defer cancelRequests()
+	if serr := srv.Shutdown(requests); serr != nil {
 		logger.Warn("requests still running at the shutdown deadline", "err", serr)
 	}
 	if metricsSrv != nil {
-		metricsSrv.Shutdown(deadline)
+		metricsSrv.Shutdown(requests)
 	}
 	// Stop claiming, then close the sender: it refuses new submits (those
 	// messages stay queued for the next start), lets the submits already
@@ -370,6 +377,13 @@ func checkCAFile(path string) error {
 		return fmt.Errorf("CA file %s holds no PEM certificate", path)
 	}
 	return nil
+}
+
+// senderShare is the part of a graceful stop's time kept for closing the
+// sender: a quarter, at most 5 s (an SMSC answers an unbind in
+// milliseconds; what is left waits for the responses to submits in flight).
+func senderShare(timeout time.Duration) time.Duration {
+	return min(timeout/4, 5*time.Second)
 }
 
 // startSender starts the sender --sms names: the dev inbox, or an SMPP

@@ -182,3 +182,30 @@ func TestSMPPSIGTERM(t *testing.T) {
 	}
 	t.Logf("%d answered requests, all delivered", len(ids))
 }
+
+// TestSMPPUnbindsWhenAClientHoldsTheStop: a client that keeps a request in
+// flight past --shutdown-timeout must not use up the time the SMPP client
+// needs to unbind; a bind dropped without one can keep the carrier refusing
+// the next start's bind for a while.
+func TestSMPPUnbindsWhenAClientHoldsTheStop(t *testing.T) {
+	t.Parallel()
+	smsc := smpptest.NewServer(t, smpptest.Options{SystemID: "verifyd", Password: "s3cret"})
+	p, _, user, secret := devProc(t, "--sms", smsc.URL("verifyd", "s3cret", ""), "--shutdown-timeout", "8s")
+	if !smsc.Wait(60*time.Second, func() bool { return smsc.Counters().Binds > 0 }) {
+		t.Fatal("verifyd never bound")
+	}
+	holdRequest(t, p, user, secret)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		if err != nil {
+			t.Fatalf("verifyd exited with %v, want status 0", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("verifyd did not stop")
+	}
+	if c := smsc.Counters(); c.Unbinds != 1 {
+		t.Fatalf("the SMSC got %d unbinds, want 1; verifyd's log:\n%s", c.Unbinds, p.logs)
+	}
+}
