@@ -382,6 +382,9 @@ func TestOpenErrorsSayWhatToCheck(t *testing.T) {
 	}{
 		{"sqlite:" + filepath.Join(t.TempDir(), "no", "such", "dir", "v.db"), "does not exist"},
 		{"postgres://verifyd:pw@" + closed + "/verifyd?sslmode=disable", "check --db"},
+		// A directory no one may create files in (even root, on Linux):
+		// the driver says only "unable to open database file".
+		{"sqlite:/sys/verifyd.db", "cannot create files in /sys"},
 	} {
 		code, _, stderr := runMain(t, nil, "migrate", "--db", tc.db)
 		if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -77,9 +78,14 @@ func openStore(ctx context.Context, db database) (verifyd.Store, error) {
 	} else {
 		s, err = sqlite.Open(ctx, db.dsn)
 		if err != nil {
-			// The driver says only "unable to open database file".
+			// The driver says only "unable to open database file" (or
+			// "attempt to write a readonly database"), not why.
 			if dir := filepath.Dir(db.dsn); !isDir(dir) {
 				return nil, fmt.Errorf("%w; the directory %s does not exist: create it, or give --db another path", err, dir)
+			}
+			if werr := checkWritable(db.dsn); werr != nil {
+				return nil, fmt.Errorf("%w; %v: verifyd writes the database and, beside it, its -wal and -shm files; "+
+					"give this user the right to, or give --db another path", err, werr)
 			}
 		}
 	}
@@ -91,6 +97,34 @@ func openStore(ctx context.Context, db database) (verifyd.Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkWritable says why this process cannot write the SQLite database at
+// path: the file itself, or new files in its directory. Called only once
+// the store failed to open, when no lock of ours is held on the file (to
+// close a descriptor of it would drop them).
+func checkWritable(path string) error {
+	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+		f.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("this user cannot write %s (%v)", path, pathErr(err))
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".verifyd-probe-")
+	if err != nil {
+		return fmt.Errorf("cannot create files in %s (%v)", dir, pathErr(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// pathErr is the system's reason in err, without the path it repeats.
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func isDir(path string) bool {
