@@ -156,7 +156,7 @@ func createAccount(ctx context.Context, store verifyd.Store, name string, passwo
 	a := &verifyd.Account{Name: name, Created: e.now().UTC()}
 	var secret string
 	if passwordStdin {
-		pw, err := readPassword(e.stdin)
+		pw, err := readPassword(ctx, e.stdin)
 		if err != nil {
 			return err
 		}
@@ -185,12 +185,28 @@ func createAccount(ctx context.Context, store verifyd.Store, name string, passwo
 }
 
 // readPassword takes the password from stdin, less one trailing newline.
-func readPassword(r io.Reader) (string, error) {
-	pw, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", fmt.Errorf("reading the password: %w", err)
+// A signal ends the wait: a read from a terminal cannot be cancelled, so
+// it is left behind, and the process is about to end anyway.
+func readPassword(ctx context.Context, r io.Reader) (string, error) {
+	type line struct {
+		pw  string
+		err error
 	}
-	return strings.TrimSuffix(strings.TrimSuffix(pw, "\n"), "\r"), nil
+	read := make(chan line, 1)
+	go func() {
+		pw, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+		read <- line{pw, err}
+	}()
+	var l line
+	select {
+	case <-ctx.Done():
+		return "", fmt.Errorf("reading the password: %w; no account was created", context.Cause(ctx))
+	case l = <-read:
+	}
+	if l.err != nil && l.err != io.EOF {
+		return "", fmt.Errorf("reading the password: %w", l.err)
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(l.pw, "\n"), "\r"), nil
 }
 
 func listAccounts(ctx context.Context, store verifyd.Store, e *env) error {

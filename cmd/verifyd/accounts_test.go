@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func isUsageErr(err error) bool {
@@ -81,4 +85,50 @@ func TestAccountsSetDefaultFromNotReserved(t *testing.T) {
 		!strings.Contains(out, `"defaultFrom":"Bank"`) {
 		t.Fatalf("clearing the list frees the name: %v %q", err, out)
 	}
+}
+
+// TestPasswordStdinStopsAtASignal: Ctrl-C at the password prompt ends
+// accounts create, with no account made; it was ignored while the read
+// waited for a line.
+func TestPasswordStdinStopsAtASignal(t *testing.T) {
+	t.Parallel()
+	db := "sqlite:" + filepath.Join(t.TempDir(), "v.db")
+	pipe, typing := io.Pipe() // a terminal where nothing is typed
+	defer typing.Close()
+	stdin := &promptReader{r: pipe, waiting: make(chan struct{})}
+	ctx, interrupt := context.WithCancelCause(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runWith(ctx, []string{"accounts", "create", "shop", "--password-stdin", "--db", db},
+			&env{stdin: stdin, stdout: io.Discard, stderr: io.Discard})
+	}()
+	select {
+	case <-stdin.waiting:
+	case err := <-done:
+		t.Fatalf("accounts create --password-stdin ended before it read a password: %v", err)
+	}
+	interrupt(errors.New("interrupt signal received"))
+	select {
+	case err := <-done:
+		if err == nil || isUsageErr(err) || !strings.Contains(err.Error(), "interrupt") {
+			t.Fatalf("accounts create interrupted at the prompt: %v, want a failure that says it was interrupted", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("accounts create --password-stdin went on waiting for a password after a signal")
+	}
+	if list, err := cli(t, "", "accounts", "list", "--db", db); err != nil || strings.Contains(list, "shop") {
+		t.Fatalf("after the interrupted create: %v\n%s", err, list)
+	}
+}
+
+// promptReader is stdin that says when a read first waits on it.
+type promptReader struct {
+	r       io.Reader
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func (p *promptReader) Read(b []byte) (int, error) {
+	p.once.Do(func() { close(p.waiting) })
+	return p.r.Read(b)
 }
