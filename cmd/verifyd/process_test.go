@@ -356,3 +356,56 @@ func TestSecondSignalForcesExit(t *testing.T) {
 		t.Fatalf("no line says why verifyd stopped at once; its log:\n%s", p.logs)
 	}
 }
+
+// TestTwoProcessesOneSQLiteFile: two serve processes on one SQLite file (an
+// operator's mistake, or a restart that overlaps the old process) are safe:
+// SQLite serialises their writers, so every create either one answers is kept
+// and delivered, and of concurrent right codes sent to both exactly one
+// verifies.
+func TestTwoProcessesOneSQLiteFile(t *testing.T) {
+	t.Parallel()
+	a, db, user, secret := devProc(t, "--delivery-lease", "2s")
+	b := startProc(t, nil, "--dev", "--db", "sqlite:"+db, "--delivery-lease", "2s")
+
+	stop := make(chan struct{})
+	results := make(chan []string, 2)
+	for _, p := range []*proc{a, b} {
+		go func() { results <- load(t, p.url, user, secret, 4, stop) }()
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	ids := append(<-results, <-results...)
+	if len(ids) == 0 {
+		t.Fatal("no create was answered")
+	}
+
+	s := &server{url: a.url, user: user, secret: secret}
+	id := s.send(t, "447979080901")
+	code := s.code(t, "447979080901", id)
+	var mu sync.Mutex
+	verified := 0
+	var wg sync.WaitGroup
+	for i := range 20 {
+		node := &server{url: []*proc{a, b}[i%2].url, user: user, secret: secret}
+		wg.Go(func() {
+			if st, status := node.validate(t, id, code); st == http.StatusOK && status == "CodeVerified" {
+				mu.Lock()
+				verified++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if verified != 1 {
+		t.Fatalf("%d of 20 right codes sent to both processes verified, want exactly 1", verified)
+	}
+
+	for _, p := range []*proc{a, b} {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-p.exited; err != nil {
+			t.Fatalf("verifyd exited with %v after SIGTERM", err)
+		}
+		p.exited <- nil
+	}
+	checkDelivered(t, db, user, secret, ids)
+}
