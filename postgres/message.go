@@ -206,10 +206,16 @@ const aggregateParts = `SELECT request_id,
 // the second counts from what the first wrote (an UPDATE that waited for a
 // row lock re-reads the row), so none is lost.
 //
-// Whether a part was provisional before (unsure_out) is read from its row
-// locked first (r: FOR UPDATE reads the latest row, which no one may then
-// change), since RETURNING sees only the row written. The parts are locked
-// in the order given, as the insert wrote them before.
+// Whether a part was provisional before (unsure_out) shows only to the
+// upsert that meets its latest row: a part made, and failed provisionally,
+// after the statement began is not in its snapshot, so a read ahead of the
+// write would miss it. The first upsert (settled) takes a receipt only
+// where the part it meets is still Submitted, keeps the receipts of ids not
+// known yet, and locks every other part, in the order given, so that none
+// can change until the commit; the second (replaced) then takes, on those
+// locked parts only, the definitive receipts of parts failed provisionally,
+// so that each part it returns with a request id was. A receipt for a
+// Submitted part, the usual case, is written once.
 //
 // The update also takes a row that was still Queued when the statement
 // began: a part known to be its message's was adopted by a finish that
@@ -217,25 +223,33 @@ const aggregateParts = `SELECT request_id,
 // may have waited for, so the row it updates, the latest, is never Queued;
 // a final one is left alone.
 const settleMessages = `WITH r AS (
-	SELECT u.*, o.unsure AS was_unsure
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bool[]) WITH ORDINALITY
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bool[]) WITH ORDINALITY
 		AS u(cid, st, err, at, prov, i)
-	LEFT JOIN LATERAL (
-		SELECT p.state <> 'Submitted' AND p.provisional AS unsure FROM message_parts p
-		WHERE p.carrier_id = u.cid FOR UPDATE
-	) o ON true
-), parts AS (
+), settled AS (
 	INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated, provisional)
 	SELECT cid, NULL, 0, st, err, at, prov FROM r
 	ORDER BY i
 	ON CONFLICT (carrier_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated = excluded.updated,
 		provisional = excluded.provisional
-	WHERE message_parts.state = 'Submitted' OR (message_parts.provisional AND NOT excluded.provisional)
+	WHERE message_parts.state = 'Submitted'
 	RETURNING carrier_id, request_id, part, state, error, updated, provisional
+), replaced AS (
+	INSERT INTO message_parts (carrier_id, request_id, part, state, error, updated, provisional)
+	SELECT cid, NULL, 0, st, err, at, prov FROM r
+	WHERE NOT prov AND cid NOT IN (SELECT carrier_id FROM settled)
+	ORDER BY i
+	ON CONFLICT (carrier_id) DO UPDATE SET state = excluded.state, error = excluded.error, updated = excluded.updated,
+		provisional = excluded.provisional
+	WHERE message_parts.provisional
+	RETURNING carrier_id, request_id, part, state, error, updated, provisional
+), parts AS (
+	SELECT *, false AS was_unsure FROM settled WHERE request_id IS NOT NULL
+	UNION ALL
+	SELECT *, true FROM replaced WHERE request_id IS NOT NULL
 ), a AS (` + aggregateParts + `,
-		count(*) FILTER (WHERE r.was_unsure) AS unsure_out,
-		max(updated) FILTER (WHERE r.was_unsure) AS replaced_at
-	FROM parts JOIN r ON r.cid = parts.carrier_id WHERE request_id IS NOT NULL GROUP BY request_id
+		count(*) FILTER (WHERE was_unsure) AS unsure_out,
+		max(updated) FILTER (WHERE was_unsure) AS replaced_at
+	FROM parts GROUP BY request_id
 )
 UPDATE messages m SET
 	parts_left = m.parts_left - a.settled,

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -253,5 +254,107 @@ func TestTwoInstancesReplaceProvisionalReceiptsAndCountPartsRight(t *testing.T) 
 	}
 	if seen != messages*3/4 {
 		t.Errorf("%d messages counted, want %d", seen, messages*3/4)
+	}
+}
+
+// A group of receipts locks its parts in carrier id order and may wait on
+// one of them; a part created, and failed provisionally, meanwhile (after
+// the group's statement began) is replaced by the group's definitive
+// receipt all the same, and its message must count it off: here it goes
+// back to Submitted, its other part waiting, with nothing left unsure.
+func TestReceiptReplacingAProvisionalPartMadeWhileItsGroupWaited(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t)
+	s := open(t, dsn)
+	a := createAccount(t, s)
+	var reqs []string
+	for n := range 2 {
+		v, m := pending(a, n)
+		if err := s.CreateVerification(t.Context(), v, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, v.ID)
+	}
+	if ms, err := s.ClaimMessages(t.Context(), now(), time.Minute, 10); err != nil || len(ms) != 2 {
+		t.Fatalf("ClaimMessages = %d messages, %v; want 2", len(ms), err)
+	}
+	at := func(s int) time.Time { return now().Add(time.Duration(s) * time.Second) }
+	if err := s.FinishMessages(t.Context(), []verifyd.MessageResult{
+		{RequestID: reqs[0], State: verifyd.DeliverySubmitted, CarrierIDs: []string{"a0"}, At: at(1)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another session holds the first part the group will lock.
+	holder := connect(t, dsn)
+	tx, err := holder.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(t.Context(), "SELECT 1 FROM message_parts WHERE carrier_id = 'a0' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.RecordReceiptGroup(t.Context(), []verifyd.Receipt{
+			{CarrierID: "a0", State: verifyd.DeliveryDelivered, At: at(5)},
+			{CarrierID: "b1", State: verifyd.DeliveryDelivered, At: at(5)},
+		})
+	}()
+	waitForLockWait(t, connect(t, dsn))
+
+	// Meanwhile the second message is submitted and its first part
+	// failed provisionally.
+	if err := s.FinishMessages(t.Context(), []verifyd.MessageResult{
+		{RequestID: reqs[1], State: verifyd.DeliverySubmitted, CarrierIDs: []string{"b1", "b2"}, At: at(2)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordReceipt(t.Context(), verifyd.Receipt{CarrierID: "b1", State: verifyd.DeliveryFailed,
+		Error: "UNKNOWN", At: at(3), Provisional: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.FindVerification(t.Context(), a.ID, reqs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := verifyd.Delivery{State: verifyd.DeliverySubmitted, CarrierID: "b1", Updated: at(5)}
+	if got.Delivery == nil || *got.Delivery != want {
+		t.Errorf("delivery %+v, want %+v", got.Delivery, want)
+	}
+	checkPartCounts(t, dsn)
+}
+
+// checkPartCounts fails unless every message not failed for good counts
+// in parts_left its parts without a definitive receipt, and in
+// parts_unsure those failed provisionally, as its part rows say.
+func checkPartCounts(t *testing.T, dsn string) {
+	t.Helper()
+	rows, _ := connect(t, dsn).Query(t.Context(), `SELECT m.request_id, m.state, m.parts_left, m.parts_unsure,
+			count(p.carrier_id) FILTER (WHERE p.state = 'Submitted' OR p.provisional),
+			count(p.carrier_id) FILTER (WHERE p.provisional)
+		FROM messages m LEFT JOIN message_parts p ON p.request_id = m.request_id
+		WHERE m.state IN ('Submitted', 'Delivered') OR m.parts_unsure > 0
+			OR EXISTS (SELECT 1 FROM message_parts q WHERE q.request_id = m.request_id AND q.provisional)
+		GROUP BY m.request_id`)
+	var (
+		id, state                      string
+		left, unsure, wantLeft, wantUn int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &state, &left, &unsure, &wantLeft, &wantUn}, func() error {
+		if left != wantLeft || unsure != wantUn {
+			t.Errorf("message %s (%s) counts %d parts left and %d unsure, want %d and %d", id, state, left, unsure, wantLeft, wantUn)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
