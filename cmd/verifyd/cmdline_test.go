@@ -474,3 +474,21 @@ func TestServeSMPPCAFileCheckedAtStart(t *testing.T) {
 		t.Errorf("serve with a CA file that holds a certificate: started %v, %v", started, err)
 	}
 }
+
+// TestSignalDuringStartUp: a stop asked for while serve is still starting
+// (here before it opens the database) is a stop, exit 0, not a failure
+// whose line blames the database.
+func TestSignalDuringStartUp(t *testing.T) {
+	t.Parallel()
+	ctx, signal := context.WithCancelCause(context.Background())
+	signal(errors.New("terminated signal received"))
+	var stdout, stderr syncBuffer
+	err := runWith(ctx, []string{"serve", "--dev", "--addr", "127.0.0.1:0",
+		"--db", "sqlite:" + filepath.Join(t.TempDir(), "v.db")}, &env{stdout: &stdout, stderr: &stderr})
+	if code := exitCode(err, &stderr); code != 0 {
+		t.Fatalf("serve stopped by a signal during start-up: exit %d, %v; want 0", code, err)
+	}
+	if !strings.Contains(stderr.String(), "verifyd stopped during start-up") || !strings.Contains(stderr.String(), "terminated signal received") {
+		t.Fatalf("no line says the start-up was stopped by the signal:\n%s", stderr.String())
+	}
+}

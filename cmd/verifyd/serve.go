@@ -169,7 +169,7 @@ type inboxSender struct{ *inbox.Sender }
 
 func (inboxSender) Close(context.Context) error { return nil }
 
-func serve(ctx context.Context, args []string, e *env) error {
+func serve(ctx context.Context, args []string, e *env) (err error) {
 	c, err := parseServe(args, e)
 	if err != nil {
 		return err
@@ -182,6 +182,16 @@ func serve(ctx context.Context, args []string, e *env) error {
 	} else {
 		logger = slog.New(slog.NewJSONHandler(logs, nil))
 	}
+	// A signal during start-up cuts the step under way short (opening the
+	// database, migrating it): that is the stop that was asked for, not a
+	// failure, so it exits 0 like a stop after the start. A step that
+	// failed on its own still fails.
+	defer func() {
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			logger.Info("verifyd stopped during start-up", "cause", context.Cause(ctx).Error())
+			err = nil
+		}
+	}()
 
 	key, err := serverKey(c, e)
 	if err != nil {
