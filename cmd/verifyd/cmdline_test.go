@@ -492,3 +492,25 @@ func TestSignalDuringStartUp(t *testing.T) {
 		t.Fatalf("no line says the start-up was stopped by the signal:\n%s", stderr.String())
 	}
 }
+
+// TestDBErrorsHideThePassword: every form of --db that carries a password
+// (the URL's userinfo, a password= parameter, a keyword/value string, quoted
+// or not) is quoted in messages without it: stderr goes to the journal.
+func TestDBErrorsHideThePassword(t *testing.T) {
+	t.Parallel()
+	for _, db := range []string{
+		"postgres://u:SECRETPW@127.0.0.1:notaport/x",
+		"postgres://u@127.0.0.1:notaport/x?password=SECRETPW",
+		"postgres://u@127.0.0.1:notaport/x?sslmode=disable&PASSWORD=SECRETPW&x=1",
+		"host=127.0.0.1 port=5432 password=SECRETPW sslmode=disable",
+		"host=127.0.0.1 password = 'SECRET PW\\' X' user=u",
+	} {
+		if got := redactDSN(db); strings.Contains(got, "SECRET") || !strings.Contains(got, "xxxxx") {
+			t.Errorf("redactDSN(%q) = %q", db, got)
+		}
+		code, _, stderr := runMain(t, nil, "migrate", "--db", db)
+		if code != 2 || strings.Contains(stderr, "SECRET") {
+			t.Errorf("migrate --db %q: exit %d, stderr %q; want 2 and no password", db, code, stderr)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"verifyd"
@@ -46,8 +47,15 @@ func parseDB(s string) (database, error) {
 	return database{}, usagef("--db must be sqlite:PATH or postgres://..., not %q", redactDSN(s))
 }
 
-// redactDSN hides a password in a connection string for messages.
+// passwordParam is a password given as a parameter: in a URL's query
+// (password=...&) or a keyword/value string (password = '...' or bare).
+var passwordParam = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&]*)`)
+
+// redactDSN hides a password in a connection string for messages: in a
+// URL's userinfo, and in any password parameter, which libpq and pgx take
+// as well.
 func redactDSN(s string) string {
+	s = passwordParam.ReplaceAllString(s, "${1}xxxxx")
 	at := strings.LastIndex(s, "@")
 	scheme := strings.Index(s, "://")
 	if at < 0 || scheme < 0 || at < scheme {
