@@ -330,31 +330,154 @@ func TestReceiptReplacingAProvisionalPartMadeWhileItsGroupWaited(t *testing.T) {
 	if got.Delivery == nil || *got.Delivery != want {
 		t.Errorf("delivery %+v, want %+v", got.Delivery, want)
 	}
-	checkPartCounts(t, dsn)
+	checkPartCounts(t, dsn, nil)
 }
 
-// checkPartCounts fails unless every message not failed for good counts
-// in parts_left its parts without a definitive receipt, and in
-// parts_unsure those failed provisionally, as its part rows say.
-func checkPartCounts(t *testing.T, dsn string) {
+// checkPartCounts fails unless every message with parts counts in
+// parts_left its parts without a definitive receipt, and in parts_unsure
+// those failed provisionally, as its part rows say (a part whose
+// definitive receipt came before it has no row); a message failed for good
+// (failed) is final and counts nothing unsure.
+func checkPartCounts(t *testing.T, dsn string, failed map[string]bool) {
 	t.Helper()
 	rows, _ := connect(t, dsn).Query(t.Context(), `SELECT m.request_id, m.state, m.parts_left, m.parts_unsure,
-			count(p.carrier_id) FILTER (WHERE p.state = 'Submitted' OR p.provisional),
-			count(p.carrier_id) FILTER (WHERE p.provisional)
-		FROM messages m LEFT JOIN message_parts p ON p.request_id = m.request_id
-		WHERE m.state IN ('Submitted', 'Delivered') OR m.parts_unsure > 0
-			OR EXISTS (SELECT 1 FROM message_parts q WHERE q.request_id = m.request_id AND q.provisional)
+			count(*) FILTER (WHERE p.state = 'Submitted' OR p.provisional),
+			count(*) FILTER (WHERE p.provisional)
+		FROM messages m JOIN message_parts p ON p.request_id = m.request_id
 		GROUP BY m.request_id`)
 	var (
 		id, state                      string
 		left, unsure, wantLeft, wantUn int
 	)
 	if _, err := pgx.ForEachRow(rows, []any{&id, &state, &left, &unsure, &wantLeft, &wantUn}, func() error {
-		if left != wantLeft || unsure != wantUn {
+		switch {
+		case failed[id] && unsure != 0:
+			t.Errorf("message %s (%s) failed for good counts %d parts unsure, want 0", id, state, unsure)
+		case !failed[id] && (left != wantLeft || unsure != wantUn):
 			t.Errorf("message %s (%s) counts %d parts left and %d unsure, want %d and %d", id, state, left, unsure, wantLeft, wantUn)
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Receipts of every kind, for parts of multi-part messages, race each
+// other and the finishes that record the parts, on two instances: each
+// part's receipts come in their order, the parts' in any. Every message
+// ends as its parts say (failed for good once one is, failed while one is
+// failed provisionally, Delivered once all are, else Submitted), and counts
+// its parts as its part rows do.
+func TestTwoInstancesSettleRandomProvisionalReceipts(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t)
+	stores := [2]*postgres.Store{open(t, dsn), open(t, dsn)}
+	const (
+		messages  = 200
+		recorders = 8
+	)
+	a := queueOnBoth(t, stores, messages)
+	if ms, err := stores[0].ClaimMessages(t.Context(), now(), time.Minute, messages); err != nil || len(ms) != messages {
+		t.Fatalf("claimed %d messages (%v), want %d", len(ms), err, messages)
+	}
+	rnd := rand.New(rand.NewPCG(11, 13))
+	at := now().Add(time.Second)
+	kinds := []verifyd.Receipt{
+		{State: verifyd.DeliveryFailed, Error: "UNKNOWN", Provisional: true},
+		{State: verifyd.DeliveryDelivered},
+		{State: verifyd.DeliveryDelivered},
+		{State: verifyd.DeliveryUndeliverable, Error: "UNDELIV"},
+	}
+	var (
+		results []verifyd.MessageResult
+		queues  [recorders][][]verifyd.Receipt // each recorder's parts, each part's receipts in order
+		want    = map[string]verifyd.DeliveryState{}
+	)
+	for n := range messages {
+		v, _ := pending(a, n)
+		var ids []string
+		var failed, unsure, waiting bool
+		for p := range 1 + rnd.IntN(3) {
+			id := fmt.Sprintf("c%d-%d", n, p)
+			ids = append(ids, id)
+			var rs []verifyd.Receipt
+			state := "" // what the part says: "", "unsure" or a definitive state
+			for range rnd.IntN(4) {
+				r := kinds[rnd.IntN(len(kinds))]
+				r.CarrierID, r.At = id, at.Add(time.Duration(rnd.IntN(60))*time.Second)
+				rs = append(rs, r)
+				switch {
+				case state == "" && r.Provisional:
+					state = "unsure"
+				case state == "" || (state == "unsure" && !r.Provisional):
+					state = string(r.State)
+				}
+			}
+			switch state {
+			case "":
+				waiting = true
+			case "unsure":
+				unsure = true
+			case string(verifyd.DeliveryUndeliverable):
+				failed = true
+			}
+			i := rnd.IntN(recorders)
+			queues[i] = append(queues[i], rs)
+		}
+		results = append(results, verifyd.MessageResult{RequestID: v.ID, State: verifyd.DeliverySubmitted, CarrierIDs: ids, At: at})
+		switch {
+		case failed:
+			want[v.ID] = verifyd.DeliveryUndeliverable
+		case unsure:
+			want[v.ID] = verifyd.DeliveryFailed
+		case waiting:
+			want[v.ID] = verifyd.DeliverySubmitted
+		default:
+			want[v.ID] = verifyd.DeliveryDelivered
+		}
+	}
+	rand.Shuffle(len(results), func(i, j int) { results[i], results[j] = results[j], results[i] })
+	parallel(recorders+2, func(i int) {
+		if i >= recorders {
+			// Two finishers, one per instance, take turns through the batches.
+			for j := (i - recorders) * 8; j < len(results); j += 16 {
+				if err := stores[i-recorders].FinishMessages(t.Context(), results[j:min(j+8, len(results))]); err != nil {
+					t.Error(err)
+				}
+			}
+			return
+		}
+		// Interleave this recorder's parts, each in its own order.
+		parts := queues[i]
+		for {
+			var live []int
+			for p, rs := range parts {
+				if len(rs) > 0 {
+					live = append(live, p)
+				}
+			}
+			if len(live) == 0 {
+				return
+			}
+			p := live[rand.IntN(len(live))]
+			if err := stores[rand.IntN(2)].RecordReceipt(t.Context(), parts[p][0]); err != nil {
+				t.Error(err)
+			}
+			parts[p] = parts[p][1:]
+		}
+	})
+	for id, state := range want {
+		got, err := stores[1].FindVerification(t.Context(), a.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Delivery == nil || got.Delivery.State != state {
+			t.Errorf("message %s: delivery %+v, want %s", id, got.Delivery, state)
+		}
+	}
+	failed := map[string]bool{}
+	for id, state := range want {
+		failed[id] = state == verifyd.DeliveryUndeliverable
+	}
+	checkPartCounts(t, dsn, failed)
 }

@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -328,6 +331,7 @@ func testFinishMessages(t *testing.T, newStore NewStore) {
 
 func testReceipts(t *testing.T, newStore NewStore) {
 	t.Run("Provisional", func(t *testing.T) { testProvisionalReceipts(t, newStore) })
+	t.Run("ProvisionalOrders", func(t *testing.T) { testProvisionalOrders(t, newStore) })
 
 	t.Run("DeliveredReceiptIsMatched", func(t *testing.T) {
 		f := newFixture(t, newStore)
@@ -678,4 +682,205 @@ func (f *fixture) receiptsAtOnce(rs ...verifyd.Receipt) {
 			f.t.Fatalf("RecordReceipt(%s): %v", rs[i].CarrierID, err)
 		}
 	}
+}
+
+// testProvisionalOrders records, for many multi-part messages, receipts in
+// random orders: before and after the submit, alone and several at once,
+// provisional and definitive, repeated. After each step every message it
+// touched must say what its parts say (see partsSay), whatever the order.
+func testProvisionalOrders(t *testing.T, newStore NewStore) {
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint("Seed", seed), func(t *testing.T) {
+			f := newFixture(t, newStore)
+			a := f.account("shop")
+			rnd := rand.New(rand.NewPCG(seed, 7))
+			const messages = 40
+			type event struct {
+				msg  int
+				part int // -1: the message's finish
+				r    verifyd.Receipt
+			}
+			kinds := []struct {
+				state verifyd.DeliveryState
+				err   string
+				prov  bool
+			}{
+				{verifyd.DeliveryFailed, "UNKNOWN", true},
+				{verifyd.DeliveryFailed, "UNKNOWN", true},
+				{verifyd.DeliveryDelivered, "", false},
+				{verifyd.DeliveryDelivered, "", false},
+				{verifyd.DeliveryUndeliverable, "UNDELIV", false},
+				{verifyd.DeliveryFailed, "DELETED", false},
+				{verifyd.DeliveryExpired, "EXPIRED", false},
+			}
+			var (
+				reqs    []string
+				carrier [][]string
+				streams [][]event // per part, and one per message for its finish
+			)
+			for n := range messages {
+				_, m := f.queue(a, n+1, base())
+				reqs = append(reqs, m.RequestID)
+				parts := 1 + rnd.IntN(3)
+				var ids []string
+				for p := range parts {
+					id := fmt.Sprintf("m%d-p%d", n, p)
+					ids = append(ids, id)
+					var s []event
+					for range rnd.IntN(4) {
+						k := kinds[rnd.IntN(len(kinds))]
+						s = append(s, event{msg: n, part: p, r: verifyd.Receipt{CarrierID: id, State: k.state,
+							Error: k.err, Provisional: k.prov}})
+					}
+					streams = append(streams, s)
+				}
+				carrier = append(carrier, ids)
+				streams = append(streams, []event{{msg: n, part: -1}})
+			}
+			if got := f.claim(base(), messages); len(got) != messages {
+				t.Fatalf("claimed %d, want %d", len(got), messages)
+			}
+			// Interleave the streams, each in its own order.
+			var events []event
+			for {
+				var live []int
+				for i, s := range streams {
+					if len(s) > 0 {
+						live = append(live, i)
+					}
+				}
+				if len(live) == 0 {
+					break
+				}
+				i := live[rnd.IntN(len(live))]
+				events = append(events, streams[i][0])
+				streams[i] = streams[i][1:]
+			}
+
+			// The model: a part takes a receipt while it waits, and a
+			// definitive one while it is failed provisionally.
+			const (
+				waiting     = ""
+				provisional = "provisional"
+			)
+			parts := make([][]string, messages)
+			for n := range parts {
+				parts[n] = make([]string, len(carrier[n]))
+			}
+			finished := make([]bool, messages)
+			failed := make([]*verifyd.Delivery, messages) // the first definitive failure, which stands
+			take := func(e event) {
+				s := &parts[e.msg][e.part]
+				switch {
+				case *s == waiting && e.r.Provisional:
+					*s = provisional
+				case *s == waiting || (*s == provisional && !e.r.Provisional):
+					*s = string(e.r.State)
+					if e.r.State != verifyd.DeliveryDelivered && failed[e.msg] == nil {
+						failed[e.msg] = &verifyd.Delivery{State: e.r.State, Error: e.r.Error}
+					}
+				}
+			}
+			// trace lists what message n was told up to step, for a failure.
+			trace := func(n, step int) string {
+				var b strings.Builder
+				for _, e := range events[:step+1] {
+					switch {
+					case e.msg != n:
+					case e.part < 0:
+						b.WriteString(" finish")
+					default:
+						fmt.Fprintf(&b, " %s:%s/%v", e.r.CarrierID, e.r.State, e.r.Provisional)
+					}
+				}
+				return b.String()
+			}
+			check := func(step int, n int) {
+				t.Helper()
+				if !finished[n] {
+					return
+				}
+				want := partsSay(parts[n])
+				if failed[n] != nil {
+					want = *failed[n]
+				}
+				got := f.delivery(a.ID, reqs[n])
+				if got.State != want.State || got.Error != want.Error {
+					t.Fatalf("step %d: message %d with parts %q shows %s %q, want %s %q (events %v)",
+						step, n, parts[n], got.State, got.Error, want.State, want.Error, trace(n, step))
+				}
+			}
+			at := 1
+			for i := 0; i < len(events); {
+				e := events[i]
+				if e.part < 0 {
+					// Finishes that come together go in one call.
+					var results []verifyd.MessageResult
+					j := i
+					for ; j < len(events) && events[j].part < 0 && j-i < 4; j++ {
+						n := events[j].msg
+						results = append(results, verifyd.MessageResult{RequestID: reqs[n],
+							State: verifyd.DeliverySubmitted, CarrierIDs: carrier[n], At: base().Add(time.Duration(at) * time.Second)})
+						finished[n] = true
+						at++
+					}
+					f.finish(results...)
+					for k := i; k < j; k++ {
+						check(j-1, events[k].msg)
+					}
+					i = j
+					continue
+				}
+				// Receipts for distinct messages that come together may be
+				// recorded at once (which of two failures of one message
+				// came first would be up to the store).
+				batch := []verifyd.Receipt{}
+				seen := map[int]bool{}
+				j := i
+				for ; j < len(events) && events[j].part >= 0 && !seen[events[j].msg] && j-i < 1+rnd.IntN(4); j++ {
+					r := events[j].r
+					r.At = base().Add(time.Duration(at) * time.Second)
+					at++
+					seen[events[j].msg] = true
+					batch = append(batch, r)
+					take(events[j])
+				}
+				if len(batch) == 1 {
+					f.receipt(batch[0])
+				} else {
+					f.receiptsAtOnce(batch...)
+				}
+				for k := i; k < j; k++ {
+					check(j-1, events[k].msg)
+				}
+				i = j
+			}
+			for n := range messages {
+				check(len(events)-1, n)
+			}
+		})
+	}
+}
+
+// partsSay is what a message's state and error must be given its parts'
+// ("" waiting, "provisional", or the definitive receipt's state) when none
+// failed for good: failed provisionally while a part is, else Delivered
+// once all are, else Submitted.
+func partsSay(parts []string) verifyd.Delivery {
+	var prov, waiting bool
+	for _, p := range parts {
+		switch p {
+		case "provisional":
+			prov = true
+		case "":
+			waiting = true
+		}
+	}
+	switch {
+	case prov:
+		return verifyd.Delivery{State: verifyd.DeliveryFailed, Error: "UNKNOWN"}
+	case waiting:
+		return verifyd.Delivery{State: verifyd.DeliverySubmitted}
+	}
+	return verifyd.Delivery{State: verifyd.DeliveryDelivered}
 }
