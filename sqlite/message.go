@@ -276,6 +276,13 @@ func (f *finish) run(t *tx) error {
 			parts = append(parts, id, vid, p, e.state, e.err, e.at, e.prov)
 		}
 	}
+	ids := make([]any, 0, len(parts)/7)
+	for i := 0; i < len(parts); i += 7 {
+		ids = append(ids, parts[i])
+	}
+	if err := keepTakenOverFailures(t, ids); err != nil {
+		return err
+	}
 	// A carrier may reuse an id long after: the newest message owns it.
 	_, err = t.execRows(`INSERT INTO message_parts (carrier_id, vid, part, state, error, updated, provisional)
 		VALUES /*rows*/
@@ -313,6 +320,18 @@ func keepEarly(t *tx, carrierID string, e early) error {
 	return err
 }
 
+// keepTakenOverFailures is for the carrier ids a finish is about to give
+// to a newer message: an older message whose part with such an id failed
+// provisionally can no longer get the receipt that would replace it (it
+// would go to the newer message), so its failure stands for good rather
+// than give way once its other parts are delivered.
+func keepTakenOverFailures(t *tx, carrierIDs []any) error {
+	_, err := t.execRows(`UPDATE messages SET provisional = 0
+		WHERE provisional AND vid IN (SELECT vid FROM message_parts WHERE carrier_id IN (/*rows*/) AND provisional)`,
+		0, carrierIDs)
+	return err
+}
+
 // withParts reports whether a result in state s records its carrier ids.
 func withParts(s verifyd.DeliveryState) bool {
 	return s == verifyd.DeliverySubmitted || s == verifyd.DeliveryDelivered
@@ -344,6 +363,13 @@ func finishMessage(t *tx, r verifyd.MessageResult) error {
 	}
 	if errors.Is(err, sql.ErrNoRows) || err != nil || !withParts(r.State) {
 		return ignoreNoRows(err)
+	}
+	ids := make([]any, len(r.CarrierIDs))
+	for i, id := range r.CarrierIDs {
+		ids[i] = id
+	}
+	if err := keepTakenOverFailures(t, ids); err != nil {
+		return err
 	}
 	for part, carrierID := range r.CarrierIDs {
 		// A carrier may reuse an id long after: the newest message owns it.

@@ -626,6 +626,45 @@ func testProvisionalReceipts(t *testing.T, newStore NewStore) {
 			verifyd.Delivery{State: verifyd.DeliveryUndeliverable, CarrierID: "b1", Error: "UNDELIV", Updated: at(2)})
 	})
 
+	// A carrier reuses an id: the newer message owns it, and the receipt
+	// that could have replaced the older message's provisional failure can
+	// no longer reach it. That failure stands, whatever its other parts
+	// say, whether the newer message's finish is recorded in one go or one
+	// result at a time (a request id twice in the batch).
+	for _, tc := range []struct {
+		name  string
+		retry bool
+	}{{"ReusedCarrierIDLeavesAnOlderProvisionalFailureFailed", false},
+		{"ReusedCarrierIDLeavesAnOlderProvisionalFailureFailedAfterARetryInOneBatch", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, newStore)
+			a := f.account("shop")
+			_, older := f.queue(a, 1, base())
+			f.submit(base(), older.RequestID, "r1", "a2")
+			f.receipt(unknown("r1", at(1)))
+			_, newer := f.queue(a, 2, base())
+			f.claimOne(at(2), newer.RequestID)
+			var results []verifyd.MessageResult
+			if tc.retry {
+				results = append(results, verifyd.MessageResult{RequestID: newer.RequestID, State: verifyd.DeliveryQueued,
+					Error: "throttled", NextAttempt: at(2), At: at(2)})
+			}
+			f.finish(append(results, verifyd.MessageResult{RequestID: newer.RequestID, State: verifyd.DeliverySubmitted,
+				CarrierIDs: []string{"r1"}, At: at(2)})...)
+			want := verifyd.Delivery{State: verifyd.DeliveryFailed, CarrierID: "r1", Error: "UNKNOWN", Updated: at(1)}
+			f.receipt(delivered("a2", at(3)))
+			if d := f.delivery(a.ID, older.RequestID); d.State != want.State || d.Error != want.Error || !d.Updated.Equal(want.Updated) {
+				t.Fatalf("older delivery %+v after its other part's DELIVRD, want %+v", d, want)
+			}
+			f.receipt(delivered("r1", at(4)))
+			if d := f.delivery(a.ID, older.RequestID); d.State != want.State || d.Error != want.Error || !d.Updated.Equal(want.Updated) {
+				t.Fatalf("older delivery %+v after the newer one's DELIVRD, want %+v", d, want)
+			}
+			wantEqual(t, "newer delivery", f.delivery(a.ID, newer.RequestID),
+				verifyd.Delivery{State: verifyd.DeliveryDelivered, CarrierID: "r1", Updated: at(4)})
+		})
+	}
+
 	// Receipts that come together may be recorded together.
 	t.Run("SeveralAtOnce", func(t *testing.T) {
 		f := newFixture(t, newStore)
