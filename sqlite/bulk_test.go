@@ -202,7 +202,8 @@ func TestFinishMessagesBulk(t *testing.T) {
 			at := func() time.Time { return base().Add(time.Duration(rnd.IntN(10_000)) * time.Millisecond) }
 
 			// The same past in both: a cancelled message, a carrier id
-			// an older message holds, receipts that came early.
+			// an older message holds (failed provisionally), receipts that
+			// came early.
 			for _, s := range []*Store{bulkStore, eachStore} {
 				ctx := t.Context()
 				if _, err := s.UpdateVerification(ctx, a.ID, ids[0], func(v *verifyd.Verification) error {
@@ -213,6 +214,10 @@ func TestFinishMessagesBulk(t *testing.T) {
 				}
 				if err := s.FinishMessages(ctx, []verifyd.MessageResult{{RequestID: ids[1],
 					State: verifyd.DeliverySubmitted, CarrierIDs: []string{"reused"}, At: base()}}); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.RecordReceipt(ctx, verifyd.Receipt{CarrierID: "reused", State: verifyd.DeliveryFailed,
+					Error: "UNKNOWN", At: base(), Provisional: true}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -665,6 +665,32 @@ func testProvisionalReceipts(t *testing.T, newStore NewStore) {
 		})
 	}
 
+	// A message withdrawn (cancelled) while its send was in flight is
+	// never submitted: receipts for the carrier ids of that send, the
+	// provisional one first, change nothing of it.
+	t.Run("CancelledWhileSentStaysWithdrawn", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		_, m := f.queue(a, 1, base())
+		f.claimOne(base(), m.RequestID)
+		if _, err := f.s.UpdateVerification(f.ctx, a.ID, m.RequestID, func(v *verifyd.Verification) error {
+			v.Cancel(at(1))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want := f.delivery(a.ID, m.RequestID)
+		if want.State != verifyd.DeliveryFailed {
+			t.Fatalf("delivery %+v after the cancel, want Failed", want)
+		}
+		f.receipt(unknown("w1", at(2)))
+		f.finish(verifyd.MessageResult{RequestID: m.RequestID, State: verifyd.DeliverySubmitted,
+			CarrierIDs: []string{"w1", "w2"}, At: at(3)})
+		wantEqual(t, "delivery after the send's finish", f.delivery(a.ID, m.RequestID), want)
+		f.receiptsAtOnce(delivered("w1", at(4)), delivered("w2", at(4)))
+		wantEqual(t, "delivery after the send's receipts", f.delivery(a.ID, m.RequestID), want)
+	})
+
 	// Receipts that come together may be recorded together.
 	t.Run("SeveralAtOnce", func(t *testing.T) {
 		f := newFixture(t, newStore)
@@ -751,6 +777,7 @@ func testProvisionalOrders(t *testing.T, newStore NewStore) {
 				{verifyd.DeliveryUndeliverable, "UNDELIV", false},
 				{verifyd.DeliveryFailed, "DELETED", false},
 				{verifyd.DeliveryExpired, "EXPIRED", false},
+				{verifyd.DeliverySubmitted, "", false}, // intermediate (ENROUTE): changes nothing
 			}
 			var (
 				reqs    []string
@@ -811,6 +838,7 @@ func testProvisionalOrders(t *testing.T, newStore NewStore) {
 			take := func(e event) {
 				s := &parts[e.msg][e.part]
 				switch {
+				case e.r.State == verifyd.DeliverySubmitted:
 				case *s == waiting && e.r.Provisional:
 					*s = provisional
 				case *s == waiting || (*s == provisional && !e.r.Provisional):
