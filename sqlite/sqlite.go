@@ -88,12 +88,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		dbs = append(dbs, db)
 		db.SetMaxOpenConns(1)
 		conn, err := db.Conn(ctx)
 		if err != nil {
+			db.Close()
 			return nil, err
 		}
+		dbs = append(dbs, db)
 		conns = append(conns, conn)
 		return conn, nil
 	}
@@ -103,8 +104,23 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// in memory, or every write would also write a temporary file. It
 	// leaves checkpoints to the checkpointer, but for a far-off safety net,
 	// so that no caller waits on one.
-	wconn, err := one("journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)",
-		"temp_store(MEMORY)", "cache_size(-32768)", "wal_autocheckpoint(20000)")
+	//
+	// Two processes opening a new file at once both want the exclusive lock
+	// that turning WAL on takes; SQLite answers one of them BUSY at once,
+	// not after the busy timeout, since waiting could deadlock. That one
+	// tries again until the timeout: by then the file is in WAL mode.
+	var (
+		wconn *sql.Conn
+		err   error
+	)
+	for start := time.Now(); ; {
+		wconn, err = one("journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)",
+			"temp_store(MEMORY)", "cache_size(-32768)", "wal_autocheckpoint(20000)")
+		if err == nil || !isLocked(err) || time.Since(start) > busyTimeout || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err != nil {
 		return fail(err)
 	}
