@@ -119,6 +119,15 @@ type IdempotencyStore interface {
 	FinishIdempotentRequest(ctx context.Context, r *IdempotentRequest) error
 }
 
+// KeyStore remembers which server key the database is written under.
+type KeyStore interface {
+	// BindServerKey records fingerprint (otp.Keyring.Fingerprint) when the
+	// database has none yet, or when replace is set; otherwise it returns
+	// ECONFLICT if the recorded one differs. Of two first callers at once,
+	// one records and the other is compared with it.
+	BindServerKey(ctx context.Context, fingerprint []byte, replace bool) error
+}
+
 // Store is everything the server keeps. sqlite.Store and postgres.Store
 // implement it, and storetest checks both the same way.
 type Store interface {
@@ -128,6 +137,7 @@ type Store interface {
 	InboxStore
 	IdempotencyStore
 	WatchStore
+	KeyStore
 	// Ping reports whether the database answers (EUNAVAILABLE if not).
 	Ping(ctx context.Context) error
 	Close() error

@@ -24,15 +24,17 @@ const KeySize = 32
 // so that a weakness in one use never touches the other. Changing a label
 // invalidates every stored MAC or sealed text.
 const (
-	macLabel  = "verifyd code MAC v1"
-	aeadLabel = "verifyd text AEAD v1"
+	macLabel         = "verifyd code MAC v1"
+	aeadLabel        = "verifyd text AEAD v1"
+	fingerprintLabel = "verifyd server key fingerprint v1"
 )
 
 // Keyring holds the keys derived from the server key. It is safe for
 // concurrent use.
 type Keyring struct {
-	macKey []byte
-	aead   cipher.AEAD
+	macKey      []byte
+	aead        cipher.AEAD
+	fingerprint []byte
 }
 
 // NewKeyring derives the MAC and sealing keys from a 32-byte server key
@@ -59,8 +61,18 @@ func NewKeyring(key []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("otp: %w", err)
 	}
-	return &Keyring{macKey: macKey, aead: aead}, nil
+	fingerprint, err := derive(key, fingerprintLabel)
+	if err != nil {
+		return nil, err
+	}
+	return &Keyring{macKey: macKey, aead: aead, fingerprint: fingerprint}, nil
 }
+
+// Fingerprint names the server key without giving it away (a key of its
+// own, derived like the others): the database records it, so that a server
+// started with another key, under which every stored MAC and sealed text is
+// worthless, is refused instead of failing each right code.
+func (k *Keyring) Fingerprint() []byte { return k.fingerprint }
 
 func derive(key []byte, label string) ([]byte, error) {
 	out := make([]byte, KeySize)

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) verifyd.Store) {
 		{"Inbox", testInbox},
 		{"Idempotency", testIdempotency},
 		{"Ping", testPing},
+		{"ServerKey", testServerKey},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, newStore) })

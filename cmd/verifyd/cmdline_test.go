@@ -514,3 +514,51 @@ func TestDBErrorsHideThePassword(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesAnotherServerKey: under another key every stored code's
+// MAC fails and every queued text cannot be opened, so serve refuses to
+// start on a database written under another key, unless told to take the
+// new one; the request made under the old key then no longer verifies.
+func TestServeRefusesAnotherServerKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "verifyd.db")
+	s := launch(t, dir)
+	number := "447123123456"
+	id := s.send(t, number)
+	code := s.code(t, number, id)
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// --dev keeps its key beside the database: the operator replaced it.
+	if err := os.WriteFile(db+".key", []byte(strings.Repeat("5e", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	err := runWith(ctx, []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--db", "sqlite:" + db}, &env{
+		stdout: &stdout, stderr: &stderr,
+		started: func(string) { t.Error("serve started under another server key"); cancel() },
+	})
+	if exitCode(err, &stderr) != 1 || err == nil || !strings.Contains(err.Error(), "server key") ||
+		!strings.Contains(err.Error(), "--replace-server-key") {
+		t.Fatalf("serve with another key: %v; want exit 1 and a line naming the way out", err)
+	}
+
+	s = launch(t, dir, "--replace-server-key")
+	if !strings.Contains(s.stderr.String(), "now takes this server key") {
+		t.Errorf("no warning on taking the new key:\n%s", s.stderr)
+	}
+	if status, body := s.validate(t, id, code); status != 200 || !strings.Contains(body, "CodeNotVerified") {
+		t.Errorf("the old request's right code under the new key: %d %s, want CodeNotVerified", status, body)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s = launch(t, dir) // the new key is the database's now
+	id = s.send(t, number)
+	if status, body := s.validate(t, id, s.code(t, number, id)); status != 200 || !strings.Contains(body, "CodeVerified") {
+		t.Errorf("a new request under the new key: %d %s", status, body)
+	}
+}

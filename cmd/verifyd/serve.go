@@ -48,6 +48,7 @@ type serveConfig struct {
 	logFormat       string
 	deliveryLease   time.Duration
 	metricsAddr     string
+	replaceKey      bool
 }
 
 func parseServe(args []string, e *env) (*serveConfig, error) {
@@ -64,6 +65,7 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a stop may take to finish requests and submits in flight")
 	fs.DurationVar(&c.deliveryLease, "delivery-lease", time.Minute, "how long a message being handed over is held; after a crash, its messages are retried once this has passed")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on its own listener at this address instead of the API's")
+	fs.BoolVar(&c.replaceKey, "replace-server-key", false, "record this server key as the database's, in place of the one it was written under (codes and texts pending under the old key then fail)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed (turns on the per-IP limit)")
 	fs.StringVar(&c.logFormat, "log-format", "", "json or text (default json, text with --dev)")
 	pos, err := e.parse(fs, args)
@@ -224,6 +226,9 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 		return fmt.Errorf("opening the database: %w", err)
 	}
 	defer store.Close()
+	if err := bindServerKey(ctx, store, keyring, c.replaceKey, logger); err != nil {
+		return err
+	}
 
 	// Listen before anything starts, so that a taken address fails at once.
 	ln, err := net.Listen("tcp", c.addr)
@@ -500,4 +505,25 @@ func newHTTPServer(h nethttp.Handler, logger *slog.Logger) *nethttp.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+}
+
+// bindServerKey refuses a server key other than the one the database was
+// written under: under it every stored code's MAC fails (a right code
+// answered CodeNotVerified, an attempt used up) and every queued text
+// cannot be opened. --replace-server-key takes the new key on purpose, for
+// a key that leaked.
+func bindServerKey(ctx context.Context, store verifyd.Store, keyring *otp.Keyring, replace bool, logger *slog.Logger) error {
+	err := store.BindServerKey(ctx, keyring.Fingerprint(), replace)
+	if verifyd.ErrorCode(err) == verifyd.ECONFLICT {
+		return errors.New("the server key is not the one this database was written under: start with that key " +
+			"(VERIFYD_SECRET_KEY or --secret-key-file), or add --replace-server-key to make this one the database's " +
+			"(requests pending under the old key then cannot be verified, and their queued texts fail)")
+	}
+	if err != nil {
+		return fmt.Errorf("checking the server key against the database: %w", err)
+	}
+	if replace {
+		logger.Warn("the database now takes this server key; requests pending under the one before cannot be verified")
+	}
+	return nil
 }
