@@ -59,15 +59,20 @@ func devAccount(ctx context.Context, store verifyd.Store, c *serveConfig, e *env
 	return devAccountName, secret, nil
 }
 
-func printDevBanner(e *env, url, user, secret string) {
-	fmt.Fprintf(e.stdout, `verifyd is running in dev mode: messages go to the inbox, not to phones.
+// printDevBanner says where messages go: --dev with --sms smpp://... sends
+// to the SMSC, and its inbox page stays empty.
+func printDevBanner(e *env, url, user, secret, smsc string) {
+	where, inbox := "the inbox, not to phones", "\n  inbox:    "+url+"/inbox"
+	if smsc != "" {
+		where, inbox = "the SMSC at "+smsc+", not to the inbox", ""
+	}
+	fmt.Fprintf(e.stdout, `verifyd is running in dev mode: messages go to %[4]s.
 
-  API:      %[1]s/webapi/verify
-  inbox:    %[1]s/inbox
+  API:      %[1]s/webapi/verify%[5]s
   username: %[2]s
   secret:   %[3]s
 
 Send a code:
   curl -X POST --user %[2]s:%[3]s -d '{"to": "447123123456", "from": "Test"}' %[1]s/webapi/verify
-`, url, user, secret)
+`, url, user, secret, where, inbox)
 }

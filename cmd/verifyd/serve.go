@@ -334,7 +334,7 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 	}
 	logger.Info("verifyd listening", "url", url, "transport", note, "db", c.db.kind, "sms", smsKind(c.sms), "dev", c.dev)
 	if c.dev {
-		printDevBanner(e, url, devUser, devSecret)
+		printDevBanner(e, url, devUser, devSecret, c.smpp.Addr)
 	}
 	if e.started != nil {
 		e.started(url)

@@ -209,3 +209,19 @@ func TestSMPPUnbindsWhenAClientHoldsTheStop(t *testing.T) {
 		t.Fatalf("the SMSC got %d unbinds, want 1; verifyd's log:\n%s", c.Unbinds, p.logs)
 	}
 }
+
+// TestDevBannerSaysWhereMessagesGo: --dev with --sms smpp://... sends to
+// the SMSC, so its banner must not promise the inbox.
+func TestDevBannerSaysWhereMessagesGo(t *testing.T) {
+	t.Parallel()
+	smsc := smpptest.NewServer(t, smpptest.Options{SystemID: "verifyd", Password: "s3cret"})
+	s := launch(t, t.TempDir(), "--sms", smsc.URL("verifyd", "s3cret", ""))
+	banner := s.stdout.String()
+	if !strings.Contains(banner, "messages go to the SMSC at "+smsc.Addr()) || strings.Contains(banner, "/inbox") {
+		t.Errorf("banner of --dev --sms smpp://...:\n%s", banner)
+	}
+	s = startServer(t)
+	if banner := s.stdout.String(); !strings.Contains(banner, "messages go to the inbox") || !strings.Contains(banner, s.url+"/inbox") {
+		t.Errorf("banner of --dev:\n%s", banner)
+	}
+}
