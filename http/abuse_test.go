@@ -140,6 +140,13 @@ func TestEachSendLimit(t *testing.T) {
 			if !strings.Contains(logs, `"limit":"`+c.limit+`"`) || !strings.Contains(logs, `"to":"`+maskOf(c.to)+`"`) {
 				t.Fatalf("no log line names the %s limit and the masked number:\n%s", c.limit, logs)
 			}
+			// A refused create made no request: an id on its line would
+			// lead an operator to one that GET answers 404.
+			for _, line := range strings.Split(logs, "\n") {
+				if strings.Contains(line, `"limit":"`) && strings.Contains(line, `"requestId"`) {
+					t.Fatalf("a refused create's log line names a request id:\n%s", line)
+				}
+			}
 			e.noLeaks(c.to)
 		})
 	}

@@ -77,7 +77,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 	if err != nil {
 		return err
 	}
-	addLog(ctx, slog.String("requestId", id))
 
 	v := &verifyd.Verification{
 		ID:           id,
@@ -138,9 +137,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 			// limit's name says why it was refused.
 			addLog(ctx, slog.String("limit", name))
 			s.observer().Throttled(name)
+		} else {
+			// The store failed: the create may still have committed.
+			addLog(ctx, slog.String("requestId", id))
 		}
 		return err
 	}
+	addLog(ctx, slog.String("requestId", id))
 	s.observer().Created(v)
 	if test != nil {
 		if err := s.finishTestMessage(ctx, m, test.Delivery, now); err != nil {
