@@ -148,12 +148,19 @@ func (g *groups[T]) commitGroup(s *Store, group []*call[T]) {
 		}
 		now = append(now, c)
 	}
+	var stuck map[string]error
 	if len(now) > 0 {
 		errs, err := g.run(s, now)
 		switch {
 		case err == nil:
 			for i, c := range now {
 				c.finish(errs[i])
+				if g.key != nil && lockTimeout(errs[i]) {
+					if stuck == nil {
+						stuck = map[string]error{}
+					}
+					stuck[g.key(c.arg)] = errs[i]
+				}
 			}
 		case len(now) > 1 && verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE:
 			for _, c := range now {
@@ -165,9 +172,31 @@ func (g *groups[T]) commitGroup(s *Store, group []*call[T]) {
 			}
 		}
 	}
+	if len(stuck) > 0 {
+		// A row someone else held locked past the bound is still held:
+		// the calls queued behind for it would each wait the bound again,
+		// one after the other, with every other call of this kind waiting
+		// behind them.
+		rest := later[:0]
+		for _, c := range later {
+			if err, ok := stuck[g.key(c.arg)]; ok {
+				c.finish(err)
+				continue
+			}
+			rest = append(rest, c)
+		}
+		later = rest
+	}
 	if len(later) > 0 {
 		g.commitGroup(s, later)
 	}
+}
+
+// lockTimeout reports a call that failed because a row it needed stayed
+// locked past the server's lock_timeout.
+func lockTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
 // run commits the group under the Store's timeout, again if the server

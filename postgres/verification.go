@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -100,15 +102,24 @@ const readVerifications = `SELECT v.id, v.account_id, v.phone_number, v.country,
 // writeVerifications writes what a group's fns returned to the rows still
 // as they were read (the columns a validate writes are the ones compared),
 // withdraws the messages of those cancelled, and returns the rows written
-// with their messages' deliveries if withdrawn.
+// with their messages' deliveries if withdrawn. A row another transaction
+// holds locked is skipped, not waited for, as if it had changed: it goes to
+// the locked retry, whose wait is bounded (lockedWait), and the group's
+// other rows are written at once. Waiting here held the whole group, and so
+// every validate of the instance, behind one row locked by someone else.
+// (The locked retry holds its own rows, which SKIP LOCKED does not skip.)
 const writeVerifications = `WITH u AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[],
 		$6::text[], $7::int[], $8::bigint[], $9::bigint[])
 		AS u(id, state, attempts, verified, updated, was_state, was_attempts, was_verified, was_updated)
+), free AS (
+	SELECT v.id FROM u JOIN verifications v ON v.id = u.id
+	ORDER BY v.id COLLATE "C"
+	FOR UPDATE OF v SKIP LOCKED
 ), written AS (
 	UPDATE verifications v SET state = u.state, attempts = u.attempts, verified = u.verified, updated = u.updated
 	FROM u
-	WHERE v.id = u.id AND v.state = u.was_state AND v.attempts = u.was_attempts
+	WHERE v.id = u.id AND v.id IN (SELECT id FROM free) AND v.state = u.was_state AND v.attempts = u.was_attempts
 		AND v.verified IS NOT DISTINCT FROM u.was_verified AND v.updated = u.was_updated
 	RETURNING v.id, v.state, v.updated
 ), withdrawn AS (
@@ -181,7 +192,10 @@ const lockVerifications = readVerifications + `
 
 // validateLocked is the transaction of validates whose rows changed under
 // their optimistic try: the rows locked and read in the first round trip,
-// each fn run, and what they wrote sent with the commit in the second.
+// each fn run, and what they wrote sent with the commit in the second. It
+// waits for a row lock at most lockedWait, then fails (55P03, a 503), so
+// that a row held by someone else keeps the instance's one committer, and
+// every validate queued behind it, for that long at most.
 func (s *Store) validateLocked(ctx context.Context, group []*call[*validateArgs]) ([]error, error) {
 	var (
 		found map[string]*verifyd.Verification
@@ -189,6 +203,7 @@ func (s *Store) validateLocked(ctx context.Context, group []*call[*validateArgs]
 	)
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
+	first.Queue("SELECT set_config('lock_timeout', $1, true)", fmt.Sprint(s.lockedWait().Milliseconds()))
 	first.Queue(lockVerifications, groupKeys(group)...).Query(func(rows pgx.Rows) (err error) {
 		found, err = scanVerifications(rows, nil)
 		return err
@@ -210,6 +225,15 @@ func (s *Store) validateLocked(ctx context.Context, group []*call[*validateArgs]
 		return nil, err
 	}
 	return errs, nil
+}
+
+// lockedWait bounds how long a locked retry waits for its rows: a quarter
+// of the Store's timeout, at most a second. Another instance's validate of
+// the same row holds it for one round trip; a lock held longer is someone
+// else's (a stuck session, a hung instance), and the validates of that row
+// answer 503 rather than hold up the rest.
+func (s *Store) lockedWait() time.Duration {
+	return min(s.timeout/4, time.Second)
 }
 
 // groupKeys are the arguments of readVerifications for group.

@@ -1,0 +1,183 @@
+package postgres_test
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"verifyd"
+	"verifyd/postgres"
+)
+
+// holdVerification locks verification id's row from a session of its own,
+// as a stuck administrator's transaction (or a hung instance) would, until
+// the returned func is called.
+func holdVerification(t *testing.T, dsn, id string) (release func()) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), "SELECT 1 FROM verifications WHERE id = $1 FOR UPDATE", id); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			tx.Rollback(context.Background())
+			conn.Close(context.Background())
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// attemptsOf reads a verification's stored attempt count.
+func attemptsOf(t *testing.T, dsn, id string) int {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(t.Context(), "SELECT attempts FROM verifications WHERE id = $1", id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// wrongCode counts one wrong attempt.
+func wrongCode(v *verifyd.Verification) error {
+	v.Attempts++
+	v.Updated = v.Updated.Add(time.Millisecond)
+	return nil
+}
+
+// TestValidateOfALockedRowFailsOnlyItself: a verification whose row another
+// session holds locked (FOR UPDATE, then nothing) must not take the
+// validates of other verifications down with it. They shared its group's
+// write, which waited on the lock until the Store's timeout: every validate
+// in the group answered 503, and since the same row was validated again in
+// each next group, every validate of the instance failed while the lock
+// was held.
+func TestValidateOfALockedRowFailsOnlyItself(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn := newDatabase(t)
+	const timeout = 2 * time.Second
+	s := open(t, dsn, postgres.WithTimeout(timeout))
+	a := createAccount(t, s)
+	held, mh := pending(a, 1)
+	free, mf := pending(a, 2)
+	for _, p := range []struct {
+		v *verifyd.Verification
+		m *verifyd.Message
+	}{{held, mh}, {free, mf}} {
+		if err := s.CreateVerification(ctx, p.v, p.m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := holdVerification(t, dsn, held.ID)
+
+	t.Run("SameGroup", func(t *testing.T) {
+		errs := s.ValidateGroup(ctx, a.ID, []string{held.ID, free.ID},
+			[]func(*verifyd.Verification) error{wrongCode, wrongCode})
+		if verifyd.ErrorCode(errs[0]) != verifyd.EUNAVAILABLE {
+			t.Errorf("validate of the locked row: %v, want EUNAVAILABLE", errs[0])
+		}
+		if errs[1] != nil {
+			t.Errorf("validate of another row in its group: %v, want it written", errs[1])
+		}
+		if got := attemptsOf(t, dsn, free.ID); got != 1 {
+			t.Errorf("the other row has %d attempts, want 1", got)
+		}
+	})
+
+	t.Run("UnderLoad", func(t *testing.T) {
+		// Clients keep validating the locked row while another validate
+		// comes in: it must be answered, and nothing may pile up.
+		before := runtime.NumGoroutine()
+		stop := make(chan struct{})
+		var (
+			wg         sync.WaitGroup
+			heldAnswer atomic.Int32
+		)
+		for range 8 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					_, err := s.UpdateVerification(ctx, a.ID, held.ID, wrongCode)
+					if verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE {
+						t.Errorf("validate of the locked row: %v, want EUNAVAILABLE", err)
+						return
+					}
+					heldAnswer.Add(1)
+				}
+			})
+		}
+		// The locked row's validates are in flight (or answered) before the
+		// other comes in.
+		for heldAnswer.Load() == 0 {
+			if !waitingForLock(t, dsn) {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			break
+		}
+		was := attemptsOf(t, dsn, free.ID)
+		for i := range 3 {
+			if _, err := s.UpdateVerification(ctx, a.ID, free.ID, wrongCode); err != nil {
+				t.Errorf("validate %d of another row while the locked one is hammered: %v", i, err)
+			}
+		}
+		if got := attemptsOf(t, dsn, free.ID); got != was+3 {
+			t.Errorf("the other row has %d attempts, want %d", got, was+3)
+		}
+		close(stop)
+		wg.Wait()
+		release()
+		// Once the lock goes, the row validates again.
+		if _, err := s.UpdateVerification(ctx, a.ID, held.ID, wrongCode); err != nil {
+			t.Fatalf("validate of the row once released: %v", err)
+		}
+		if got := attemptsOf(t, dsn, held.ID); got != 1 {
+			t.Fatalf("the released row has %d attempts, want 1: a validate answered 503 counted one", got)
+		}
+		for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before+5; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d goroutines before the lock, %d after it went: calls piled up", before, runtime.NumGoroutine())
+			}
+		}
+	})
+}
+
+// waitingForLock reports whether a session of the database waits for a
+// lock.
+func waitingForLock(t *testing.T, dsn string) bool {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
