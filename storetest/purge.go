@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -74,6 +75,114 @@ func testPurge(t *testing.T, newStore NewStore) {
 		}
 		if d := f.delivery(a.ID, young.RequestID); d.State != verifyd.DeliveryDelivered {
 			t.Fatalf("a kept receipt was not matched: %s", d.State)
+		}
+	})
+}
+
+// Rows counts the rows a store keeps, by table, for RunRowLife: every table
+// of the store's schema, each under its own name, except that a store that
+// keeps early receipts (whose carrier id is not known yet) beside the parts
+// they wait for reports those as "orphan_receipts" and the parts alone as
+// "message_parts". s is a store newStore returned.
+type Rows func(t *testing.T, s verifyd.Store) map[string]int
+
+// lastForever are the tables whose rows live as long as the database:
+// accounts (the operator's), one row per account (the watch's tally mark),
+// one server key, and the migrations' own bookkeeping.
+var lastForever = map[string]bool{
+	"accounts":          true,
+	"watch_tallies":     true,
+	"server_key":        true,
+	"schema_migrations": true,
+	"sqlite_sequence":   true,
+}
+
+// RunRowLife checks that every kind of row a store keeps goes with the
+// purge at its bound and not before: a table that nothing ever purges
+// grows for as long as the service runs. It fills every table but those of
+// lastForever, so a table added later fails here until its purge is
+// written and its bound added below.
+func RunRowLife(t *testing.T, newStore NewStore, rows Rows) {
+	t.Run("EveryRowGoesAtItsBound", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop") // 30 days' retention, a day's failure cooldown
+		v, m := pending(a, 1, base())
+		f.create(v, m, limit("1:number:"+v.PhoneNumber, 1, time.Hour))
+		f.submit(base(), v.ID, "c1", "c2")
+		f.receipt(verifyd.Receipt{CarrierID: "c1", State: verifyd.DeliveryDelivered, At: base()})
+		f.receipt(verifyd.Receipt{CarrierID: "early", State: verifyd.DeliveryDelivered, At: base()})
+		f.wrongCodes(a, 1, 1, base().Add(time.Minute))
+		f.tally(a, base().Add(-time.Hour), base().Add(time.Hour))
+		b := &verifyd.Block{AccountID: a.ID, Kind: verifyd.WatchPrefix, Subject: "44770090", Country: "GB",
+			Started: base(), Until: base().Add(time.Hour), Sends: 200, Mode: verifyd.WatchOn}
+		if _, err := f.s.StartBlock(f.ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		r := idempotent(a.ID, "k1", base())
+		f.begin(r)
+		r.Done, r.Status, r.Response = true, 202, []byte(`{}`)
+		if err := f.s.FinishIdempotentRequest(f.ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.AddInboxMessages(f.ctx, []*verifyd.InboxMessage{inboxMessage(1, number(1), base())}); err != nil {
+			t.Fatal(err)
+		}
+
+		// When each kind of row goes: the first purge that may drop it.
+		day := 24 * time.Hour
+		bounds := map[string]time.Time{
+			"limit_buckets":       base().Add(time.Hour),              // its tat
+			"watch_blocks":        base().Add(time.Hour),              // its end
+			"orphan_receipts":     base().Add(day + time.Millisecond), // older than a day
+			"idempotent_requests": base().Add(day + time.Millisecond), // older than 24 hours
+			"number_failures":     base().Add(time.Minute + verifyd.DefaultFailureCooldown),
+			"watch_counts":        base().Truncate(time.Hour).Add(time.Hour + verifyd.WatchWindow),
+			"inbox_messages":      base().Add(verifyd.InboxRetention + time.Millisecond),
+			"verifications":       base().Add(verifyd.DefaultRetention + time.Millisecond),
+			"messages":            base().Add(verifyd.DefaultRetention + time.Millisecond),
+			"message_parts":       base().Add(verifyd.DefaultRetention + time.Millisecond),
+		}
+		full := rows(t, f.s)
+		for table, n := range full {
+			if lastForever[table] {
+				continue
+			}
+			if _, ok := bounds[table]; !ok {
+				t.Errorf("table %s has no bound on its rows' life here: what purges it, and when?", table)
+			}
+			if n == 0 {
+				t.Errorf("table %s is empty before any purge: the test does not fill it", table)
+			}
+		}
+		for table := range bounds {
+			if _, ok := full[table]; !ok {
+				t.Errorf("table %s is not counted", table)
+			}
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+		// Purge a millisecond before each bound, then at it.
+		var times []time.Time
+		for _, at := range bounds {
+			times = append(times, at.Add(-time.Millisecond), at)
+		}
+		slices.SortFunc(times, time.Time.Compare)
+		for _, now := range slices.Compact(times) {
+			if _, err := f.s.PurgeVerifications(f.ctx, now); err != nil {
+				t.Fatalf("PurgeVerifications(+%v): %v", now.Sub(base()), err)
+			}
+			got := rows(t, f.s)
+			for table, bound := range bounds {
+				want := full[table]
+				if !now.Before(bound) {
+					want = 0
+				}
+				if got[table] != want {
+					t.Errorf("after a purge at +%v: %d rows in %s, want %d (they go at +%v)",
+						now.Sub(base()), got[table], table, want, bound.Sub(base()))
+				}
+			}
 		}
 	})
 }
