@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"verifyd"
@@ -15,27 +13,30 @@ import (
 // flowing between them.
 const purgeChunk = 500
 
-// bucketScanChunk is how many limit buckets one purge write looks at.
+// bucketScanChunk is how many limit buckets (or runs of wrong codes) one
+// purge write looks at.
 const bucketScanChunk = 2000
 
 // orphanReceiptAge is how long a receipt waits for its carrier id.
 const orphanReceiptAge = 24 * time.Hour
 
 // PurgeVerifications deletes verifications (and their messages) created
-// before their account's retention ended, limit buckets that ran out, what
-// the abuse rules no longer need (purgeAbuse), receipts that waited a day
-// for their carrier id in vain, idempotency records past their 24 hours and
-// dev inbox messages past InboxRetention, all as of now. It returns how many
-// verifications went.
+// before their account's retention ended, limit buckets that ran out, runs
+// of wrong codes that their account's cooldown ended, conversion counts
+// older than the watch window, blocks that ended, receipts that waited a
+// day for their carrier id in vain, idempotency records past their 24 hours
+// and dev inbox messages past InboxRetention, all as of now. It returns how
+// many verifications went.
 func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, error) {
-	cutoffs, err := s.retentionCutoffs(ctx, now)
+	accounts, err := s.ListAccounts(ctx)
 	if err != nil {
 		return 0, err
 	}
 	total := 0
-	for id, cutoff := range cutoffs {
+	for _, a := range accounts {
 		n, err := s.purgeChunks(ctx, `DELETE FROM verifications WHERE vid IN (
-			SELECT vid FROM verifications WHERE account_id = ? AND created < ? LIMIT ?)`, id, ms(cutoff))
+			SELECT vid FROM verifications WHERE account_id = ? AND created < ? LIMIT ?)`,
+			a.ID, ms(now.Add(-a.Settings.Retention())))
 		total += n
 		if err != nil {
 			return total, err
@@ -44,51 +45,66 @@ func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, err
 	if err := s.purgeBuckets(ctx, now); err != nil {
 		return total, err
 	}
-	if err := s.purgeAbuse(ctx, now); err != nil {
-		return total, err
+	for _, a := range accounts {
+		_, cooldown, _ := a.Settings.Failures()
+		if err := s.purgeRuns(ctx, a.ID, now.Add(-cooldown)); err != nil {
+			return total, err
+		}
 	}
 	for _, q := range []struct {
 		query string
-		arg   time.Time
+		arg   int64
 	}{
+		{`DELETE FROM watch_counts WHERE (account_id, prefix, country, hour) IN (
+			SELECT account_id, prefix, country, hour FROM watch_counts WHERE hour < ? LIMIT ?)`,
+			hourOf(now.Add(-verifyd.WatchWindow))},
+		{`DELETE FROM watch_blocks WHERE key IN (
+			SELECT key FROM watch_blocks WHERE until <= ? LIMIT ?)`, ms(now)},
 		{`DELETE FROM orphan_receipts WHERE carrier_id IN (
-			SELECT carrier_id FROM orphan_receipts WHERE at < ? LIMIT ?)`, now.Add(-orphanReceiptAge)},
+			SELECT carrier_id FROM orphan_receipts WHERE at < ? LIMIT ?)`, ms(now.Add(-orphanReceiptAge))},
 		{`DELETE FROM idempotent_requests WHERE (account_id, key) IN (
-			SELECT account_id, key FROM idempotent_requests WHERE created < ? LIMIT ?)`, now.Add(-idempotencyWindow)},
+			SELECT account_id, key FROM idempotent_requests WHERE created < ? LIMIT ?)`, ms(now.Add(-idempotencyWindow))},
 		{`DELETE FROM inbox_messages WHERE id IN (
-			SELECT id FROM inbox_messages WHERE created < ? LIMIT ?)`, now.Add(-verifyd.InboxRetention)},
+			SELECT id FROM inbox_messages WHERE created < ? LIMIT ?)`, ms(now.Add(-verifyd.InboxRetention))},
 	} {
-		if _, err := s.purgeChunks(ctx, q.query, ms(q.arg)); err != nil {
+		if _, err := s.purgeChunks(ctx, q.query, q.arg); err != nil {
 			return total, err
 		}
 	}
 	return total, nil
 }
 
-// retentionCutoffs maps each account to the creation time before which
-// its verifications go.
-func (s *Store) retentionCutoffs(ctx context.Context, now time.Time) (map[int64]time.Time, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT id, settings FROM accounts")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[int64]time.Time{}
-	for rows.Next() {
+// purgeRuns deletes the account's runs of wrong codes whose last wrong
+// code came at or before ended. There is no index on last (every wrong code
+// would move an entry in it), so the purge walks the account's runs in key
+// order a chunk per write, from where the last write stopped: a delete that
+// looked for ended runs from the first of the account's runs at every write
+// read the runs still going again each time, and held the writer longer at
+// every write of a large purge.
+func (s *Store) purgeRuns(ctx context.Context, accountID int64, ended time.Time) error {
+	after := ""
+	for {
 		var (
-			id       int64
-			raw      string
-			settings verifyd.Settings
+			scanned int
+			last    sql.NullString
 		)
-		if err := rows.Scan(&id, &raw); err != nil {
-			return nil, err
+		err := s.w.write(ctx, func(t *tx) error {
+			if err := t.queryRow(`SELECT count(*), max(phone_number) FROM (
+				SELECT phone_number FROM number_failures WHERE account_id = ? AND phone_number > ?
+				ORDER BY phone_number LIMIT ?)`, accountID, after, bucketScanChunk).
+				Scan(&scanned, &last); err != nil {
+				return err
+			}
+			_, err := t.exec(`DELETE FROM number_failures
+				WHERE account_id = ? AND phone_number > ? AND phone_number <= ? AND last <= ?`,
+				accountID, after, last.String, ms(ended))
+			return err
+		})
+		if err != nil || scanned < bucketScanChunk {
+			return err
 		}
-		if err := json.Unmarshal([]byte(raw), &settings); err != nil {
-			return nil, fmt.Errorf("sqlite: settings of account %d: %w", id, err)
-		}
-		out[id] = now.Add(-settings.Retention())
+		after = last.String
 	}
-	return out, rows.Err()
 }
 
 // purgeBuckets deletes the limit buckets whose tat has passed, walking the
