@@ -225,6 +225,7 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 	g := guards{runs: map[runKey]run{}, blocks: map[string]int64{}}
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
+	s.queueBoundLockWait(first)
 	queueInsertCreates(first, group, inserted)
 	if guarded {
 		g.queueReads(first, runAccounts, runNumbers, blockKey)
@@ -261,8 +262,61 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 		queueRecordAnswers(second, group)
 		return second, nil
 	})
+	if lockTimeout(err) && len(group) > 1 {
+		return s.createAroundLocked(ctx, group, keys, err)
+	}
 	if err != nil {
 		return nil, err
+	}
+	return errs, nil
+}
+
+// lockedBuckets are those of $1 that another transaction holds locked.
+const lockedBuckets = `WITH free AS (
+	SELECT key FROM limit_buckets WHERE key = ANY($1) FOR UPDATE SKIP LOCKED
+)
+SELECT key FROM limit_buckets WHERE key = ANY($1) AND key NOT IN (SELECT key FROM free)`
+
+// createAroundLocked is a group whose buckets stayed locked past lockedWait
+// (cause): its creates charging a bucket still locked answer EUNAVAILABLE,
+// and the others are committed as a group of their own. A bucket is shared
+// by every create of an account to a country, so a bucket held by someone
+// else (a stuck session; a hung instance, until the server ends its
+// transaction) would otherwise fail every create grouped with that
+// account's, whatever its account.
+func (s *Store) createAroundLocked(ctx context.Context, group []*call[createArgs], keys []string, cause error) ([]error, error) {
+	rows, _ := s.pool.Query(ctx, lockedBuckets, keys)
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(locked) == 0 {
+		return nil, cause
+	}
+	errs := make([]error, len(group))
+	var (
+		rest []*call[createArgs]
+		at   []int
+	)
+	for i, c := range group {
+		stuck := slices.ContainsFunc(c.arg.limits, func(l verifyd.Limit) bool {
+			return l.Kind == verifyd.LimitRate && !l.Rate.Off() && slices.Contains(locked, l.Key)
+		})
+		if stuck {
+			errs[i] = s.unavailable(cause)
+			continue
+		}
+		rest, at = append(rest, c), append(at, i)
+	}
+	if len(rest) == len(group) {
+		return nil, cause
+	}
+	if len(rest) > 0 {
+		restErrs, err := s.createTx(ctx, rest)
+		for j, i := range at {
+			if err != nil {
+				errs[i] = s.translate(ctx, err)
+			} else {
+				errs[i] = restErrs[j]
+			}
+		}
 	}
 	return errs, nil
 }

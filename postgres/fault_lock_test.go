@@ -181,3 +181,46 @@ func waitingForLock(t *testing.T, dsn string) bool {
 	}
 	return n > 0
 }
+
+// TestCreateChargingALockedBucketFailsOnlyItself: a limit bucket another
+// session holds locked must not take down the creates that share its
+// group but not the bucket: the whole group waited for the lock until the
+// Store's timeout and answered 503, so while one account's bucket was held
+// (a stuck session, a hung instance until the server ends its
+// transaction) the creates of every account on the instance failed.
+func TestCreateChargingALockedBucketFailsOnlyItself(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn := newDatabase(t)
+	s := open(t, dsn, postgres.WithTimeout(2*time.Second))
+	a := createAccount(t, s)
+	held := verifyd.Limit{Name: "country", Key: "1:country:GB", Rate: verifyd.Rate{Count: 1000, Per: time.Hour}}
+	free := verifyd.Limit{Name: "country", Key: "2:country:GB", Rate: verifyd.Rate{Count: 1000, Per: time.Hour}}
+	v0, m0 := pending(a, 0)
+	if err := s.CreateVerification(ctx, v0, m0, []verifyd.Limit{held}); err != nil {
+		t.Fatal(err)
+	}
+	_, tx := lockBucket(t, dsn, held.Key)
+	defer tx.Rollback(context.Background())
+	v1, m1 := pending(a, 1)
+	v2, m2 := pending(a, 2)
+	v3, m3 := pending(a, 3)
+	errs := s.CommitGroup(ctx, []*verifyd.Verification{v1, v2, v3}, []*verifyd.Message{m1, m2, m3},
+		[][]verifyd.Limit{{held}, {free}, nil})
+	if verifyd.ErrorCode(errs[0]) != verifyd.EUNAVAILABLE {
+		t.Errorf("create charging the locked bucket: %v, want EUNAVAILABLE", errs[0])
+	}
+	if errs[1] != nil || errs[2] != nil {
+		t.Errorf("creates in its group charging another bucket, and none: %v, %v; want both committed", errs[1], errs[2])
+	}
+	for i, v := range []*verifyd.Verification{v1, v2, v3} {
+		_, err := s.FindVerification(ctx, a.ID, v.ID)
+		if stored := err == nil; stored != (errs[i] == nil) {
+			t.Errorf("create %d answered %v, stored %v", i+1, errs[i], stored)
+		}
+	}
+	tx.Rollback(ctx)
+	if err := s.CreateVerification(ctx, v1, m1, []verifyd.Limit{held}); err != nil {
+		t.Fatalf("create once the bucket is free: %v", err)
+	}
+}

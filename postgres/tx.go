@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,4 +68,28 @@ func rollback(ctx context.Context, conn *pgxpool.Conn) {
 func isDeadlock(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// lockedWait bounds how long a transaction of grouped writes waits for a
+// row lock: a quarter of the Store's timeout, at most a second. Another
+// instance's group holds the rows it shares with this one (a verification,
+// a hot limit bucket) for a round trip or two; a lock held longer is
+// someone else's (a stuck session; a hung instance, until the server ends
+// its transaction), and the calls that need that row answer 503 rather
+// than hold up the rest of their group and the groups queued behind it.
+func (s *Store) lockedWait() time.Duration {
+	return min(s.timeout/4, time.Second)
+}
+
+// boundLockWait sets the transaction's lock_timeout to $1 milliseconds,
+// unless the connection's own (from the DSN, say) is shorter.
+const boundLockWait = `SELECT set_config('lock_timeout', CASE
+	WHEN current_setting('lock_timeout') <> '0'
+		AND current_setting('lock_timeout')::interval < $1::bigint * interval '1 millisecond'
+	THEN current_setting('lock_timeout') ELSE $1::text END, true)`
+
+// queueBoundLockWait adds boundLockWait to a batch that has begun a
+// transaction.
+func (s *Store) queueBoundLockWait(b *pgx.Batch) {
+	b.Queue(boundLockWait, fmt.Sprint(s.lockedWait().Milliseconds()))
 }

@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -203,7 +201,7 @@ func (s *Store) validateLocked(ctx context.Context, group []*call[*validateArgs]
 	)
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
-	first.Queue("SELECT set_config('lock_timeout', $1, true)", fmt.Sprint(s.lockedWait().Milliseconds()))
+	s.queueBoundLockWait(first)
 	first.Queue(lockVerifications, groupKeys(group)...).Query(func(rows pgx.Rows) (err error) {
 		found, err = scanVerifications(rows, nil)
 		return err
@@ -225,15 +223,6 @@ func (s *Store) validateLocked(ctx context.Context, group []*call[*validateArgs]
 		return nil, err
 	}
 	return errs, nil
-}
-
-// lockedWait bounds how long a locked retry waits for its rows: a quarter
-// of the Store's timeout, at most a second. Another instance's validate of
-// the same row holds it for one round trip; a lock held longer is someone
-// else's (a stuck session, a hung instance), and the validates of that row
-// answer 503 rather than hold up the rest.
-func (s *Store) lockedWait() time.Duration {
-	return min(s.timeout/4, time.Second)
 }
 
 // groupKeys are the arguments of readVerifications for group.
