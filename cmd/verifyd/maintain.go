@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 const (
 	maintenanceRound = time.Minute
 	purgeEvery       = 10
+	// slowPurge is how long a purge may take before it is logged even
+	// when no verification went.
+	slowPurge = time.Second
 )
 
 // maintenance is the periodic upkeep of one instance.
@@ -84,10 +88,17 @@ func (mt *maintenance) round(ctx context.Context) error {
 	}
 	var perr error
 	if purge {
-		var n int
-		n, perr = mt.store.PurgeVerifications(ctx, mt.now())
-		if n > 0 {
-			mt.logger.Info("purged verifications past their retention", "count", n)
+		start := mt.now()
+		n, err := mt.store.PurgeVerifications(ctx, start)
+		// A purge works through its backlog a chunk at a time, beside the
+		// traffic; how long it took is what tells an operator that a
+		// backlog (or a slow step) holds the database.
+		took := mt.now().Sub(start)
+		if n > 0 || took >= slowPurge {
+			mt.logger.Info("purged verifications past their retention", "count", n, "took", took.Round(time.Millisecond).String())
+		}
+		if err != nil {
+			perr = fmt.Errorf("purge: %w", err)
 		}
 	}
 	return errors.Join(werr, perr)
