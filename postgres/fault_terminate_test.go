@@ -114,7 +114,10 @@ func TestTerminatedSessionsLeaveNothingHalfDone(t *testing.T) {
 				mu.Unlock()
 			}
 		})
-		wg.Go(func() { // wrong codes
+		// Wrong codes, on each row from both instances at once, so that
+		// the victim's validates also meet rows changed under them and
+		// take the locked retry.
+		wg.Go(func() {
 			for running() {
 				id := validated[w]
 				_, err := victim.UpdateVerification(ctx, a.ID, id, wrongCode)
@@ -131,6 +134,21 @@ func TestTerminatedSessionsLeaveNothingHalfDone(t *testing.T) {
 			}
 		})
 	}
+	wg.Go(func() {
+		for running() {
+			for _, id := range validated {
+				_, err := healthy.UpdateVerification(ctx, a.ID, id, wrongCode)
+				mu.Lock()
+				if err == nil {
+					validOK[id]++
+				} else {
+					validErr[id]++
+					t.Errorf("validate on the other instance: %v", err)
+				}
+				mu.Unlock()
+			}
+		}
+	})
 	wg.Go(func() { // the delivery worker: claim, submit in two parts, receipts
 		for running() {
 			msgs, err := victim.ClaimMessages(ctx, claimAt, 30*time.Second, 16)
@@ -211,6 +229,8 @@ func TestTerminatedSessionsLeaveNothingHalfDone(t *testing.T) {
 	unknownCreates = stored - len(created)
 	if unknownCreates < 0 {
 		t.Errorf("%d creates answered nil, %d stored", len(created), stored)
+	} else if unknownCreates > 0 {
+		t.Logf("%d of the creates that failed were stored (an unknown outcome)", unknownCreates)
 	}
 	// The limit was charged once per create stored with it, never twice.
 	var tat int64

@@ -19,6 +19,15 @@ var errRolledBack = errors.New("the transaction was rolled back")
 // one pipeline; then next decides, from what first read, the statements
 // that finish the transaction, and COMMIT is sent in the same pipeline.
 // next returns a nil batch to roll back; its error is returned as it is.
+//
+// A second trip whose answer is lost (the session ended, the connection
+// dropped) may have committed: the server makes a COMMIT durable, then,
+// reading the next message of the pipeline, acts on a termination that
+// came meanwhile, before it answers. So the transaction's id is read in
+// the first trip, and after such a loss its status is asked on another
+// connection: committed is success, since what next decided is what was
+// committed. Reported as an error, a committed create would be sent again
+// by its client, and the number would get two codes.
 func (s *Store) twoTrips(ctx context.Context, first *pgx.Batch, next func() (*pgx.Batch, error)) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -27,6 +36,8 @@ func (s *Store) twoTrips(ctx context.Context, first *pgx.Batch, next func() (*pg
 	// The pool closes, rather than reuses, a connection left in a
 	// transaction, so an error path that fails to roll back leaks nothing.
 	defer conn.Release()
+	var xid string
+	first.Queue("SELECT pg_current_xact_id()::text").QueryRow(func(row pgx.Row) error { return row.Scan(&xid) })
 	if err := conn.SendBatch(ctx, first).Close(); err != nil {
 		rollback(ctx, conn)
 		return err
@@ -44,9 +55,46 @@ func (s *Store) twoTrips(ctx context.Context, first *pgx.Batch, next func() (*pg
 	})
 	if err := conn.SendBatch(ctx, second).Close(); err != nil {
 		rollback(ctx, conn)
+		if answerLost(err) && s.committed(ctx, xid) {
+			return nil
+		}
 		return err
 	}
 	return nil
+}
+
+// answerLost reports an error after which a transaction's outcome is not
+// known from the error itself: the connection failed, or the call gave up
+// waiting. An error the server answered for a statement means it aborted
+// the transaction.
+func answerLost(err error) bool {
+	var pgErr *pgconn.PgError
+	return connectionLost(err) || !errors.As(err, &pgErr) && !errors.Is(err, errRolledBack)
+}
+
+// committed reports whether transaction xid is known to have committed,
+// asked on another connection (pg_xact_status) until the server knows or
+// lockedWait has passed: a session being ended may still be finishing its
+// transaction, and the connection asking may meet what ended the first
+// (a dead pooled connection, say). Any doubt left is false.
+func (s *Store) committed(ctx context.Context, xid string) bool {
+	if xid == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lockedWait())
+	defer cancel()
+	for {
+		var status *string
+		err := s.pool.QueryRow(ctx, "SELECT pg_xact_status($1::xid8)", xid).Scan(&status)
+		if err == nil && status != nil && *status != "in progress" {
+			return *status == "committed"
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // rollback ends a transaction left open by an error. A connection that

@@ -1,0 +1,89 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"verifyd"
+	"verifyd/postgres"
+	"verifyd/postgres/pgtest"
+)
+
+// TestCommitWhoseAnswerIsLostIsReportedCommitted: the session of a create
+// with limits (a transaction of two round trips, ended by COMMIT) is ended
+// after its COMMIT is durable but before the answer reaches the instance.
+// The create is stored, its message queued and its limit charged, so it
+// must not answer 503: a client told 503 sends again, and the number gets
+// two codes. (The server holds the answer back here by waiting for a
+// synchronous standby that never comes; pg_terminate_backend then ends the
+// session with the transaction committed, as a crash, a failover or a
+// proxy can after any COMMIT.)
+func TestCommitWhoseAnswerIsLostIsReportedCommitted(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, err := pgtest.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	dsn, err := c.CreateDatabase(ctx, "lost_commit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dsn+"&application_name=victim", postgres.WithTimeout(5*time.Second))
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := createAccount(t, s)
+	limit := verifyd.Limit{Name: "number", Key: "1:number:447700900001", Rate: verifyd.Rate{Count: 5, Per: 10 * time.Minute}, Property: "to"}
+
+	admin, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	setStandby := func(name string) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = '"+name+"'"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStandby("nobody")
+	// The reload reaches every backend at its next command.
+	time.Sleep(200 * time.Millisecond)
+
+	v, m := pending(a, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.CreateVerification(ctx, v, m, []verifyd.Limit{limit}) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = 'victim' AND wait_event = 'SyncRep'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the create never waited in its COMMIT")
+		}
+	}
+	createErr := <-done
+	setStandby("")
+	if _, err := s.FindVerification(ctx, a.ID, v.ID); err != nil {
+		t.Fatalf("FindVerification: %v (the COMMIT was durable before the session ended)", err)
+	}
+	if createErr != nil {
+		t.Fatalf("CreateVerification = %v for a create that is committed", createErr)
+	}
+}
