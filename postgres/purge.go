@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,9 +25,9 @@ const orphanReceiptLife = 24 * time.Hour
 // the abuse rules no longer need (purgeAbuse), receipts that never found
 // their message within a day, idempotency records past their 24 hours and
 // dev inbox messages past InboxRetention, as of now. It returns how many
-// verifications went. Each batch is its own statement and its own timeout,
-// so a large backlog is worked through rather than timed out; run it from
-// TryMaintenance so one instance does it.
+// verifications went, and every step's failure. Each batch is its own
+// statement and its own timeout, so a large backlog is worked through
+// rather than timed out; run it from TryMaintenance so one instance does it.
 //
 // Every delete re-checks its condition on the row it deletes: a bucket
 // charged (or a receipt matched) while the purge waited for its lock is
@@ -59,13 +60,24 @@ func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, err
 	if err != nil {
 		return 0, err
 	}
-	total := 0
+	// Each step goes on past another's failure, so that a step failing at
+	// every purge (a batch that times out, say) does not leave every other
+	// kind of row to grow; all the failures are returned. Once ctx is done
+	// nothing more can succeed.
+	var (
+		total int
+		errs  []error
+	)
+	step := func(err error) bool {
+		errs = append(errs, err)
+		return ctx.Err() == nil
+	}
 	for _, a := range accounts {
 		n, err := s.deleteInBatches(ctx, `DELETE FROM verifications WHERE id IN (
 			SELECT id FROM verifications WHERE account_id = $1 AND created < $2 LIMIT $3)`, a.account, a.cutoff)
 		total += n
-		if err != nil {
-			return total, err
+		if !step(err) {
+			return total, errors.Join(errs...)
 		}
 	}
 	for _, del := range []struct {
@@ -83,11 +95,12 @@ func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, err
 		{`DELETE FROM inbox_messages WHERE id IN (
 			SELECT id FROM inbox_messages WHERE created < $1 LIMIT $2)`, ms(now.Add(-verifyd.InboxRetention))},
 	} {
-		if _, err := s.deleteInBatches(ctx, del.sql, del.arg); err != nil {
-			return total, err
+		if _, err := s.deleteInBatches(ctx, del.sql, del.arg); !step(err) {
+			return total, errors.Join(errs...)
 		}
 	}
-	return total, s.purgeAbuse(ctx, now)
+	step(s.purgeAbuse(ctx, now))
+	return total, errors.Join(errs...)
 }
 
 // deleteInBatches runs a delete whose last parameter is its batch size

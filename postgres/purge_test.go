@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -88,4 +89,47 @@ func countRows(t *testing.T, dsn string) map[string]int {
 	}
 	out["message_parts"], out["orphan_receipts"] = parts, orphans
 	return out
+}
+
+// A purge step that fails (here the verifications' delete, refused by a
+// trigger) does not keep the other kinds of row from going: a step that
+// failed at every purge would otherwise let every table grow.
+func TestPurgeGoesOnPastAFailedStep(t *testing.T) {
+	t.Parallel()
+	dsn := newSchema(t)
+	s := open(t, dsn)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2030, 3, 14, 9, 0, 0, 0, time.UTC)
+	a := &verifyd.Account{Name: "shop", Created: base}
+	if err := s.CreateAccount(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	old := &verifyd.InboxMessage{RequestID: "r", To: "447700900001", From: "x", Created: base}
+	if err := s.AddInboxMessages(t.Context(), []*verifyd.InboxMessage{old}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	for _, sql := range []string{
+		`INSERT INTO verifications (id, account_id, phone_number, country, number_status, state, attempts, max_attempts,
+			created, valid_until, updated) VALUES ('v', ` + fmt.Sprint(a.ID) + `, '447700900001', 'GB', 'On', 'Pending', 0, 5,
+			` + fmt.Sprint(base.UnixMilli()) + `, ` + fmt.Sprint(base.UnixMilli()) + `, ` + fmt.Sprint(base.UnixMilli()) + `)`,
+		`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$`,
+		`CREATE TRIGGER refuse BEFORE DELETE ON verifications FOR EACH ROW EXECUTE FUNCTION refuse()`,
+	} {
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if _, err := s.PurgeVerifications(t.Context(), base.Add(verifyd.DefaultRetention+time.Hour)); err == nil {
+		t.Fatal("PurgeVerifications = nil error, want the refused delete's")
+	}
+	if got := countRows(t, dsn)["inbox_messages"]; got != 0 {
+		t.Fatalf("%d inbox messages left after a purge whose verifications' step failed, want 0", got)
+	}
 }

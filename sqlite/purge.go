@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"verifyd"
@@ -26,29 +27,39 @@ const orphanReceiptAge = 24 * time.Hour
 // older than the watch window, blocks that ended, receipts that waited a
 // day for their carrier id in vain, idempotency records past their 24 hours
 // and dev inbox messages past InboxRetention, all as of now. It returns how
-// many verifications went.
+// many verifications went, and every step's failure.
 func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, error) {
 	accounts, err := s.ListAccounts(ctx)
 	if err != nil {
 		return 0, err
 	}
-	total := 0
+	// Each step goes on past another's failure, so that a step failing at
+	// every purge does not leave every other kind of row to grow; all the
+	// failures are returned. Once ctx is done nothing more can succeed.
+	var (
+		total int
+		errs  []error
+	)
+	step := func(err error) bool {
+		errs = append(errs, err)
+		return ctx.Err() == nil
+	}
 	for _, a := range accounts {
 		n, err := s.purgeChunks(ctx, `DELETE FROM verifications WHERE vid IN (
 			SELECT vid FROM verifications WHERE account_id = ? AND created < ? LIMIT ?)`,
 			a.ID, ms(now.Add(-a.Settings.Retention())))
 		total += n
-		if err != nil {
-			return total, err
+		if !step(err) {
+			return total, errors.Join(errs...)
 		}
 	}
-	if err := s.purgeBuckets(ctx, now); err != nil {
-		return total, err
+	if !step(s.purgeBuckets(ctx, now)) {
+		return total, errors.Join(errs...)
 	}
 	for _, a := range accounts {
 		_, cooldown, _ := a.Settings.Failures()
-		if err := s.purgeRuns(ctx, a.ID, now.Add(-cooldown)); err != nil {
-			return total, err
+		if !step(s.purgeRuns(ctx, a.ID, now.Add(-cooldown))) {
+			return total, errors.Join(errs...)
 		}
 	}
 	for _, q := range []struct {
@@ -67,11 +78,11 @@ func (s *Store) PurgeVerifications(ctx context.Context, now time.Time) (int, err
 		{`DELETE FROM inbox_messages WHERE id IN (
 			SELECT id FROM inbox_messages WHERE created < ? LIMIT ?)`, ms(now.Add(-verifyd.InboxRetention))},
 	} {
-		if _, err := s.purgeChunks(ctx, q.query, q.arg); err != nil {
-			return total, err
+		if _, err := s.purgeChunks(ctx, q.query, q.arg); !step(err) {
+			break
 		}
 	}
-	return total, nil
+	return total, errors.Join(errs...)
 }
 
 // purgeRuns deletes the account's runs of wrong codes whose last wrong

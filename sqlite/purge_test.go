@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"verifyd"
 	"verifyd/sqlite"
@@ -74,4 +75,48 @@ func countRows(t *testing.T, path string) map[string]int {
 		out[table] = n
 	}
 	return out
+}
+
+// A purge step that fails (here the verifications' delete, refused by a
+// trigger) does not keep the other kinds of row from going: a step that
+// failed at every purge would otherwise let every table grow.
+func TestPurgeGoesOnPastAFailedStep(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "verifyd.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2030, 3, 14, 9, 0, 0, 0, time.UTC)
+	a := &verifyd.Account{Name: "shop", Created: base}
+	if err := s.CreateAccount(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	old := &verifyd.InboxMessage{RequestID: "r", To: "447700900001", From: "x", Created: base}
+	if err := s.AddInboxMessages(t.Context(), []*verifyd.InboxMessage{old}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO verifications (id, account_id, phone_number, country, number_status, state,
+		attempts, max_attempts, created, valid_until, updated) VALUES ('v', ?, '447700900001', 'GB', 'On', 'Pending', 0, 5, ?, ?, ?)`,
+		a.ID, base.UnixMilli(), base.UnixMilli(), base.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TRIGGER refuse BEFORE DELETE ON verifications BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PurgeVerifications(t.Context(), base.Add(verifyd.DefaultRetention+time.Hour)); err == nil {
+		t.Fatal("PurgeVerifications = nil error, want the refused delete's")
+	}
+	if got := countRows(t, path)["inbox_messages"]; got != 0 {
+		t.Fatalf("%d inbox messages left after a purge whose verifications' step failed, want 0", got)
+	}
 }
