@@ -211,11 +211,22 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 		}
 	}
 	if len(keys) == 0 && !guarded {
+		// The transaction's id first, for a lost answer (see twoTrips).
+		var xid string
 		b := &pgx.Batch{}
+		b.Queue("SELECT pg_current_xact_id()::text").QueryRow(func(row pgx.Row) error { return row.Scan(&xid) })
 		queueInsertCreates(b, group, inserted)
 		queueRecordAnswers(b, group)
 		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-			return nil, err
+			if !answerLost(err) || !s.committed(ctx, xid) {
+				return nil, err
+			}
+			// Committed, but its answer (which ids it inserted) may be cut
+			// short: they are read again.
+			clear(inserted)
+			if err := s.readInserted(ctx, group, inserted); err != nil {
+				return nil, err
+			}
 		}
 		conflicts()
 		return errs, nil
@@ -319,6 +330,25 @@ func (s *Store) createAroundLocked(ctx context.Context, group []*call[createArgs
 		}
 	}
 	return errs, nil
+}
+
+// readInserted adds to inserted the ids of the group's creates that are
+// stored with their own code MACs, on a connection other than the one
+// that inserted them, within lockedWait.
+func (s *Store) readInserted(ctx context.Context, group []*call[createArgs], inserted map[string]bool) error {
+	ids, macs := make([]string, len(group)), make([][]byte, len(group))
+	for i, c := range group {
+		ids[i], macs[i] = c.arg.v.ID, c.arg.v.CodeMAC
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lockedWait())
+	defer cancel()
+	rows, _ := s.pool.Query(ctx, `SELECT v.id FROM unnest($1::text[], $2::bytea[]) AS u(id, mac)
+		JOIN verifications v ON v.id = u.id AND v.code_mac = u.mac`, ids, macs)
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, id := range found {
+		inserted[id] = true
+	}
+	return err
 }
 
 // queueLockBuckets adds to first the statements that create the buckets of
