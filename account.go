@@ -147,7 +147,8 @@ func (s Settings) Segments() int {
 	return s.MaxSegments
 }
 
-// Retention is how long finished verifications stay readable.
+// Retention is how long a verification stays readable after its creation
+// (the purge judges rows by when they were created, which the index has).
 func (s Settings) Retention() time.Duration {
 	if s.RetentionDays == 0 {
 		return DefaultRetention

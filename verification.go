@@ -12,7 +12,8 @@ const (
 	DefaultMaxAttempts = 5
 	// DefaultCodeLength is the number of digits in a code.
 	DefaultCodeLength = 6
-	// DefaultRetention is how long finished verifications stay readable.
+	// DefaultRetention is how long a verification stays readable after its
+	// creation.
 	DefaultRetention = 30 * 24 * time.Hour
 	// InboxRetention is how long the dev inbox keeps a message: a developer
 	// reads a code within minutes, and a dev server left running for months

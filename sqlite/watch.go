@@ -187,29 +187,3 @@ func (s *Store) ListBlocks(ctx context.Context, now time.Time) ([]*verifyd.Block
 	}
 	return out, rows.Err()
 }
-
-// purgeAbuse deletes the runs of wrong codes that their account's cooldown
-// ended, conversion counts older than the watch window, and blocks that
-// ended, as of now.
-func (s *Store) purgeAbuse(ctx context.Context, now time.Time) error {
-	accounts, err := s.ListAccounts(ctx)
-	if err != nil {
-		return err
-	}
-	for _, a := range accounts {
-		_, cooldown, _ := a.Settings.Failures()
-		if _, err := s.purgeChunks(ctx, `DELETE FROM number_failures WHERE (account_id, phone_number) IN (
-			SELECT account_id, phone_number FROM number_failures WHERE account_id = ? AND last <= ? LIMIT ?)`,
-			a.ID, ms(now.Add(-cooldown))); err != nil {
-			return err
-		}
-	}
-	if _, err := s.purgeChunks(ctx, `DELETE FROM watch_counts WHERE (account_id, prefix, country, hour) IN (
-		SELECT account_id, prefix, country, hour FROM watch_counts WHERE hour < ? LIMIT ?)`,
-		hourOf(now.Add(-verifyd.WatchWindow))); err != nil {
-		return err
-	}
-	_, err = s.purgeChunks(ctx, `DELETE FROM watch_blocks WHERE key IN (
-		SELECT key FROM watch_blocks WHERE until <= ? LIMIT ?)`, ms(now))
-	return err
-}
