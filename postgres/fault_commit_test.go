@@ -70,6 +70,16 @@ func TestCommitWhoseAnswerIsLostIsReportedCommitted(t *testing.T) {
 			t.Fatalf("FindVerification: %v (the COMMIT was durable before the session ended)", err)
 		}
 	}
+	// A validate's write (one statement): a wrong code counted must be
+	// answered, or the client is told 503 for an attempt it used up.
+	v, _ := pending(a, 1)
+	lostCommit(t, admin, func() error {
+		_, err := s.UpdateVerification(ctx, a.ID, v.ID, wrongCode)
+		return err
+	})
+	if got := attemptsOf(t, dsn, v.ID); got != 1 {
+		t.Fatalf("%d attempts stored, want 1", got)
+	}
 }
 
 // lostCommit runs call, whose COMMIT waits for a synchronous standby, ends

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -141,9 +142,23 @@ func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([
 	if len(w.ids) == 0 {
 		return errs, nil
 	}
-	rows, _ := s.pool.Query(ctx, writeVerifications, w.args()...)
-	if err := w.scan(rows); err != nil {
-		return nil, err
+	// The transaction's id first, for a lost answer (see twoTrips).
+	var xid string
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_current_xact_id()::text").QueryRow(func(row pgx.Row) error { return row.Scan(&xid) })
+	b.Queue(writeVerifications, w.args()...).Query(w.scan)
+	lost := false
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		if !answerLost(err) || !s.committed(ctx, xid) {
+			return nil, err
+		}
+		// Committed, but which rows it wrote is cut short: those whose
+		// latest version it made are known, and the others are answered
+		// 503. Run again, a validate it did write would count twice.
+		lost = true
+		if err := s.readWritten(ctx, w, xid); err != nil {
+			return nil, err
+		}
 	}
 	var (
 		again []*call[*validateArgs]
@@ -152,6 +167,10 @@ func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([
 	for i, c := range group {
 		if v := c.arg.v; v != nil && !w.written[v.ID] {
 			c.arg.v = nil
+			if lost {
+				errs[i] = s.unavailable(errors.New("the answer to a committed write was lost"))
+				continue
+			}
 			again, at = append(again, c), append(at, i)
 		}
 	}
@@ -179,6 +198,22 @@ func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([
 		errs[i] = lockedErrs[j]
 	}
 	return errs, nil
+}
+
+// readWritten marks written the rows of w whose latest version transaction
+// xid made, read on another connection within lockedWait. A row written
+// again since is not marked, though xid wrote it too.
+func (s *Store) readWritten(ctx context.Context, w *verificationWrites, xid string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lockedWait())
+	defer cancel()
+	rows, _ := s.pool.Query(ctx, `SELECT id FROM verifications
+		WHERE id = ANY($1) AND xmin = ($2::xid8::text::bigint % 4294967296)::text::xid`, w.ids, xid)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	w.written = make(map[string]bool, len(ids))
+	for _, id := range ids {
+		w.written[id] = true
+	}
+	return err
 }
 
 // lockVerifications reads and locks the verifications of a group of
