@@ -187,6 +187,11 @@ func parseConfig(dsn string, o options) (*pgxpool.Config, error) {
 // index for a statement is still scanned: the purge of limit buckets by
 // time. A setting in the DSN wins.
 //
+// JIT is off: a scan that enable_seqscan=off must still make (the purge of
+// limit buckets, the list of blocks) is costed so high that the server
+// compiles it, which took 88 of a 108 ms purge batch; none of the Store's
+// statements runs long enough to gain from compiling.
+//
 // Measured (database CPU per operation): BenchmarkUpdateVerification 69-74
 // -> 40-43 µs; BenchmarkCreateVerification/TwoInstances/Parallel64 (with
 // limits) 213-401 -> 67-80 µs; BenchmarkDelivery 160-272 µs, with runs at
@@ -196,6 +201,7 @@ var plannerParams = map[string]string{
 	"enable_hashjoin":  "off",
 	"enable_mergejoin": "off",
 	"enable_seqscan":   "off",
+	"jit":              "off",
 }
 
 // weakCommitError is a connection whose commits are not durable.

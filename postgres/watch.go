@@ -139,10 +139,7 @@ func (s *Store) purgeAbuse(ctx context.Context, now time.Time) error {
 	var errs []error
 	for _, a := range accounts {
 		_, cooldown, _ := a.Settings.Failures()
-		_, err := s.deleteInBatches(ctx, `DELETE FROM number_failures WHERE (account_id, phone_number) IN (
-			SELECT account_id, phone_number FROM number_failures WHERE account_id = $1 AND last <= $2 LIMIT $3)
-			AND last <= $2`, a.ID, ms(now.Add(-cooldown)))
-		errs = append(errs, err)
+		errs = append(errs, s.purgeRuns(ctx, a.ID, now.Add(-cooldown)))
 	}
 	_, err = s.deleteInBatches(ctx, `DELETE FROM watch_counts WHERE (account_id, prefix, country, hour) IN (
 		SELECT account_id, prefix, country, hour FROM watch_counts WHERE hour < $1 LIMIT $2)`, hourOf(now.Add(-verifyd.WatchWindow)))
@@ -150,4 +147,36 @@ func (s *Store) purgeAbuse(ctx context.Context, now time.Time) error {
 	_, err = s.deleteInBatches(ctx, `DELETE FROM watch_blocks WHERE key IN (
 		SELECT key FROM watch_blocks WHERE until <= $1 LIMIT $2) AND until <= $1`, ms(now))
 	return errors.Join(append(errs, err)...)
+}
+
+// purgeRuns deletes the account's runs of wrong codes whose last wrong code
+// came at or before ended. There is no index on last (every wrong code would
+// move an entry in it), so the purge walks the account's runs in key order,
+// a batch of keys per statement, from where the last one stopped: a delete
+// that looked for ended runs from the first of the account's runs every
+// time read the runs still going again at every batch. The delete
+// re-checks last on the row, which another instance's wrong code may have
+// just moved.
+func (s *Store) purgeRuns(ctx context.Context, accountID int64, ended time.Time) error {
+	after := ""
+	for {
+		var (
+			scanned int
+			last    string
+		)
+		err := s.do(ctx, func(ctx context.Context) error {
+			return s.pool.QueryRow(ctx, `WITH batch AS (
+					SELECT phone_number FROM number_failures WHERE account_id = $1 AND phone_number > $2
+					ORDER BY phone_number LIMIT $4),
+				gone AS (
+					DELETE FROM number_failures f USING batch b
+					WHERE f.account_id = $1 AND f.phone_number = b.phone_number AND f.last <= $3)
+				SELECT count(*), coalesce(max(phone_number), '') FROM batch`,
+				accountID, after, ms(ended), purgeBatch).Scan(&scanned, &last)
+		})
+		if err != nil || scanned < purgeBatch {
+			return err
+		}
+		after = last
+	}
 }
