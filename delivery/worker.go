@@ -106,7 +106,7 @@ func (w *Worker) Run(ctx context.Context) {
 	var sends sync.WaitGroup
 	finished := make(chan struct{})
 	go func() {
-		w.finishLoop()
+		w.finishLoop(ctx)
 		close(finished)
 	}()
 	w.claimLoop(ctx, &sends)
@@ -237,7 +237,7 @@ func (w *Worker) backoff(attempts int, kind verifyd.SendErrorKind) time.Duration
 }
 
 // finishLoop records results, grouping whatever has arrived into one call.
-func (w *Worker) finishLoop() {
+func (w *Worker) finishLoop(ctx context.Context) {
 	batch := make([]verifyd.MessageResult, 0, w.cfg.Batch)
 	for r := range w.results {
 		batch = append(batch[:0], r)
@@ -253,26 +253,33 @@ func (w *Worker) finishLoop() {
 				break more
 			}
 		}
-		w.record(batch)
+		w.record(ctx, batch)
 	}
 }
 
-// record stores one batch, retrying while the store is away. If it never
-// comes back, the leases run out and the messages are claimed again: at
+// record stores one batch, retrying while the store is away, for as long as
+// a lease lasts: a batch not recorded is claimed again once its leases run
+// out and sent a second time, so giving up sooner (it once gave up after
+// about 3 s) turned a short database outage into a duplicate text for every
+// message handed over during it. Meanwhile the worker's hand-overs wait for
+// this one, which is as well while the database is away. Once the worker is
+// stopping (ctx done), a few tries only, so the stop stays bounded; if the
+// store never comes back, the messages go out again after their lease: at
 // least once, with the same text.
-func (w *Worker) record(batch []verifyd.MessageResult) {
+func (w *Worker) record(ctx context.Context, batch []verifyd.MessageResult) {
+	giveUp := w.cfg.Now().Add(w.cfg.Lease)
 	for try := 0; ; try++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := w.cfg.Store.FinishMessages(ctx, batch)
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := w.cfg.Store.FinishMessages(fctx, batch)
 		cancel()
 		if err == nil {
 			return
 		}
-		w.cfg.Logger.Error("recording deliveries", "messages", len(batch), "err", err)
-		if try == 5 {
+		w.cfg.Logger.Error("recording deliveries", "messages", len(batch), "err", err, "try", try+1)
+		if ctx.Err() != nil && try >= 5 || w.cfg.Now().After(giveUp) {
 			return
 		}
-		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
+		time.Sleep(min(time.Duration(try+1)*200*time.Millisecond, time.Second))
 	}
 }
 

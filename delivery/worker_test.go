@@ -491,3 +491,42 @@ func TestResultsNameTheirClaim(t *testing.T) {
 		t.Fatalf("result %+v, want request r1 of attempt 1", r)
 	}
 }
+
+// downStore refuses FinishMessages for its first seconds, as a database
+// that restarts does.
+type downStore struct {
+	verifyd.MessageStore
+	until   time.Time
+	refused atomic.Int64
+}
+
+func (s *downStore) FinishMessages(ctx context.Context, rs []verifyd.MessageResult) error {
+	if time.Now().Before(s.until) {
+		s.refused.Add(1)
+		return verifyd.Errorf(verifyd.EUNAVAILABLE, "database unavailable")
+	}
+	return s.MessageStore.FinishMessages(ctx, rs)
+}
+
+// TestOutcomeRecordedAfterAnOutageWithinTheLease: a hand-over whose outcome
+// cannot be recorded while the database is away is recorded once it is back,
+// within the lease, not dropped after a few tries: dropped, the message is
+// claimed again when its lease runs out and its text sent a second time.
+func TestOutcomeRecordedAfterAnOutageWithinTheLease(t *testing.T) {
+	t.Parallel()
+	s := &sender{}
+	f := start(t, s)
+	f.stop()
+	f.queue(t, "r1", "Your code is 123456", 10*time.Minute)
+	ds := &downStore{MessageStore: f.store, until: time.Now().Add(4 * time.Second)}
+	w := delivery.New(delivery.Config{Store: ds, Sender: s, Opener: plainOpener{}, Now: f.clock.Now,
+		Poll: 5 * time.Millisecond, Lease: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	f.waitFor(t, "r1", state(verifyd.DeliverySubmitted))
+	if n := s.triesOf("r1"); n != 1 || ds.refused.Load() == 0 {
+		t.Fatalf("handed over %d times, %d records refused; want once, recorded after the outage", n, ds.refused.Load())
+	}
+}
