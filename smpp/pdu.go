@@ -279,14 +279,7 @@ func (p *PDU) decodeBody(body []byte) error {
 		p.SystemID = d.cstring()
 		p.Password = d.cstring()
 	case bodySM:
-		p.ServiceType = d.cstring()
-		p.Source.TON = d.octet()
-		p.Source.NPI = d.octet()
-		p.Source.Addr = d.cstring()
-		p.Dest.TON = d.octet()
-		p.Dest.NPI = d.octet()
-		p.Dest.Addr = d.cstring()
-		p.ESMClass = d.octet()
+		p.decodeHead(&d)
 		p.ProtocolID = d.octet()
 		p.PriorityFlag = d.octet()
 		p.ScheduleDeliveryTime = d.cstring()
@@ -302,14 +295,7 @@ func (p *PDU) decodeBody(body []byte) error {
 	case bodyDataSM:
 		// Some SMSCs send receipts as data_sm (SMPP 3.4 §4.7): the same
 		// addresses and esm_class as deliver_sm, the rest in TLVs.
-		p.ServiceType = d.cstring()
-		p.Source.TON = d.octet()
-		p.Source.NPI = d.octet()
-		p.Source.Addr = d.cstring()
-		p.Dest.TON = d.octet()
-		p.Dest.NPI = d.octet()
-		p.Dest.Addr = d.cstring()
-		p.ESMClass = d.octet()
+		p.decodeHead(&d)
 		p.RegisteredDelivery = d.octet()
 		p.DataCoding = d.octet()
 	case bodyMessageID:
@@ -331,6 +317,19 @@ func (p *PDU) decodeBody(body []byte) error {
 	}
 	p.TLVs = tlvs
 	return nil
+}
+
+// decodeHead reads the fields submit_sm, deliver_sm and data_sm begin
+// with: service_type, the source and destination addresses, esm_class.
+func (p *PDU) decodeHead(d *decoder) {
+	p.ServiceType = d.cstring()
+	p.Source.TON = d.octet()
+	p.Source.NPI = d.octet()
+	p.Source.Addr = d.cstring()
+	p.Dest.TON = d.octet()
+	p.Dest.NPI = d.octet()
+	p.Dest.Addr = d.cstring()
+	p.ESMClass = d.octet()
 }
 
 // decoder reads fields off a body with a sticky error, so the field lists
@@ -427,12 +426,8 @@ func (p *PDU) AppendBinary(b []byte) ([]byte, error) {
 		e.cstring("system_id", p.SystemID, maxSystemID)
 		e.cstring("password", p.Password, maxPassword)
 	case bodySM:
-		e.cstring("service_type", p.ServiceType, maxServiceType)
-		e.b = append(e.b, p.Source.TON, p.Source.NPI)
-		e.cstring("source_addr", p.Source.Addr, maxAddr)
-		e.b = append(e.b, p.Dest.TON, p.Dest.NPI)
-		e.cstring("destination_addr", p.Dest.Addr, maxAddr)
-		e.b = append(e.b, p.ESMClass, p.ProtocolID, p.PriorityFlag)
+		p.encodeHead(&e)
+		e.b = append(e.b, p.ProtocolID, p.PriorityFlag)
 		e.timeField("schedule_delivery_time", p.ScheduleDeliveryTime)
 		e.timeField("validity_period", p.ValidityPeriod)
 		e.b = append(e.b, p.RegisteredDelivery, p.ReplaceIfPresent, p.DataCoding, p.SMDefaultMsgID)
@@ -442,12 +437,8 @@ func (p *PDU) AppendBinary(b []byte) ([]byte, error) {
 		e.b = append(e.b, byte(len(p.ShortMessage)))
 		e.b = append(e.b, p.ShortMessage...)
 	case bodyDataSM:
-		e.cstring("service_type", p.ServiceType, maxServiceType)
-		e.b = append(e.b, p.Source.TON, p.Source.NPI)
-		e.cstring("source_addr", p.Source.Addr, maxAddr)
-		e.b = append(e.b, p.Dest.TON, p.Dest.NPI)
-		e.cstring("destination_addr", p.Dest.Addr, maxAddr)
-		e.b = append(e.b, p.ESMClass, p.RegisteredDelivery, p.DataCoding)
+		p.encodeHead(&e)
+		e.b = append(e.b, p.RegisteredDelivery, p.DataCoding)
 	case bodyMessageID:
 		e.cstring("message_id", p.MessageID, maxMessageID)
 	}
@@ -471,6 +462,16 @@ func (p *PDU) AppendBinary(b []byte) ([]byte, error) {
 	}
 	binary.BigEndian.PutUint32(e.b[start:], uint32(n))
 	return e.b, nil
+}
+
+// encodeHead writes what decodeHead reads.
+func (p *PDU) encodeHead(e *encoder) {
+	e.cstring("service_type", p.ServiceType, maxServiceType)
+	e.b = append(e.b, p.Source.TON, p.Source.NPI)
+	e.cstring("source_addr", p.Source.Addr, maxAddr)
+	e.b = append(e.b, p.Dest.TON, p.Dest.NPI)
+	e.cstring("destination_addr", p.Dest.Addr, maxAddr)
+	e.b = append(e.b, p.ESMClass)
 }
 
 type encoder struct {
