@@ -9,7 +9,6 @@ import (
 
 	"verifyd"
 	"verifyd/postgres"
-	"verifyd/postgres/pgtest"
 )
 
 // TestCommitWhoseAnswerIsLostIsReportedCommitted: the session of a create
@@ -25,19 +24,7 @@ import (
 func TestCommitWhoseAnswerIsLostIsReportedCommitted(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c, err := pgtest.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	dsn, err := c.CreateDatabase(ctx, "lost_commit")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, dsn := ownCluster(t, "lost_commit")
 	s := open(t, dsn+"&application_name=victim", postgres.WithTimeout(5*time.Second))
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)

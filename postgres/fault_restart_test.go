@@ -21,19 +21,7 @@ import (
 func TestRestartUnderLoadFromTwoInstances(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c, err := pgtest.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	dsn, err := c.CreateDatabase(ctx, "restart_load")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, dsn := ownCluster(t, "restart_load")
 	stores := [2]*postgres.Store{open(t, dsn, postgres.WithTimeout(2*time.Second)), open(t, dsn, postgres.WithTimeout(2*time.Second))}
 	if err := stores[0].Migrate(ctx); err != nil {
 		t.Fatal(err)
@@ -145,4 +133,25 @@ func TestRestartUnderLoadFromTwoInstances(t *testing.T) {
 	if halfDone > 0 {
 		t.Errorf("%d verifications without their message", halfDone)
 	}
+}
+
+// ownCluster starts a cluster of the test's own, for a test that stops,
+// restarts or reconfigures its server, and returns it with the DSN of a
+// new database on it.
+func ownCluster(t *testing.T, database string) (*pgtest.Cluster, string) {
+	t.Helper()
+	c, err := pgtest.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	dsn, err := c.CreateDatabase(t.Context(), database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, dsn
 }
