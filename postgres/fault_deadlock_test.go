@@ -23,16 +23,8 @@ func TestValidateGroupRetriedAfterADeadlockCountsOnce(t *testing.T) {
 	dsn := newDatabase(t)
 	s := open(t, dsn)
 	a := createAccount(t, s)
-	first, m1 := pending(a, 1)
-	second, m2 := pending(a, 2)
-	for _, p := range []struct {
-		v *verifyd.Verification
-		m *verifyd.Message
-	}{{first, m1}, {second, m2}} {
-		if err := s.CreateVerification(ctx, p.v, p.m, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	vs := storePending(t, s, a, 2)
+	first, second := vs[0], vs[1]
 	other, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

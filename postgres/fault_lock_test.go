@@ -77,16 +77,8 @@ func TestValidateOfALockedRowFailsOnlyItself(t *testing.T) {
 	const timeout = 2 * time.Second
 	s := open(t, dsn, postgres.WithTimeout(timeout))
 	a := createAccount(t, s)
-	held, mh := pending(a, 1)
-	free, mf := pending(a, 2)
-	for _, p := range []struct {
-		v *verifyd.Verification
-		m *verifyd.Message
-	}{{held, mh}, {free, mf}} {
-		if err := s.CreateVerification(ctx, p.v, p.m, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	vs := storePending(t, s, a, 2)
+	held, free := vs[0], vs[1]
 	release := holdVerification(t, dsn, held.ID)
 
 	t.Run("SameGroup", func(t *testing.T) {

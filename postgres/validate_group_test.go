@@ -33,16 +33,8 @@ func TestValidateGroupWithAPartialCommit(t *testing.T) {
 			dsn := newDatabase(t)
 			s := open(t, dsn+tc.dsnOpt, postgres.WithTimeout(time.Second))
 			a := createAccount(t, s)
-			va, ma := pending(a, 1)
-			vb, mb := pending(a, 2)
-			for _, p := range []struct {
-				v *verifyd.Verification
-				m *verifyd.Message
-			}{{va, ma}, {vb, mb}} {
-				if err := s.CreateVerification(ctx, p.v, p.m, nil); err != nil {
-					t.Fatal(err)
-				}
-			}
+			vs := storePending(t, s, a, 2)
+			va, vb := vs[0], vs[1]
 			other, err := pgx.Connect(ctx, dsn)
 			if err != nil {
 				t.Fatal(err)
@@ -91,4 +83,19 @@ func TestValidateGroupWithAPartialCommit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storePending stores the pending verifications 1 to n of account a, each
+// with its message, and returns them.
+func storePending(t *testing.T, s *postgres.Store, a *verifyd.Account, n int) []*verifyd.Verification {
+	t.Helper()
+	vs := make([]*verifyd.Verification, n)
+	for i := range vs {
+		v, m := pending(a, i+1)
+		if err := s.CreateVerification(t.Context(), v, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		vs[i] = v
+	}
+	return vs
 }
