@@ -221,6 +221,12 @@ func (c *Client) check() error {
 	u, err := url.Parse(c.BaseURL)
 	switch {
 	case err != nil:
+		// The parser's error quotes the whole URL, which may hold
+		// credentials; what it found wrong is enough.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("verifyd: BaseURL: %w", err)
 	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
 		return errors.New("verifyd: BaseURL must be an http or https URL with a host, such as http://127.0.0.1:8080")

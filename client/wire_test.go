@@ -375,6 +375,10 @@ func TestWireBaseURL(t *testing.T) {
 	for _, base := range []string{
 		"http://app:s3cr:et@" + host,
 		"http://app@" + host,
+		// Unparseable: the parser's error quotes the whole URL.
+		"http://app:s3cr@" + host + ":port",
+		"http://app:s3cr@bad host",
+		"http://app:s3cr@" + host + "/%zz",
 		f.srv.URL + "/?password=s3cr",
 		f.srv.URL + "?",
 		f.srv.URL + "#x",
