@@ -86,6 +86,9 @@ func (s *Server) handleInboxMessages(w http.ResponseWriter, r *http.Request) err
 	out := []inboxMessage{}
 	// Every answer, the empty one too: a cached list would hide new messages.
 	w.Header().Set("Cache-Control", "no-store")
+	// Bodies are texts the server did not choose, markup included, served
+	// without credentials: a browser must read them as JSON and nothing else.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if query != "" && to == "" {
 		// Not a number: it matches nothing, rather than everything.
 		writeJSON(w, http.StatusOK, out)
