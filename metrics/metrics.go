@@ -21,7 +21,7 @@ import (
 
 // Metrics holds verifyd's metrics. It implements the http package's
 // Observer; Messages adds the delivery queue, WatchSMPP the SMPP binds and
-// Watched the conversion watch.
+// Watched the conversion watch; Purged counts the purge.
 // All its methods are safe for concurrent use.
 type Metrics struct {
 	reg prometheus.Registerer
@@ -39,6 +39,7 @@ type Metrics struct {
 	toSubmit  prometheus.Histogram
 
 	watch *watchMetrics
+	purge *purgeMetrics
 }
 
 // New creates verifyd's metrics and registers them on reg. It panics if any
@@ -92,6 +93,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.requests, m.latency, m.created, m.finished, m.validations, m.refused,
 		m.handovers, m.receipts, m.toSubmit)
 	m.watch = newWatchMetrics(reg)
+	m.purge = newPurgeMetrics(reg)
 
 	// Series of the closed sets start at zero, so that a rate over them is
 	// defined before the first event.

@@ -94,6 +94,7 @@ func (mt *maintenance) round(ctx context.Context) error {
 		// traffic; how long it took is what tells an operator that a
 		// backlog (or a slow step) holds the database.
 		took := mt.now().Sub(start)
+		mt.m.Purged(n, took, err)
 		if n > 0 || took >= slowPurge {
 			mt.logger.Info("purged verifications past their retention", "count", n, "took", took.Round(time.Millisecond).String())
 		}
