@@ -170,6 +170,11 @@ func (g *groups[T]) commitGroup(s *Store, group []*call[T]) {
 			for _, c := range now {
 				c.finish(err)
 			}
+			if g.key != nil && len(now) == 1 && lockTimeout(err) {
+				// A lone call that waited out the bound leaves its row
+				// as held as a call of a larger group does.
+				stuck = map[string]error{g.key(now[0].arg): err}
+			}
 		}
 	}
 	if len(stuck) > 0 {

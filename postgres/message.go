@@ -404,6 +404,15 @@ func (s *Store) RecordReceipt(ctx context.Context, r verifyd.Receipt) error {
 // each other's parts in a cycle. Two groups settling several multi-part
 // messages may still meet in opposite orders on the messages' rows: the
 // server then aborts one, which groups.run runs again.
+//
+// The statement waits for a row lock at most lockedWait (set in the same
+// pipeline, so for its implicit transaction only): another group holds a
+// part or message row for a round trip or two, and one held longer is
+// someone else's (an administrator's transaction, a hung instance). Past
+// the bound, receiptsAroundLocked fails only the receipts that need a row
+// still locked; waiting to the Store's timeout failed the whole group, and
+// each next group that met the row waited again, so while it was held the
+// instance's receipts stalled.
 func (s *Store) receiptTx(ctx context.Context, group []*call[verifyd.Receipt]) ([]error, error) {
 	rs := make([]verifyd.Receipt, len(group))
 	for i, c := range group {
@@ -418,8 +427,80 @@ func (s *Store) receiptTx(ctx context.Context, group []*call[verifyd.Receipt]) (
 	for i, r := range rs {
 		ids[i], states[i], errs[i], ats[i], provs[i] = r.CarrierID, string(r.State), r.Error, ms(r.At), r.Provisional
 	}
-	if _, err := s.pool.Exec(ctx, settleMessages, ids, states, errs, ats, provs); err != nil {
+	b := &pgx.Batch{}
+	s.queueBoundLockWait(b)
+	b.Queue(settleMessages, ids, states, errs, ats, provs)
+	err := s.pool.SendBatch(ctx, b).Close()
+	if lockTimeout(err) && len(group) > 1 {
+		return s.receiptsAroundLocked(ctx, group, ids, err)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return make([]error, len(group)), nil
+}
+
+// lockedReceiptRows are the carrier ids of $1 whose part row, or whose
+// part's message row, another transaction holds locked: the rows
+// settleMessages would wait for. The probe takes the lock an update of
+// those rows takes (FOR NO KEY UPDATE), so that a part's insert checking
+// its message (FOR KEY SHARE) does not count as holding it.
+const lockedReceiptRows = `WITH p AS (
+	SELECT carrier_id, request_id FROM message_parts WHERE carrier_id = ANY($1)
+), free_parts AS (
+	SELECT carrier_id FROM message_parts WHERE carrier_id = ANY($1) FOR NO KEY UPDATE SKIP LOCKED
+), free_messages AS (
+	SELECT request_id FROM messages WHERE request_id IN (SELECT request_id FROM p) FOR NO KEY UPDATE SKIP LOCKED
+)
+SELECT carrier_id FROM p
+WHERE carrier_id NOT IN (SELECT carrier_id FROM free_parts)
+	OR request_id IS NOT NULL AND request_id NOT IN (SELECT request_id FROM free_messages)`
+
+// receiptsAroundLocked is a group whose statement waited for a row lock
+// past lockedWait (cause): its receipts needing a part or message row still
+// locked answer EUNAVAILABLE (the carrier sends them again), and the others
+// are recorded as a group of their own. If no row is found locked (the
+// lock went meanwhile, or the wait was for a part another transaction is
+// inserting), the whole group fails, as it would have.
+func (s *Store) receiptsAroundLocked(ctx context.Context, group []*call[verifyd.Receipt], ids []string, cause error) ([]error, error) {
+	rows, _ := s.pool.Query(ctx, lockedReceiptRows, ids)
+	held, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(held) == 0 {
+		return nil, cause
+	}
+	locked := make(map[string]bool, len(held))
+	for _, id := range held {
+		locked[id] = true
+	}
+	errs := make([]error, len(group))
+	var (
+		rest []*call[verifyd.Receipt]
+		at   []int
+	)
+	for i, c := range group {
+		if locked[c.arg.CarrierID] {
+			errs[i] = s.unavailable(cause)
+			continue
+		}
+		rest, at = append(rest, c), append(at, i)
+	}
+	if len(rest) == 0 {
+		return errs, nil
+	}
+	var restErrs []error
+	for range 3 {
+		// The answers of the locked receipts are decided, so the rest
+		// cannot go back to groups.run to be tried again after a deadlock.
+		if restErrs, err = s.receiptTx(ctx, rest); !isDeadlock(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	for j, i := range at {
+		if err != nil {
+			errs[i] = s.translate(ctx, err)
+		} else {
+			errs[i] = restErrs[j]
+		}
+	}
+	return errs, nil
 }
