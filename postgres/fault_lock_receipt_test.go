@@ -187,3 +187,85 @@ func TestReceiptOfALockedRowFailsOnlyItself(t *testing.T) {
 		}
 	})
 }
+
+// TestFinishOfALockedRowLeavesOnlyItself: a claimed message, or the part
+// of an early receipt, whose row another session holds locked must not
+// keep the rest of its finish batch unrecorded. The batch waited for the
+// lock until the Store's timeout and failed whole, every time the worker
+// tried it again, so its other messages were never recorded and went out
+// a second time once their leases ran out.
+func TestFinishOfALockedRowLeavesOnlyItself(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn := newDatabase(t)
+	s := open(t, dsn, postgres.WithTimeout(8*time.Second))
+	a := createAccount(t, s)
+	at := now().Add(time.Second)
+	var reqs []string
+	for n := range 5 {
+		v, m := pending(a, n)
+		if err := s.CreateVerification(ctx, v, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, v.ID)
+	}
+	claimed, err := s.ClaimMessages(ctx, now(), time.Minute, 5)
+	if err != nil || len(claimed) != 5 {
+		t.Fatalf("ClaimMessages = %d messages, %v; want 5", len(claimed), err)
+	}
+	attempt := map[string]int{}
+	for _, m := range claimed {
+		attempt[m.RequestID] = m.Attempts
+	}
+	// The receipt of message 3's part came before its finish.
+	if err := s.RecordReceipt(ctx, verifyd.Receipt{CarrierID: "e3", State: verifyd.DeliveryDelivered, At: at.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	result := func(n int, state verifyd.DeliveryState, ids ...string) verifyd.MessageResult {
+		return verifyd.MessageResult{RequestID: reqs[n], State: state, CarrierIDs: ids, At: at, Attempt: attempt[reqs[n]]}
+	}
+	batch := []verifyd.MessageResult{
+		result(0, verifyd.DeliverySubmitted, "c0"),
+		result(1, verifyd.DeliverySubmitted, "c1"),
+		result(2, verifyd.DeliveryFailed),
+		result(3, verifyd.DeliverySubmitted, "e3"),
+		result(4, verifyd.DeliverySubmitted, "c4"),
+	}
+	batch[2].Error = "refused"
+	delivery := func(n int) verifyd.DeliveryState {
+		t.Helper()
+		v, err := s.FindVerification(ctx, a.ID, reqs[n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Delivery.State
+	}
+	releaseMessage := holdRow(t, dsn, "SELECT 1 FROM messages WHERE request_id = $1 FOR UPDATE", reqs[1])
+	releasePart := holdRow(t, dsn, "SELECT 1 FROM message_parts WHERE carrier_id = $1 FOR UPDATE", "e3")
+
+	err = s.FinishMessages(ctx, batch)
+	if verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE {
+		t.Errorf("finish of a batch with locked rows: %v, want EUNAVAILABLE", err)
+	}
+	want := []verifyd.DeliveryState{verifyd.DeliverySubmitted, verifyd.DeliveryQueued, verifyd.DeliveryFailed,
+		verifyd.DeliveryQueued, verifyd.DeliverySubmitted}
+	for n, state := range want {
+		if got := delivery(n); got != state {
+			t.Errorf("message %d is %s while the locks are held, want %s", n, got, state)
+		}
+	}
+
+	releaseMessage()
+	releasePart()
+	// The worker records the whole batch again.
+	if err := s.FinishMessages(ctx, batch); err != nil {
+		t.Fatalf("finish once the locks went: %v", err)
+	}
+	want[1], want[3] = verifyd.DeliverySubmitted, verifyd.DeliveryDelivered
+	for n, state := range want {
+		if got := delivery(n); got != state {
+			t.Errorf("message %d is %s, want %s", n, got, state)
+		}
+	}
+	checkPartCounts(t, dsn, nil)
+}

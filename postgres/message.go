@@ -275,7 +275,11 @@ WHERE m.request_id = a.request_id AND (m.state IN ('Queued', 'Submitted') OR m.p
 
 // FinishMessages records the outcome of claimed messages in one
 // transaction and one round trip, releases their leases, and matches any
-// receipt that arrived before its carrier id was known.
+// receipt that arrived before its carrier id was known. If a message or
+// part row stays locked past lockedWait (see finishAroundLocked), the
+// results that need no such row are recorded, and EUNAVAILABLE is
+// returned for the others: recording the batch again is safe, since a
+// result recorded changes nothing the second time.
 func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageResult) error {
 	for _, r := range results {
 		switch r.State {
@@ -288,6 +292,36 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 	if len(results) == 0 {
 		return nil
 	}
+	return s.do(ctx, func(ctx context.Context) error {
+		return s.finish(ctx, results)
+	})
+}
+
+// finish records results in one transaction, again if the server broke a
+// deadlock by aborting it. It waits for a row lock at most lockedWait:
+// another instance holds a claimed message's row for a round trip at most
+// (a cancel withdrawing it), and one held longer is someone else's (an
+// administrator's transaction, a hung instance). Waiting to the Store's
+// timeout failed the whole batch, every try, so the worker's other
+// messages were never recorded and went out again once their leases ran
+// out.
+func (s *Store) finish(ctx context.Context, results []verifyd.MessageResult) error {
+	var err error
+	for range 3 {
+		if err = s.pool.SendBatch(ctx, s.finishBatch(results)).Close(); !isDeadlock(err) {
+			break
+		}
+	}
+	if lockTimeout(err) && len(results) > 1 {
+		return s.finishAroundLocked(ctx, results, err)
+	}
+	return err
+}
+
+// finishBatch is the pipeline that records results: the unsent ones in one
+// statement (finishUnsent), the handed over ones in another
+// (finishSubmitted), or more if a carrier id comes twice.
+func (s *Store) finishBatch(results []verifyd.MessageResult) *pgx.Batch {
 	type part struct {
 		carrierID, requestID, state string
 		no, attempt                 int32
@@ -348,22 +382,86 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 		}
 		partArgs = append(partArgs, a)
 	}
-	return s.do(ctx, func(ctx context.Context) error {
-		var err error
-		for range 3 {
-			b := &pgx.Batch{}
-			if len(ids) > 0 {
-				b.Queue(finishUnsent, ids, states, errs, nexts, ats, attempts)
+	b := &pgx.Batch{}
+	s.queueBoundLockWait(b)
+	if len(ids) > 0 {
+		b.Queue(finishUnsent, ids, states, errs, nexts, ats, attempts)
+	}
+	for _, a := range partArgs {
+		b.Queue(finishSubmitted, a.ids, a.reqs, a.nos, a.ats, a.states, a.attempts)
+	}
+	return b
+}
+
+// lockedFinishRows are the request ids of $1 whose message row, and the
+// carrier ids of $2 whose part row, another transaction holds locked. The
+// probe takes the locks a finish's writes take: FOR NO KEY UPDATE on a
+// message, so that a part's insert checking its message (FOR KEY SHARE)
+// does not count as holding it, and FOR UPDATE on a part, which the finish
+// may delete.
+const lockedFinishRows = `WITH free_messages AS (
+	SELECT request_id FROM messages WHERE request_id = ANY($1) FOR NO KEY UPDATE SKIP LOCKED
+), free_parts AS (
+	SELECT carrier_id FROM message_parts WHERE carrier_id = ANY($2) FOR UPDATE SKIP LOCKED
+)
+SELECT request_id, '' FROM messages WHERE request_id = ANY($1) AND request_id NOT IN (SELECT request_id FROM free_messages)
+UNION ALL
+SELECT '', carrier_id FROM message_parts WHERE carrier_id = ANY($2) AND carrier_id NOT IN (SELECT carrier_id FROM free_parts)`
+
+// finishAroundLocked is a batch that waited for a row lock past
+// lockedWait (cause): its results needing a message or part row still
+// locked are left for the caller to record again, and the others are
+// recorded on their own, so that a message held by someone else does not
+// keep the rest of its batch unrecorded (and sent again once their leases
+// run out). A result sharing a carrier id with one left is left too, so
+// that the later of the two still owns the id.
+func (s *Store) finishAroundLocked(ctx context.Context, results []verifyd.MessageResult, cause error) error {
+	var reqs, cids []string
+	for _, r := range results {
+		reqs, cids = append(reqs, r.RequestID), append(cids, r.CarrierIDs...)
+	}
+	lockedReq, lockedCID := map[string]bool{}, map[string]bool{}
+	rows, _ := s.pool.Query(ctx, lockedFinishRows, reqs, cids)
+	var req, cid string
+	if _, err := pgx.ForEachRow(rows, []any{&req, &cid}, func() error {
+		lockedReq[req], lockedCID[cid] = true, true
+		return nil
+	}); err != nil {
+		return cause
+	}
+	delete(lockedReq, "")
+	delete(lockedCID, "")
+	if len(lockedReq) == 0 && len(lockedCID) == 0 {
+		return cause
+	}
+	left := make([]bool, len(results))
+	for more := true; more; {
+		more = false
+		for i, r := range results {
+			if left[i] || !lockedReq[r.RequestID] && !slices.ContainsFunc(r.CarrierIDs, func(id string) bool { return lockedCID[id] }) {
+				continue
 			}
-			for _, a := range partArgs {
-				b.Queue(finishSubmitted, a.ids, a.reqs, a.nos, a.ats, a.states, a.attempts)
-			}
-			if err = s.pool.SendBatch(ctx, b).Close(); !isDeadlock(err) {
-				break
+			left[i], more = true, true
+			for _, id := range r.CarrierIDs {
+				lockedCID[id] = true
 			}
 		}
-		return err
-	})
+	}
+	var rest []verifyd.MessageResult
+	for i, r := range results {
+		if !left[i] {
+			rest = append(rest, r)
+		}
+	}
+	if len(rest) == len(results) {
+		return cause
+	}
+	if len(rest) > 0 {
+		if err := s.finish(ctx, rest); err != nil {
+			return err
+		}
+	}
+	return s.unavailable(fmt.Errorf("%d of %d messages not recorded: %w", len(results)-len(rest), len(results), cause))
 }
 
 // Receipts are recorded in groups (see groups): a carrier, or the dev
