@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -46,3 +47,8 @@ func (s *Store) ValidateGroup(ctx context.Context, accountID int64, ids []string
 func ParseConfig(dsn string) (*pgxpool.Config, error) {
 	return parseConfig(dsn, options{timeout: DefaultTimeout})
 }
+
+// SetLockedWait sets how long grouped writes wait for a row lock, for a
+// test whose race must stay open longer than the default second on a
+// loaded machine. Set it before the Store is used.
+func (s *Store) SetLockedWait(d time.Duration) { s.lockWait = d }

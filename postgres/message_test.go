@@ -265,7 +265,11 @@ func TestTwoInstancesReplaceProvisionalReceiptsAndCountPartsRight(t *testing.T) 
 func TestReceiptReplacingAProvisionalPartMadeWhileItsGroupWaited(t *testing.T) {
 	t.Parallel()
 	dsn := newDatabase(t)
-	s := open(t, dsn)
+	// The group waits on the held part while the test finishes a message
+	// and records a receipt: a wait of the default second could run out
+	// first on a loaded machine.
+	s := open(t, dsn, postgres.WithTimeout(2*time.Minute))
+	s.SetLockedWait(time.Minute)
 	a := createAccount(t, s)
 	var reqs []string
 	for n := range 2 {

@@ -47,6 +47,8 @@ const DefaultTimeout = 5 * time.Second
 type Store struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	// lockWait, when set (by tests only), replaces lockedWait's bound.
+	lockWait time.Duration
 
 	creates    *groups[createArgs]
 	validates  *groups[*validateArgs]
