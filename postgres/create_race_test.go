@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"verifyd"
+	"verifyd/postgres"
 )
 
 // lockBucket locks the limit bucket key on a connection of its own, in a
@@ -56,7 +57,10 @@ func waitForLockWait(t *testing.T, conn *pgx.Conn) {
 func TestPurgeRacingACreateKeepsItsCharge(t *testing.T) {
 	t.Parallel()
 	dsn := newDatabase(t)
-	s := open(t, dsn)
+	// The create must wait out the purge's delete, however slow the
+	// machine, rather than give up after the default second.
+	s := open(t, dsn, postgres.WithTimeout(time.Minute))
+	s.SetLockedWait(30 * time.Second)
 	a := createAccount(t, s)
 	l := verifyd.Limit{Name: "number", Key: "1:number:447700900001", Rate: verifyd.Rate{Count: 1, Per: 10 * time.Minute}, Property: "to"}
 	send := func(n int, at time.Time) error {

@@ -94,6 +94,7 @@ func TestCreateGroupRetriedAfterADeadlockChargesOnce(t *testing.T) {
 	// gives up (lockedWait, a second here), so that the server aborts it
 	// rather than the other when the test is quick enough.
 	s := open(t, dsn+"&deadlock_timeout=300", postgres.WithTimeout(4*time.Second))
+	s.SetLockedWait(3 * time.Second) // the deadlock is found first, however loaded the machine
 	a := createAccount(t, s)
 	limits := []verifyd.Limit{
 		{Name: "number", Key: "1:a", Rate: verifyd.Rate{Count: 100, Per: time.Hour}, Property: "to"},
