@@ -378,3 +378,26 @@ func TestNoCodeOnDiskOrInLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestDevOnAReachableAddressWarns: the dev inbox shows every code without
+// a password, so --dev on an address other machines can reach says so.
+func TestDevOnAReachableAddressWarns(t *testing.T) {
+	t.Parallel()
+	const warning = "anyone who reaches it can read every code"
+	// The log is written behind the server (logwriter): read it once the
+	// server has stopped.
+	loop := startServer(t)
+	if err := loop.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(loop.stderr.String(), warning) {
+		t.Errorf("warning on loopback:\n%s", loop.stderr)
+	}
+	all := startServer(t, "--addr", "0.0.0.0:0")
+	if err := all.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(all.stderr.String(), warning) {
+		t.Errorf("no warning for --dev on 0.0.0.0:\n%s", all.stderr)
+	}
+}

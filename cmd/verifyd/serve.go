@@ -335,6 +335,12 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 	logger.Info("verifyd listening", "url", url, "transport", note, "db", c.db.kind, "sms", smsKind(c.sms), "dev", c.dev)
 	if c.dev {
 		printDevBanner(e, url, devUser, devSecret, c.smpp.Addr)
+		if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+			// The inbox needs no password and shows every code: fine on a
+			// developer's loopback, a leak on an address others reach.
+			logger.Warn("dev mode on an address other machines can reach: anyone who reaches it can read every code in the inbox; listen on 127.0.0.1, or drop --dev",
+				"addr", ln.Addr().String())
+		}
 	}
 	if e.started != nil {
 		e.started(url)
