@@ -123,22 +123,11 @@ func TestTwoInstancesSettleEveryMessageWhateverOrderReceiptsCome(t *testing.T) {
 		receipts = append(receipts, first, verifyd.Receipt{CarrierID: ids[1], State: verifyd.DeliveryDelivered, At: at.Add(2 * time.Second)})
 	}
 	rand.Shuffle(len(receipts), func(i, j int) { receipts[i], receipts[j] = receipts[j], receipts[i] })
-	const recorders = 8
-	parallel(recorders+1, func(i int) {
-		if i == recorders {
-			for j := 0; j < len(results); j += 16 {
-				if err := stores[j/16%2].FinishMessages(t.Context(), results[j:min(j+16, len(results))]); err != nil {
-					t.Error(err)
-				}
-			}
-			return
-		}
-		for j := i; j < len(receipts); j += recorders {
-			if err := stores[j%2].RecordReceipt(t.Context(), receipts[j]); err != nil {
-				t.Error(err)
-			}
-		}
-	})
+	seqs := make([][]verifyd.Receipt, len(receipts))
+	for j, r := range receipts {
+		seqs[j] = []verifyd.Receipt{r}
+	}
+	settleRacing(t, stores, results, seqs)
 	for n := range messages {
 		v, _ := pending(a, n)
 		got, err := stores[1].FindVerification(t.Context(), a.ID, v.ID)
@@ -204,24 +193,7 @@ func TestTwoInstancesReplaceProvisionalReceiptsAndCountPartsRight(t *testing.T) 
 		parts = append(parts, first, second)
 	}
 	rand.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
-	const recorders = 8
-	parallel(recorders+1, func(i int) {
-		if i == recorders {
-			for j := 0; j < len(results); j += 16 {
-				if err := stores[j/16%2].FinishMessages(t.Context(), results[j:min(j+16, len(results))]); err != nil {
-					t.Error(err)
-				}
-			}
-			return
-		}
-		for j := i; j < len(parts); j += recorders {
-			for _, r := range parts[j] {
-				if err := stores[j%2].RecordReceipt(t.Context(), r); err != nil {
-					t.Error(err)
-				}
-			}
-		}
-	})
+	settleRacing(t, stores, results, parts)
 	for id, state := range want {
 		got, err := stores[1].FindVerification(t.Context(), a.ID, id)
 		if err != nil {
@@ -484,4 +456,30 @@ func TestTwoInstancesSettleRandomProvisionalReceipts(t *testing.T) {
 		failed[id] = state == verifyd.DeliveryUndeliverable
 	}
 	checkPartCounts(t, dsn, failed)
+}
+
+// settleRacing records results on the two instances in turn, in batches of
+// 16, while 8 recorders record the receipt sequences seqs, each in its own
+// order and sequence j on instance j%2: finishes and receipts race as they
+// do between a worker and a carrier.
+func settleRacing(t *testing.T, stores [2]*postgres.Store, results []verifyd.MessageResult, seqs [][]verifyd.Receipt) {
+	t.Helper()
+	const recorders = 8
+	parallel(recorders+1, func(i int) {
+		if i == recorders {
+			for j := 0; j < len(results); j += 16 {
+				if err := stores[j/16%2].FinishMessages(t.Context(), results[j:min(j+16, len(results))]); err != nil {
+					t.Error(err)
+				}
+			}
+			return
+		}
+		for j := i; j < len(seqs); j += recorders {
+			for _, r := range seqs[j] {
+				if err := stores[j%2].RecordReceipt(t.Context(), r); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	})
 }
