@@ -85,7 +85,11 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 
 // writeJSON writes v as the body of a JSON answer.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b := mustMarshal(v)
+	writeJSONBytes(w, status, mustMarshal(v))
+}
+
+// writeJSONBytes writes b, JSON already encoded, as the answer.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)

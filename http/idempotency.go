@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"net/http"
-	"strconv"
 
 	"verifyd"
 )
@@ -41,11 +40,8 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 		case !prev.Done:
 			return verifyd.Errorf(verifyd.ECONFLICT, "A request with this Idempotency-Key is still running; retry later.")
 		}
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("Content-Length", strconv.Itoa(len(prev.Response)))
 		w.Header().Set("Idempotent-Replayed", "true")
-		w.WriteHeader(prev.Status)
-		w.Write(prev.Response)
+		writeJSONBytes(w, prev.Status, prev.Response)
 		return nil
 	}
 
@@ -58,24 +54,21 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 			s.cfg.Store.FinishIdempotentRequest(ctx, &verifyd.IdempotentRequest{AccountID: a.ID, Key: key})
 		}
 	}()
-	// fn records its 202 on the key in the create's own transaction:
-	// should this process die before the Finish below, the record still
-	// says what the create did.
+	// fn records its 202 on the key in the create's own transaction, so
+	// the record says what the create did even if this process dies now;
+	// any other answer releases the key, so that a retry runs anew.
 	reserved := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now}
 	if err := fn(rec, reserved); err != nil {
 		s.renderError(rec, r, err)
 	}
 	done = true
-
-	result := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now}
-	if rec.status < 400 {
-		result.Done, result.Status, result.Response = true, rec.status, rec.body.Bytes()
-	}
-	if err := s.cfg.Store.FinishIdempotentRequest(ctx, result); err != nil {
-		// The create has committed, so its answer is still the truth and is
-		// sent; only a retry with this key would now wait until the record
-		// is purged. That is worth an operator's attention.
-		s.log.Error("recording an idempotent answer", "request", requestID(r.Context()), "err", err)
+	if rec.status != http.StatusAccepted {
+		if err := s.cfg.Store.FinishIdempotentRequest(ctx, &verifyd.IdempotentRequest{AccountID: a.ID, Key: key}); err != nil {
+			// The answer is still the truth and is sent; only a retry with
+			// this key now waits out the lease (IdempotencyLease). That is
+			// worth an operator's attention.
+			s.log.Error("releasing an idempotency key", "request", requestID(r.Context()), "err", err)
+		}
 	}
 	for k, v := range rec.header {
 		w.Header()[k] = v

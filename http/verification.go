@@ -117,16 +117,18 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 		limits = nil
 		holdTestMessage(m)
 	}
-	answer := verifyCode{
+	// Encoded once: the same bytes are recorded on an Idempotency-Key and
+	// sent.
+	answer := mustMarshal(verifyCode{
 		RequestID:    v.ID,
 		PhoneNumber:  v.PhoneNumber,
 		Status:       v.CreateStatus(),
 		NumberStatus: v.NumberStatus,
 		Created:      timestamp(v.Created),
-	}
+	})
 	if reserved != nil {
 		done := *reserved
-		done.Done, done.Status, done.Response = true, http.StatusAccepted, mustMarshal(answer)
+		done.Done, done.Status, done.Response = true, http.StatusAccepted, answer
 		err = s.cfg.Store.CreateVerificationWithAnswer(ctx, v, m, limits, &done)
 	} else {
 		err = s.cfg.Store.CreateVerification(ctx, v, m, limits)
@@ -152,7 +154,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Accou
 	} else if m != nil && s.cfg.Wake != nil {
 		s.cfg.Wake()
 	}
-	writeJSON(w, http.StatusAccepted, answer)
+	writeJSONBytes(w, http.StatusAccepted, answer)
 	return nil
 }
 
