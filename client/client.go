@@ -150,7 +150,10 @@ func segment(requestID string) bool {
 func (c *Client) Validate(ctx context.Context, requestID, code string) (*VerifyCode, error) {
 	finished := &VerifyCode{RequestID: requestID, Status: Finished}
 	if !segment(requestID) {
-		return finished, c.check()
+		if err := c.check(); err != nil {
+			return nil, err
+		}
+		return finished, nil
 	}
 	var out VerifyCode
 	resp, err := c.do(ctx, http.MethodPut, "/webapi/verify/"+url.PathEscape(requestID)+"/validate", nil,

@@ -396,6 +396,11 @@ func TestWireBaseURL(t *testing.T) {
 		if _, err := bad.Send(context.Background(), client.SendRequest{To: "447979080215"}); err == nil {
 			t.Errorf("BaseURL %q was used by Send", base)
 		}
+		// An id that is not one path segment is answered without a
+		// request, but a bad BaseURL is still an error, with no result.
+		if got, err := bad.Validate(context.Background(), "a/b", "123456"); err == nil || got != nil {
+			t.Errorf("BaseURL %q: Validate of a malformed id = %+v, %v; want no result and an error", base, got, err)
+		}
 	}
 	if n := f.count(); n != 0 {
 		t.Errorf("%d requests were sent", n)

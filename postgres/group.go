@@ -53,7 +53,9 @@ type groups[T any] struct {
 	commit func(ctx context.Context, group []*call[T]) ([]error, error)
 	// waitAll makes a caller whose context ends wait for its call anyway,
 	// once a committer has taken it: for calls that run the caller's own
-	// code (a validate's fn), which must not run after the caller returned.
+	// code (a validate's fn), which must not run after the caller returned,
+	// and for creates, which must not be answered an error for a create
+	// their group then commits.
 	waitAll bool
 }
 

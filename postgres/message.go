@@ -345,12 +345,13 @@ func (s *Store) finishBatch(results []verifyd.MessageResult) *pgx.Batch {
 					break
 				}
 			}
-			mine := map[string]bool{}
 			for i, id := range r.CarrierIDs {
 				// One row per carrier id: an id twice in a batch would
 				// make the upsert touch its row twice, which it refuses.
-				if !mine[id] {
-					mine[id], seen[id] = true, true
+				// None of this message's ids is in seen yet (see above),
+				// so one there came from an earlier part of it.
+				if !seen[id] {
+					seen[id] = true
 					parts = append(parts, part{id, r.RequestID, string(r.State), int32(i), int32(r.Attempt), ms(r.At)})
 				}
 			}

@@ -139,8 +139,9 @@ const boundLockWait = `SELECT set_config('lock_timeout', CASE
 		AND current_setting('lock_timeout')::interval < $1::bigint * interval '1 millisecond'
 	THEN current_setting('lock_timeout') ELSE $1::text END, true)`
 
-// queueBoundLockWait adds boundLockWait to a batch that has begun a
-// transaction.
+// queueBoundLockWait adds boundLockWait to a batch, which has begun a
+// transaction or is one pipeline (the implicit transaction it then runs
+// in ends with it).
 func (s *Store) queueBoundLockWait(b *pgx.Batch) {
 	b.Queue(boundLockWait, fmt.Sprint(s.lockedWait().Milliseconds()))
 }

@@ -433,12 +433,13 @@ func smsKind(s string) string {
 // serverKey finds the server key: VERIFYD_SECRET_KEY, --secret-key-file,
 // or in dev mode a key kept beside the SQLite database (made once).
 func serverKey(c *serveConfig, e *env) ([]byte, error) {
-	if e.getenv("VERIFYD_SECRET_KEY") != "" && c.secretKeyFile != "" {
+	v := e.getenv("VERIFYD_SECRET_KEY")
+	if v != "" && c.secretKeyFile != "" {
 		// Taking one silently would serve with a key the operator did not
 		// mean: stored codes and texts would not open.
 		return nil, usagef("both VERIFYD_SECRET_KEY and --secret-key-file give a server key; unset one of them")
 	}
-	if v := e.getenv("VERIFYD_SECRET_KEY"); v != "" {
+	if v != "" {
 		key, err := otp.ParseKey(v)
 		if err != nil {
 			return nil, fmt.Errorf("VERIFYD_SECRET_KEY: %w", err)
