@@ -320,7 +320,13 @@ func (s *Store) createAroundLocked(ctx context.Context, group []*call[createArgs
 		return nil, cause
 	}
 	if len(rest) > 0 {
-		restErrs, err := s.createTx(ctx, rest)
+		// The stuck creates' answers are decided, so the rest cannot go
+		// back to groups.run to be tried again after a deadlock.
+		var restErrs []error
+		err := retryAborted(ctx, func() (err error) {
+			restErrs, err = s.createTx(ctx, rest)
+			return err
+		})
 		for j, i := range at {
 			if err != nil {
 				errs[i] = s.translate(ctx, err)

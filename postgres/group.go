@@ -212,11 +212,9 @@ func lockTimeout(err error) bool {
 func (g *groups[T]) run(s *Store, group []*call[T]) (errs []error, err error) {
 	ctx, cancel := s.bound(context.Background())
 	defer cancel()
-	for range 3 {
+	err = retryAborted(ctx, func() (err error) {
 		errs, err = g.commit(ctx, group)
-		if err == nil || !(isDeadlock(err) || pgconn.SafeToRetry(err)) || ctx.Err() != nil {
-			break
-		}
-	}
+		return err
+	})
 	return errs, s.translate(ctx, err)
 }

@@ -306,12 +306,7 @@ func (s *Store) FinishMessages(ctx context.Context, results []verifyd.MessageRes
 // messages were never recorded and went out again once their leases ran
 // out.
 func (s *Store) finish(ctx context.Context, results []verifyd.MessageResult) error {
-	var err error
-	for range 3 {
-		if err = s.pool.SendBatch(ctx, s.finishBatch(results)).Close(); !isDeadlock(err) {
-			break
-		}
-	}
+	err := retryAborted(ctx, func() error { return s.pool.SendBatch(ctx, s.finishBatch(results)).Close() })
 	if lockTimeout(err) && len(results) > 1 {
 		return s.finishAroundLocked(ctx, results, err)
 	}
@@ -586,14 +581,13 @@ func (s *Store) receiptsAroundLocked(ctx context.Context, group []*call[verifyd.
 	if len(rest) == 0 {
 		return errs, nil
 	}
+	// The answers of the locked receipts are decided, so the rest cannot
+	// go back to groups.run to be tried again after a deadlock.
 	var restErrs []error
-	for range 3 {
-		// The answers of the locked receipts are decided, so the rest
-		// cannot go back to groups.run to be tried again after a deadlock.
-		if restErrs, err = s.receiptTx(ctx, rest); !isDeadlock(err) || ctx.Err() != nil {
-			break
-		}
-	}
+	err = retryAborted(ctx, func() (err error) {
+		restErrs, err = s.receiptTx(ctx, rest)
+		return err
+	})
 	for j, i := range at {
 		if err != nil {
 			errs[i] = s.translate(ctx, err)

@@ -111,6 +111,19 @@ func rollback(ctx context.Context, conn *pgxpool.Conn) {
 	}
 }
 
+// retryAborted runs fn, up to three times while the server aborts it to
+// break a deadlock (or the connection was found dead before anything was
+// sent) and ctx lasts: either way nothing of it was committed.
+func retryAborted(ctx context.Context, fn func() error) error {
+	var err error
+	for range 3 {
+		if err = fn(); err == nil || !(isDeadlock(err) || pgconn.SafeToRetry(err)) || ctx.Err() != nil {
+			break
+		}
+	}
+	return err
+}
+
 // isDeadlock reports a transaction the server chose to abort to break a
 // lock cycle; running it again is safe.
 func isDeadlock(err error) bool {

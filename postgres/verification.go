@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"verifyd"
 )
@@ -181,12 +180,10 @@ func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([
 	// retried validates', and running the whole group again would run the
 	// others' fns twice. So validateLocked is retried here, alone.
 	var lockedErrs []error
-	for range 3 {
+	err = retryAborted(ctx, func() (err error) {
 		lockedErrs, err = s.validateLocked(ctx, again)
-		if err == nil || !(isDeadlock(err) || pgconn.SafeToRetry(err)) || ctx.Err() != nil {
-			break
-		}
-	}
+		return err
+	})
 	if err != nil {
 		err = s.translate(ctx, err)
 		for _, i := range at {
