@@ -128,8 +128,9 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 				return "", temporary("ESME_NOTBOUND", err)
 			}
 		}
-		// Fail fast on a part already past its validity, before waiting
-		// for anything; the period itself is taken once the waits are over.
+		// Fail fast on a part already past its validity (pick may have
+		// waited for a bind), before the throttle, rate and window waits;
+		// the period itself is taken once those are over.
 		if _, err := c.validity(m.ValidUntil); err != nil {
 			return "", err
 		}
