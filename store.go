@@ -72,6 +72,7 @@ type MessageStore interface {
 	// attempt on each. Due messages whose Deadline is not after now are not
 	// returned: they become DeliveryExpired and their text is wiped. A
 	// message is never returned to two claims while its lease holds.
+	// Messages returned together with an error are leased all the same.
 	ClaimMessages(ctx context.Context, now time.Time, lease time.Duration, max int) ([]*Message, error)
 	// FinishMessages records the outcome of claimed messages in one
 	// transaction, releases their leases, and matches any receipt that
