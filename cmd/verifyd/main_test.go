@@ -119,7 +119,6 @@ func launch(t *testing.T, dir string, args ...string) *server {
 
 type answer struct {
 	status int
-	header http.Header
 	body   []byte
 }
 
@@ -156,7 +155,7 @@ func (s *server) call(t *testing.T, method, path, body string, hdr ...string) an
 	if err != nil {
 		t.Fatal(err)
 	}
-	return answer{resp.StatusCode, resp.Header, b}
+	return answer{resp.StatusCode, b}
 }
 
 // send creates a verification for number and returns its request id.

@@ -52,11 +52,10 @@ func binary(t *testing.T) string {
 
 // proc is a verifyd serve process.
 type proc struct {
-	cmd          *exec.Cmd
-	url          string
-	user, secret string
-	exited       chan error
-	logs         *syncBuffer // everything it wrote to stderr
+	cmd    *exec.Cmd
+	url    string
+	exited chan error
+	logs   *syncBuffer // everything it wrote to stderr
 }
 
 // startProc starts `verifyd serve` with args and waits for its start-up
@@ -233,7 +232,6 @@ func checkDelivered(t *testing.T, db, user, secret string, ids []string) {
 				t.Fatal(err)
 			}
 			var rec struct {
-				State       string
 				PhoneNumber string
 				Delivery    struct{ State string }
 			}
