@@ -120,10 +120,10 @@ func TestSourceAndDestinationAddresses(t *testing.T) {
 	t.Parallel()
 	ton3 := uint8(3)
 	cases := []struct {
-		name, from, to string
-		ton, npi       byte
-		fix            *uint8
-		wantAddr       string
+		name, from string
+		ton, npi   byte
+		fix        *uint8
+		wantAddr   string
 	}{
 		{name: "International", from: "447700900999", ton: 1, npi: 1, wantAddr: "447700900999"},
 		{name: "PlusStripped", from: "+447700900999", ton: 1, npi: 1, wantAddr: "447700900999"},

@@ -86,7 +86,6 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 type session struct {
 	c     *Client
 	role  role
-	slot  int
 	conn  net.Conn
 	r     *bufio.Reader
 	log   *slog.Logger
@@ -121,7 +120,6 @@ func newSession(c *Client, r role, slot int, conn net.Conn, br *bufio.Reader) *s
 	s := &session{
 		c:        c,
 		role:     r,
-		slot:     slot,
 		conn:     conn,
 		r:        br,
 		log:      c.log.With("bind", slot, "role", r.String()),
