@@ -71,7 +71,7 @@ func TestRoundTrip(t *testing.T) {
 	tlvs.SetCString(TagReceiptedMessageID, "AB12")
 	tlvs.SetUint8(TagMessageState, 2)
 	tlvs.Set(TagNetworkErrorCode, []byte{3, 0, 0x22})
-	tlvs.SetUint16(TagSarMsgRefNum, 0x1234)
+	tlvs.Set(TagSarMsgRefNum, []byte{0x12, 0x34})
 	tlvs.SetUint8(TagSarTotalSegments, 2)
 	tlvs.SetUint8(TagSarSegmentSeqnum, 1)
 	tlvs.Set(TagMessagePayload, []byte{0, 1, 2})
@@ -360,8 +360,8 @@ func TestTLVTagsAndExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ne, ok := p.TLVs.NetworkErrorCode(); !ok || ne != (NetworkError{Type: 3, Code: 0x22}) {
-		t.Fatalf("network_error_code %+v %v", ne, ok)
+	if v, ok := p.TLVs.Get(TagNetworkErrorCode); !ok || !bytes.Equal(v, []byte{0x03, 0x00, 0x22}) {
+		t.Fatalf("network_error_code % x %v", v, ok)
 	}
 }
 

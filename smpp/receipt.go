@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"verifyd"
 )
@@ -63,13 +62,8 @@ type DeliveryReport struct {
 	HasState bool
 	// Stat is the text's stat: word as sent, for words outside the list.
 	Stat string
-	// Err is the text's err: value; Network the network_error_code TLV.
-	Err        string
-	Network    NetworkError
-	HasNetwork bool
-	// SubmitDate and DoneDate are the text's dates in the SMSC's local time
-	// (read as UTC, which it may not be); zero when absent or unreadable.
-	SubmitDate, DoneDate time.Time
+	// Err is the text's err: value.
+	Err string
 }
 
 // IsReceipt reports whether a deliver_sm (or data_sm) is a delivery receipt. All of bits
@@ -100,9 +94,6 @@ func ParseReceipt(p *PDU) DeliveryReport {
 		r.State, r.HasState = st, true
 	}
 	r.Err = firstToken(fields["err"])
-	r.Network, r.HasNetwork = p.TLVs.NetworkErrorCode()
-	r.SubmitDate = receiptDate(firstToken(fields["submit date"]))
-	r.DoneDate = receiptDate(firstToken(fields["done date"]))
 	return r
 }
 
@@ -165,8 +156,8 @@ func asciiLower(s string) string {
 	return string(b)
 }
 
-// firstToken keeps a value up to its first blank. Ids, error codes and dates
-// hold none, and a receipt with a malformed text: key cannot then smuggle the
+// firstToken keeps a value up to its first blank. Ids and error codes hold
+// none, and a receipt with a malformed text: key cannot then smuggle the
 // message text (the code) into a field that is stored or logged.
 func firstToken(s string) string {
 	if i := strings.IndexAny(s, " \t\r\n"); i >= 0 {
@@ -188,24 +179,6 @@ func safeStat(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// receiptDate reads YYMMDDhhmm or YYMMDDhhmmss.
-func receiptDate(s string) time.Time {
-	layout := ""
-	switch len(s) {
-	case 10:
-		layout = "0601021504"
-	case 12:
-		layout = "060102150405"
-	default:
-		return time.Time{}
-	}
-	t, err := time.Parse(layout, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
 }
 
 // NormalizeID puts an SMSC message id in the one form both sides of a match

@@ -67,16 +67,6 @@ func (ts TLVs) Uint8(t Tag) (v uint8, ok bool) {
 	return b[0], true
 }
 
-// Uint16 returns the value of a two-octet TLV; ok is false when it is absent
-// or not two octets long.
-func (ts TLVs) Uint16(t Tag) (v uint16, ok bool) {
-	b, ok := ts.Get(t)
-	if !ok || len(b) != 2 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint16(b), true
-}
-
 // CString returns the value of a C-octet string TLV without its NUL. A value
 // missing its NUL is accepted as it stands, since some SMSCs omit it.
 func (ts TLVs) CString(t Tag) (string, bool) {
@@ -106,27 +96,8 @@ func (ts *TLVs) Set(t Tag, v []byte) {
 // SetUint8 sets a one-octet TLV.
 func (ts *TLVs) SetUint8(t Tag, v uint8) { ts.Set(t, []byte{v}) }
 
-// SetUint16 sets a two-octet TLV.
-func (ts *TLVs) SetUint16(t Tag, v uint16) { ts.Set(t, binary.BigEndian.AppendUint16(nil, v)) }
-
 // SetCString sets a C-octet string TLV (the NUL is added).
 func (ts *TLVs) SetCString(t Tag, s string) { ts.Set(t, append([]byte(s), 0)) }
-
-// NetworkError is the value of network_error_code: a network type (3 is GSM)
-// and that network's error code.
-type NetworkError struct {
-	Type byte
-	Code uint16
-}
-
-// NetworkErrorCode returns the network_error_code TLV.
-func (ts TLVs) NetworkErrorCode() (NetworkError, bool) {
-	b, ok := ts.Get(TagNetworkErrorCode)
-	if !ok || len(b) != 3 {
-		return NetworkError{}, false
-	}
-	return NetworkError{Type: b[0], Code: binary.BigEndian.Uint16(b[1:])}, true
-}
 
 var errTLVShort = errors.New("TLV runs past the end of the PDU")
 
