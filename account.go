@@ -274,7 +274,7 @@ func (s *Settings) Set(key, value string) error {
 		}
 		s.FailuresOff, s.MaxFailures = false, n
 	case "failures.cooldown", "watch.cooldown":
-		d, perr := periodUpTo(value)
+		d, perr := ParsePeriod(value)
 		if perr != nil {
 			return fmt.Errorf("%s: %v", key, perr)
 		}
@@ -306,7 +306,7 @@ func (s *Settings) Set(key, value string) error {
 			return fmt.Errorf("%s: %v", key, err)
 		}
 		if _, per, _ := strings.Cut(value, "/"); value != "off" {
-			if _, err := periodUpTo(per); err != nil {
+			if _, err := ParsePeriod(per); err != nil {
 				return fmt.Errorf("%s: %v", key, err)
 			}
 		}
@@ -320,25 +320,6 @@ func (s *Settings) Set(key, value string) error {
 
 // MaxPeriod is the longest period a limit or a cooldown may have.
 const MaxPeriod = 3650 * 24 * time.Hour
-
-// periodUpTo reads a period as ParsePeriod does, up to MaxPeriod. The cap
-// also keeps a count of days from wrapping round time.Duration, which
-// would turn "5/200000d" into a negative period, a limit silently off.
-func periodUpTo(v string) (time.Duration, error) {
-	d, err := ParsePeriod(v)
-	if err != nil {
-		return 0, err
-	}
-	tooLong := d > MaxPeriod
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		n, _ := strconv.Atoi(days) // ParsePeriod has read it
-		tooLong = n > int(MaxPeriod/(24*time.Hour))
-	}
-	if tooLong {
-		return 0, fmt.Errorf("%q is too long: a period may be at most %s", v, formatPeriod(MaxPeriod))
-	}
-	return d, nil
-}
 
 // Reserved reports whether from is on the account's reserved list,
 // ignoring case and surrounding spaces (a handset shows "BANK" and "bank"

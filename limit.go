@@ -1,7 +1,10 @@
 package verifyd
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -43,21 +46,36 @@ func ParseRate(s string) (Rate, error) {
 	return Rate{Count: n, Per: d}, nil
 }
 
-// ParsePeriod reads a period of a second or more: a Go duration ("10m",
-// "90s") or a whole number of days ("1d").
+// ParsePeriod reads a period of a second up to MaxPeriod: a Go duration
+// ("10m", "90s") or a whole number of days ("1d"). The cap also keeps a
+// count of days from wrapping round time.Duration, which would turn
+// "5/200000d" into a negative period, a limit silently off.
 func ParsePeriod(s string) (time.Duration, error) {
+	var d time.Duration
 	if days, isDays := strings.CutSuffix(s, "d"); isDays {
 		nd, err := strconv.Atoi(days)
 		if err != nil || nd < 1 {
 			return 0, fmt.Errorf("%q is not a period", s)
 		}
-		return time.Duration(nd) * 24 * time.Hour, nil
+		if nd > int(MaxPeriod/(24*time.Hour)) {
+			return 0, tooLong(s)
+		}
+		d = time.Duration(nd) * 24 * time.Hour
+	} else {
+		var err error
+		d, err = time.ParseDuration(s)
+		if err != nil || d < time.Second {
+			return 0, fmt.Errorf("%q is not a period of a second or more", s)
+		}
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < time.Second {
-		return 0, fmt.Errorf("%q is not a period of a second or more", s)
+	if d > MaxPeriod {
+		return 0, tooLong(s)
 	}
 	return d, nil
+}
+
+func tooLong(period string) error {
+	return fmt.Errorf("%q is too long: a period may be at most %s", period, formatPeriod(MaxPeriod))
 }
 
 func formatPeriod(d time.Duration) string {
@@ -100,7 +118,8 @@ type LimitKind int
 // The kinds of limit. Only a LimitRate is charged by a send; the others
 // refuse while something the store keeps says so, and charge nothing.
 const (
-	// LimitRate is a GCRA bucket of Rate, charged once per send.
+	// LimitRate is a sliding window of Rate (see Take), charged once per
+	// send.
 	LimitRate LimitKind = iota
 	// LimitFailures refuses sends to the verification's own number while
 	// the number's run of consecutive wrong codes (kept by
@@ -231,24 +250,164 @@ func RunCooldown(limits []Limit) time.Duration {
 	return 0
 }
 
-// Take applies the generic cell rate algorithm (GCRA) to one bucket whose
-// theoretical arrival time is tat (zero for a new bucket). A bucket admits
-// Count sends at once, then one every Per/Count. It returns the bucket's new
-// tat when the send is allowed, or how long to wait when it is not.
-//
-// One timestamp per bucket is all a store keeps, and the answer is exact, so
-// Retry-After is too.
-func (l Limit) Take(tat, now time.Time) (next time.Time, wait time.Duration, ok bool) {
-	interval := l.Rate.Per / time.Duration(l.Rate.Count)
-	if tat.Before(now) {
-		tat = now
+// Take judges one more send at now against the sliding window of l.Rate:
+// it is allowed while fewer than Count sends were charged to b in the
+// Per before it, so that no window of Per ever holds more than Count, the
+// first ones included ("5/10m" lets 5 through, then the 6th at 10 minutes
+// after the 1st). It returns the bucket with the send charged when it is
+// allowed, or how long until it would be when it is not, exactly: a retry
+// after wait passes, one before it does not.
+func (l Limit) Take(b Bucket, now time.Time) (next Bucket, wait time.Duration, ok bool) {
+	g := l.Rate.grain()
+	sends := b.live(l.Rate, now)
+	n := 0
+	for _, s := range sends {
+		n += s.n
 	}
-	next = tat.Add(interval)
-	allowAt := next.Add(-l.Rate.Per)
-	if now.Before(allowAt) {
-		return tat, allowAt.Sub(now), false
+	if n >= l.Rate.Count {
+		// The oldest sends must leave until one place is free; a slot leaves
+		// whole, once its last possible send is a Per old.
+		over := n - l.Rate.Count + 1
+		for _, s := range sends {
+			if over -= s.n; over <= 0 {
+				return b, s.at.Add(g + l.Rate.Per).Sub(now), false
+			}
+		}
 	}
-	return next, 0, true
+	at := now
+	if g > 0 {
+		at = now.Truncate(g)
+	}
+	out := make([]slot, len(sends), len(sends)+1)
+	copy(out, sends)
+	if k := len(out) - 1; k >= 0 && out[k].at.Equal(at) {
+		out[k].n++
+	} else {
+		out = append(out, slot{at: at, n: 1})
+	}
+	return Bucket{sends: out, Until: at.Add(g + l.Rate.Per)}, 0, true
+}
+
+// exactUpTo is the largest Count whose sends a bucket keeps one by one, to
+// the nanosecond. A larger rate (a country's 50,000 a day) counts its sends
+// in slots of Per/exactUpTo, and judges each slot as if all its sends were
+// at its end: never more than Count in a Per, at the price of refusing up to
+// one slot's length early. Either way a bucket keeps at most about exactUpTo
+// entries.
+const exactUpTo = 64
+
+func (r Rate) grain() time.Duration {
+	if r.Count <= exactUpTo {
+		return 0
+	}
+	return r.Per / exactUpTo
+}
+
+// Bucket is what a store keeps of one rate limit's key: the sends charged
+// to it that may still count, oldest first. The zero Bucket has none.
+type Bucket struct {
+	sends []slot
+	// Until is when the last send leaves the window: from then on the
+	// bucket counts nothing, and a store may delete it.
+	Until time.Time
+	// gcra is the theoretical arrival time of a bucket stored by an older
+	// verifyd, which kept one timestamp per key (see DecodeBucket).
+	gcra time.Time
+}
+
+type slot struct {
+	at time.Time // when its sends were; the start of its grain
+	n  int
+}
+
+// Sends counts the sends b keeps, those whose window has passed included
+// until the next charge drops them.
+func (b Bucket) Sends() int {
+	n := 0
+	for _, s := range b.sends {
+		n += s.n
+	}
+	return n
+}
+
+// live returns b's sends that still count at now under r, oldest first.
+func (b Bucket) live(r Rate, now time.Time) []slot {
+	g := r.grain()
+	if !b.gcra.IsZero() {
+		return gcraSends(b.gcra, r, now)
+	}
+	i := 0
+	for i < len(b.sends) && !b.sends[i].at.Add(g+r.Per).After(now) {
+		i++
+	}
+	return b.sends[i:]
+}
+
+// gcraSends reads the GCRA state tat of an older bucket as the sends it
+// stood for: each of its outstanding emission intervals is a send that
+// leaves the window when that interval would have ended, so a bucket
+// charged before an upgrade refuses until about when it did before.
+func gcraSends(tat time.Time, r Rate, now time.Time) []slot {
+	interval := r.Per / time.Duration(r.Count)
+	var out []slot
+	for i := r.Count - 1; i >= 0; i-- {
+		leaves := tat.Add(-time.Duration(i) * interval)
+		if leaves.After(now) {
+			out = append(out, slot{at: leaves.Add(-r.Per - r.grain()), n: 1})
+		}
+	}
+	return out
+}
+
+// bucketVersion leads every encoded Bucket, so that another layout can be
+// told apart later.
+const bucketVersion = 1
+
+// Encode returns b as a store keeps it: a version byte, then each slot's
+// time (Unix nanoseconds, each after the first as the step from the one
+// before) and count, as varints.
+func (b Bucket) Encode() []byte {
+	out := make([]byte, 0, 1+len(b.sends)*(binary.MaxVarintLen64+2))
+	out = append(out, bucketVersion)
+	var prev int64
+	for _, s := range b.sends {
+		t := s.at.UnixNano()
+		out = binary.AppendVarint(out, t-prev)
+		out = binary.AppendUvarint(out, uint64(s.n))
+		prev = t
+	}
+	return out
+}
+
+// DecodeBucket reads a bucket a store kept: data from Encode, or, for a row
+// an older verifyd wrote (data empty), its one GCRA timestamp tat.
+func DecodeBucket(data []byte, tat time.Time) (Bucket, error) {
+	if len(data) == 0 {
+		if tat.UnixNano() <= 0 {
+			return Bucket{}, nil
+		}
+		return Bucket{gcra: tat, Until: tat}, nil
+	}
+	if data[0] != bucketVersion {
+		return Bucket{}, fmt.Errorf("limit bucket of unknown version %d", data[0])
+	}
+	b := Bucket{Until: tat}
+	var t int64
+	for rest := data[1:]; len(rest) > 0; {
+		d, k := binary.Varint(rest)
+		if k <= 0 {
+			return Bucket{}, errors.New("limit bucket: bad time")
+		}
+		rest = rest[k:]
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n == 0 || n > math.MaxInt32 {
+			return Bucket{}, errors.New("limit bucket: bad count")
+		}
+		rest = rest[k:]
+		t += d
+		b.sends = append(b.sends, slot{at: time.Unix(0, t), n: int(n)})
+	}
+	return b, nil
 }
 
 // FailuresWait judges a LimitFailures limit at now for a number whose run

@@ -1,6 +1,8 @@
 package verifyd
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -21,7 +23,7 @@ func TestRate(t *testing.T) {
 			t.Errorf("ParseRate(%q).String() = %q, want %q", tc.in, got, tc.out)
 		}
 	}
-	for _, bad := range []string{"", "5", "x/1m", "0/1m", "5/0s", "5/1x", "-1/1m", "5/500ms"} {
+	for _, bad := range []string{"", "5", "x/1m", "0/1m", "5/0s", "5/1x", "-1/1m", "5/500ms", "5/3651d", "5/87601h", "5/200000d"} {
 		if _, err := ParseRate(bad); err == nil {
 			t.Errorf("ParseRate(%q) took it", bad)
 		}
@@ -32,28 +34,159 @@ func TestLimitTake(t *testing.T) {
 	t.Parallel()
 	l := Limit{Name: "number", Rate: Rate{Count: 5, Per: 10 * time.Minute}, Property: "to"}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var tat time.Time
+	var b Bucket
 	for i := range 5 {
-		next, _, ok := l.Take(tat, now)
+		next, _, ok := l.Take(b, now.Add(time.Duration(i)*time.Minute))
 		if !ok {
 			t.Fatalf("send %d refused", i+1)
 		}
-		tat = next
+		b = next
 	}
-	_, wait, ok := l.Take(tat, now)
-	if ok || wait != 2*time.Minute {
-		t.Fatalf("6th send: ok=%v wait=%v, want refused for 2m", ok, wait)
+	// 5 per 10 minutes: the 6th waits until the 1st is 10 minutes old, and
+	// the 7th until the 2nd is.
+	at := now.Add(5 * time.Minute)
+	_, wait, ok := l.Take(b, at)
+	if ok || wait != 5*time.Minute {
+		t.Fatalf("6th send: ok=%v wait=%v, want refused for 5m", ok, wait)
 	}
-	if _, _, ok := l.Take(tat, now.Add(wait-time.Second)); ok {
+	if _, _, ok := l.Take(b, at.Add(wait-time.Second)); ok {
 		t.Fatal("allowed a second before the wait ended")
 	}
-	if _, _, ok := l.Take(tat, now.Add(wait+time.Second)); !ok {
-		t.Fatal("refused a second after the wait ended")
+	b, _, ok = l.Take(b, at.Add(wait))
+	if !ok {
+		t.Fatal("refused when the wait ended")
+	}
+	if _, wait, ok := l.Take(b, at.Add(wait)); ok || wait != time.Minute {
+		t.Fatalf("7th send: ok=%v wait=%v, want refused for 1m", ok, wait)
 	}
 	e := l.Throttled(wait - 300*time.Millisecond)
-	if e.RetryAfter != 2*time.Minute || e.Limit != "number" || e.Failures[0].Property != "to" ||
-		e.Failures[0].Details != "Too many codes were requested (the number limit is 5/10m); retry after 120 seconds." {
+	if e.RetryAfter != 5*time.Minute || e.Limit != "number" || e.Failures[0].Property != "to" ||
+		e.Failures[0].Details != "Too many codes were requested (the number limit is 5/10m); retry after 300 seconds." {
 		t.Fatalf("Throttled: %+v", e)
+	}
+}
+
+// window is the plain model of a rate: every allowed send's time.
+type window struct {
+	r     Rate
+	sends []time.Time
+}
+
+// inWindow counts the sends in (now-Per, now].
+func (w *window) inWindow(now time.Time) int {
+	n := 0
+	for _, s := range w.sends {
+		if s.Add(w.r.Per).After(now) && !s.After(now) {
+			n++
+		}
+	}
+	return n
+}
+
+// exactWait is how long a send at now must wait under the model: until the
+// oldest send that keeps the window full leaves it.
+func (w *window) exactWait(now time.Time) time.Duration {
+	var live []time.Time
+	for _, s := range w.sends {
+		if s.Add(w.r.Per).After(now) {
+			live = append(live, s)
+		}
+	}
+	if len(live) < w.r.Count {
+		return 0
+	}
+	return live[len(live)-w.r.Count].Add(w.r.Per).Sub(now)
+}
+
+// TestLimitTakeAgainstModel drives Take with random sends, through the
+// store's encoding after every one, and holds it to the model: a rate of
+// up to exactUpTo is judged exactly; a larger one never lets more than
+// Count into a window, and refuses at most one grain longer than the model.
+func TestLimitTakeAgainstModel(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for round := range 300 {
+		r := Rate{Count: 1 + rng.IntN(8), Per: time.Duration(1+rng.IntN(600)) * time.Second}
+		if round%3 == 0 {
+			r.Count = exactUpTo - 2 + rng.IntN(200)
+		}
+		l := Limit{Name: "number", Rate: r}
+		m := &window{r: r}
+		var b Bucket
+		now := start.Add(time.Duration(rng.Int64N(int64(time.Hour))))
+		// Sends come at up to twice the rate or at two thirds of it, so that
+		// windows are often full and often not.
+		step := int64(r.Per / time.Duration(r.Count) * time.Duration(1+2*(round%2)))
+		for range 400 {
+			now = now.Add(time.Duration(rng.Int64N(step)))
+			next, wait, ok := l.Take(b, now)
+			exact := m.exactWait(now)
+			switch g := r.grain(); {
+			case g == 0 && (ok != (exact == 0) || wait != exact):
+				t.Fatalf("%v at +%v: ok=%v wait=%v, want wait %v", r, now.Sub(start), ok, wait, exact)
+			case g > 0 && !ok && (wait < exact || wait > exact+g):
+				t.Fatalf("%v at +%v: wait %v, want %v to %v", r, now.Sub(start), wait, exact, exact+g)
+			case !ok:
+				if _, _, early := l.Take(b, now.Add(wait-time.Nanosecond)); early {
+					t.Fatalf("%v: allowed before its wait ended", r)
+				}
+				if _, _, late := l.Take(b, now.Add(wait)); !late {
+					t.Fatalf("%v: refused when its wait ended", r)
+				}
+				continue
+			}
+			m.sends = append(m.sends, now)
+			if n := m.inWindow(now); n > r.Count {
+				t.Fatalf("%v: %d sends in the window ending at +%v", r, n, now.Sub(start))
+			}
+			if !next.Until.After(now) {
+				t.Fatalf("%v: Until %v is not after the send", r, next.Until)
+			}
+			if len(next.sends) > exactUpTo+2 {
+				t.Fatalf("%v: the bucket keeps %d slots", r, len(next.sends))
+			}
+			got, err := DecodeBucket(next.Encode(), next.Until)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.EqualFunc(got.sends, next.sends, func(a, b slot) bool { return a.at.Equal(b.at) && a.n == b.n }) {
+				t.Fatalf("%v: decoded %v, encoded %v", r, got.sends, next.sends)
+			}
+			b = got
+		}
+	}
+}
+
+// TestLimitTakeReadsAnOlderBucket: a bucket written by the GCRA of an older
+// verifyd (one timestamp) refuses for as long as that GCRA would have.
+func TestLimitTakeReadsAnOlderBucket(t *testing.T) {
+	t.Parallel()
+	l := Limit{Name: "number", Rate: Rate{Count: 5, Per: 10 * time.Minute}}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Five sends at now left the old GCRA's tat 10 minutes ahead: it let the
+	// next one through 2 minutes later.
+	b, err := DecodeBucket(nil, now.Add(10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, wait, ok := l.Take(b, now); ok || wait != 2*time.Minute {
+		t.Fatalf("ok=%v wait=%v, want refused for 2m", ok, wait)
+	}
+	next, _, ok := l.Take(b, now.Add(2*time.Minute))
+	if !ok {
+		t.Fatal("refused after the old bucket's wait")
+	}
+	if _, wait, ok := l.Take(next, now.Add(2*time.Minute)); ok || wait != 2*time.Minute {
+		t.Fatalf("then ok=%v wait=%v, want refused for 2m more", ok, wait)
+	}
+	if b, err := DecodeBucket(nil, time.Unix(0, 0)); err != nil || len(b.live(l.Rate, now)) != 0 {
+		t.Fatalf("a new row (tat 0): %v %v", b, err)
+	}
+	for _, bad := range [][]byte{{9}, {bucketVersion, 0x80}, {bucketVersion, 2, 0}} {
+		if _, err := DecodeBucket(bad, now); err == nil {
+			t.Errorf("DecodeBucket(%v) took it", bad)
+		}
 	}
 }
 

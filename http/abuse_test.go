@@ -87,19 +87,19 @@ func TestEachSendLimit(t *testing.T) {
 		unrelated                 string
 		otherClient, otherAccount bool
 	}{
-		{limit: "number", property: "to", fill: []string{gb1, gb1, gb1, gb1, gb1}, to: gb1, retry: 120, unrelated: gb2},
+		{limit: "number", property: "to", fill: []string{gb1, gb1, gb1, gb1, gb1}, to: gb1, retry: 600, unrelated: gb2},
 		{limit: "numberDaily", limits: map[string]string{"number": "off", "numberDaily": "3/1d"}, property: "to",
-			fill: []string{gb1, gb1, gb1}, to: gb1, retry: 8 * 3600, unrelated: gb2},
+			fill: []string{gb1, gb1, gb1}, to: gb1, retry: 24 * 3600, unrelated: gb2},
 		{limit: "prefix", limits: map[string]string{"prefix": "2/1h"}, property: "to",
-			fill: []string{gb1, gb2}, to: gb3, retry: 1800, unrelated: otherPrefix},
+			fill: []string{gb1, gb2}, to: gb3, retry: 3600, unrelated: otherPrefix},
 		{limit: "country", limits: map[string]string{"country": "2/1d"}, property: "to",
-			fill: []string{gb1, gb2}, to: gb3, retry: 12 * 3600, unrelated: fr},
+			fill: []string{gb1, gb2}, to: gb3, retry: 24 * 3600, unrelated: fr},
 		{limit: "ip", limits: map[string]string{"ip": "2/1m"}, property: "",
-			fill: []string{gb1, gb2}, to: gb3, retry: 30, unrelated: gb3, otherClient: true},
+			fill: []string{gb1, gb2}, to: gb3, retry: 60, unrelated: gb3, otherClient: true},
 		{limit: "account", limits: map[string]string{"account": "2/1m"}, property: "",
-			fill: []string{gb1, gb2}, to: gb3, retry: 30, unrelated: gb3, otherAccount: true},
+			fill: []string{gb1, gb2}, to: gb3, retry: 60, unrelated: gb3, otherAccount: true},
 		{limit: "accountDaily", limits: map[string]string{"accountDaily": "2/1d"}, property: "",
-			fill: []string{gb1, gb2}, to: gb3, retry: 12 * 3600, unrelated: gb3, otherAccount: true},
+			fill: []string{gb1, gb2}, to: gb3, retry: 24 * 3600, unrelated: gb3, otherAccount: true},
 	} {
 		t.Run(c.limit, func(t *testing.T) {
 			t.Parallel()

@@ -310,6 +310,7 @@ func TestCreateThrottled(t *testing.T) {
 	e := newEnv(t)
 	for range 5 {
 		e.create(`{"to":"447979080215","from":"Test"}`)
+		e.advance(time.Minute)
 	}
 	refused := func(wantRetry string) {
 		t.Helper()
@@ -321,12 +322,15 @@ func TestCreateThrottled(t *testing.T) {
 			t.Fatalf("Retry-After = %q, want %q", got, wantRetry)
 		}
 	}
-	// 5 per 10 minutes: the next slot opens 2 minutes on.
-	refused("120")
-	e.advance(119 * time.Second)
+	// 5 per 10 minutes, sent a minute apart: at +5m the next may go when
+	// the first is 10 minutes old, at +10m.
+	refused("300")
+	e.advance(299 * time.Second)
 	refused("1")
 	e.advance(time.Second)
 	e.create(`{"to":"447979080215","from":"Test"}`)
+	// Then the window is full again until the second leaves it, at +11m.
+	refused("60")
 
 	t.Run("OtherNumbersAreNotLimited", func(t *testing.T) {
 		e.create(`{"to":"447979080216","from":"Test"}`)

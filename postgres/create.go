@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -232,7 +233,7 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 		return errs, nil
 	}
 
-	tats := make(map[string]int64, len(keys))
+	buckets := make(map[string]*bucket, len(keys))
 	g := guards{runs: map[runKey]run{}, blocks: map[string]int64{}}
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
@@ -242,7 +243,7 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 		g.queueReads(first, runAccounts, runNumbers, blockKey)
 	}
 	if len(keys) > 0 {
-		queueLockBuckets(first, keys, tats)
+		queueLockBuckets(first, keys, buckets)
 	}
 	err := s.twoTrips(ctx, first, func() (*pgx.Batch, error) {
 		conflicts()
@@ -251,7 +252,7 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 			if errs[i] != nil || len(r.arg.limits) == 0 {
 				continue
 			}
-			if err := take(r.arg.v, r.arg.limits, tats, &g, r.arg.v.Created); err != nil {
+			if err := take(r.arg.v, r.arg.limits, buckets, &g, r.arg.v.Created); err != nil {
 				errs[i] = err
 				refused = append(refused, r.arg.v.ID)
 			}
@@ -262,13 +263,22 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 			second.Queue("DELETE FROM verifications v USING unnest($1::text[]) AS u(id) WHERE v.id = u.id", refused)
 		}
 		g.queueForget(second)
-		if len(keys) > 0 {
-			newTats := make([]int64, len(keys))
-			for i, k := range keys {
-				newTats[i] = tats[k]
+		var (
+			charged []string
+			untils  []int64
+			sends   [][]byte
+		)
+		for _, k := range keys {
+			if b := buckets[k]; b != nil && b.charged {
+				charged = append(charged, k)
+				untils = append(untils, b.Until.UnixNano())
+				sends = append(sends, b.Encode())
 			}
-			second.Queue(`UPDATE limit_buckets b SET tat = u.tat FROM unnest($1::text[], $2::bigint[]) AS u(key, tat)
-				WHERE b.key = u.key AND b.tat <> u.tat`, keys, newTats)
+		}
+		if len(charged) > 0 {
+			second.Queue(`UPDATE limit_buckets b SET tat = u.tat, sends = u.sends
+				FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(key, tat, sends)
+				WHERE b.key = u.key`, charged, untils, sends)
 		}
 		queueRecordAnswers(second, group)
 		return second, nil
@@ -357,10 +367,16 @@ func (s *Store) readInserted(ctx context.Context, group []*call[createArgs], ins
 	return err
 }
 
+// bucket is a limit bucket as a group of creates reads and charges it.
+type bucket struct {
+	verifyd.Bucket
+	charged bool // by a create of the group: to be written back
+}
+
 // queueLockBuckets adds to first the statements that create the buckets of
-// keys (sorted) that are new, lock them all in key order, and read their
-// tats into tats.
-func queueLockBuckets(first *pgx.Batch, keys []string, tats map[string]int64) {
+// keys (sorted) that are new, lock them all in key order, and read them
+// into buckets.
+func queueLockBuckets(first *pgx.Batch, keys []string, buckets map[string]*bucket) {
 	// New buckets go in in key order too: a row another transaction is
 	// inserting is waited for like a locked one. An existing bucket is
 	// locked by the insert itself (an update that changes nothing): with
@@ -370,28 +386,33 @@ func queueLockBuckets(first *pgx.Batch, keys []string, tats map[string]int64) {
 	first.Queue(`INSERT INTO limit_buckets (key, tat)
 		SELECT k, 0 FROM unnest($1::text[]) WITH ORDINALITY AS u(k, i) ORDER BY i
 		ON CONFLICT (key) DO UPDATE SET tat = limit_buckets.tat WHERE false`, keys)
-	first.Queue(`SELECT b.key, b.tat FROM unnest($1::text[]) AS u(key) JOIN limit_buckets b ON b.key = u.key
+	first.Queue(`SELECT b.key, b.tat, b.sends FROM unnest($1::text[]) AS u(key) JOIN limit_buckets b ON b.key = u.key
 		ORDER BY b.key COLLATE "C" FOR UPDATE OF b`, keys).
 		Query(func(rows pgx.Rows) error {
 			var (
-				key string
-				tat int64
+				key   string
+				tat   int64
+				sends []byte
 			)
-			_, err := pgx.ForEachRow(rows, []any{&key, &tat}, func() error {
-				tats[key] = tat
+			_, err := pgx.ForEachRow(rows, []any{&key, &tat, &sends}, func() error {
+				b, err := verifyd.DecodeBucket(sends, time.Unix(0, tat))
+				if err != nil {
+					return fmt.Errorf("limit bucket %q: %w", key, err)
+				}
+				buckets[key] = &bucket{Bucket: b}
 				return nil
 			})
 			return err
 		})
 }
 
-// take charges the create of v's limits to tats (Unix nanoseconds by key)
-// at now, or charges nothing and returns the Throttled error of the limit
-// with the longest wait. A run of wrong codes it finds over is forgotten,
+// take charges the create of v's limits to buckets at now, or charges
+// nothing and returns the Throttled error of the limit with the longest
+// wait. A run of wrong codes it finds over is forgotten,
 // in g (so the group's later creates see it gone) and by g's second-trip
 // statement.
-func take(v *verifyd.Verification, limits []verifyd.Limit, tats map[string]int64, g *guards, now time.Time) error {
-	charged := make(map[string]int64, len(limits))
+func take(v *verifyd.Verification, limits []verifyd.Limit, buckets map[string]*bucket, g *guards, now time.Time) error {
+	charged := make(map[string]verifyd.Bucket, len(limits))
 	var (
 		worst *verifyd.Limit
 		wait  time.Duration
@@ -416,24 +437,24 @@ func take(v *verifyd.Verification, limits []verifyd.Limit, tats map[string]int64
 			}
 			continue
 		}
-		tat, ok := charged[l.Key]
-		if !ok {
-			tat = tats[l.Key]
+		b, ok := charged[l.Key]
+		if !ok && buckets[l.Key] != nil {
+			b = buckets[l.Key].Bucket
 		}
-		next, w, ok := l.Take(time.Unix(0, tat), now)
+		next, w, ok := l.Take(b, now)
 		if !ok {
 			if worst == nil || w > wait {
 				worst, wait = &limits[i], w
 			}
 			continue
 		}
-		charged[l.Key] = next.UnixNano()
+		charged[l.Key] = next
 	}
 	if worst != nil {
 		return worst.Throttled(wait)
 	}
-	for k, tat := range charged {
-		tats[k] = tat
+	for k, b := range charged {
+		buckets[k] = &bucket{Bucket: b, charged: true}
 	}
 	if over {
 		g.forget(v)

@@ -30,6 +30,23 @@ func lockBucket(t *testing.T, dsn, key string) (*pgx.Conn, pgx.Tx) {
 	return conn, tx
 }
 
+// bucketSends is how many sends the limit bucket key holds.
+func bucketSends(t *testing.T, conn *pgx.Conn, key string) int {
+	t.Helper()
+	var (
+		tat   int64
+		sends []byte
+	)
+	if err := conn.QueryRow(t.Context(), "SELECT tat, sends FROM limit_buckets WHERE key = $1", key).Scan(&tat, &sends); err != nil {
+		t.Fatal(err)
+	}
+	b, err := verifyd.DecodeBucket(sends, time.Unix(0, tat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Sends()
+}
+
 // waitForLockWait waits until a session of the database waits for a lock.
 func waitForLockWait(t *testing.T, conn *pgx.Conn) {
 	t.Helper()

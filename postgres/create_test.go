@@ -38,10 +38,10 @@ func TestGroupChargesLimitsInOrderAndKeepsNothingOfARefusal(t *testing.T) {
 			}
 			continue
 		}
-		// One send per 20 minutes after a burst of 3, as one at a time.
+		// No more than 3 in an hour, as one at a time.
 		var got *verifyd.Error
-		if !errors.As(err, &got) || got.RetryAfter != 20*time.Minute {
-			t.Errorf("create %d of the group: %v, want throttled for 20 minutes", i, err)
+		if !errors.As(err, &got) || got.RetryAfter != time.Hour {
+			t.Errorf("create %d of the group: %v, want throttled for an hour", i, err)
 		}
 		if _, err := s.FindVerification(t.Context(), a.ID, vs[i].ID); verifyd.ErrorCode(err) != verifyd.ENOTFOUND {
 			t.Errorf("refused create %d was kept: %v", i, err)
@@ -122,5 +122,36 @@ func TestCloseAnswersEveryCreate(t *testing.T) {
 		if err != nil && !errors.Is(err, postgres.ErrClosed) {
 			t.Errorf("create %d: %v, want success or the store closed", i, err)
 		}
+	}
+}
+
+// TestLimitBucketFromBeforeWindows: a bucket row an older verifyd wrote (its
+// GCRA timestamp, no sends) refuses after the upgrade for as long as it did
+// before, and is written in the new form by its next charge.
+func TestLimitBucketFromBeforeWindows(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t)
+	s := open(t, dsn)
+	a := createAccount(t, s)
+	l := verifyd.Limit{Name: "number", Key: "1:number:447700900001", Rate: verifyd.Rate{Count: 5, Per: 10 * time.Minute}, Property: "to"}
+	// Five sends 1 minute before now() left the old bucket's tat 9 minutes
+	// on; it let the next one through at +1m.
+	conn := connect(t, dsn)
+	if _, err := conn.Exec(t.Context(), "INSERT INTO limit_buckets (key, tat) VALUES ($1, $2)",
+		l.Key, now().Add(9*time.Minute).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	v, m := pending(a, 1)
+	var e *verifyd.Error
+	if err := s.CreateVerification(t.Context(), v, m, []verifyd.Limit{l}); !errors.As(err, &e) || e.RetryAfter != time.Minute {
+		t.Fatalf("a send at now: %v, want throttled for a minute", err)
+	}
+	v, m = pending(a, 2)
+	v.Created = now().Add(time.Minute)
+	if err := s.CreateVerification(t.Context(), v, m, []verifyd.Limit{l}); err != nil {
+		t.Fatalf("a send a minute later: %v", err)
+	}
+	if got := bucketSends(t, conn, l.Key); got != 5 {
+		t.Fatalf("the bucket now keeps %d sends, want the 4 it stood for and the new one", got)
 	}
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -19,19 +20,19 @@ func chargeLimits(t *tx, v *verifyd.Verification, limits []verifyd.Limit, now ti
 	}
 	var (
 		keys    []any // as stored
-		tats    = make(map[string]time.Time, len(limits))
+		buckets = make(map[string]verifyd.Bucket, len(limits))
 		byStore = make(map[string]string, len(limits)) // stored key -> key
 	)
 	for _, l := range limits {
-		if _, dup := tats[l.Key]; !dup && charged(l) {
-			tats[l.Key] = time.Time{} // a new bucket
+		if _, dup := buckets[l.Key]; !dup && charged(l) {
+			buckets[l.Key] = verifyd.Bucket{} // a new bucket
 			stored := storedKey(l.Key)
 			byStore[stored] = l.Key
 			keys = append(keys, stored)
 		}
 	}
 	if len(keys) > 0 {
-		if err := readBuckets(t, keys, byStore, tats); err != nil {
+		if err := readBuckets(t, keys, byStore, buckets); err != nil {
 			return err
 		}
 	}
@@ -47,14 +48,14 @@ func chargeLimits(t *tx, v *verifyd.Verification, limits []verifyd.Limit, now ti
 			continue
 		}
 		// A key listed twice is charged twice, as two sends would be.
-		next, wait, ok := l.Take(tats[l.Key], now)
+		next, wait, ok := l.Take(buckets[l.Key], now)
 		if !ok {
 			if refused == nil || wait > longest {
 				refused, longest = &limits[i], wait
 			}
 			continue
 		}
-		tats[l.Key] = next
+		buckets[l.Key] = next
 	}
 	if refused != nil {
 		return refused.Throttled(longest)
@@ -67,22 +68,25 @@ func chargeLimits(t *tx, v *verifyd.Verification, limits []verifyd.Limit, now ti
 	if len(keys) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 2*len(keys))
+	args := make([]any, 0, 3*len(keys))
 	for _, k := range keys {
-		args = append(args, k, ms(tats[byStore[k.(string)]]))
+		b := buckets[byStore[k.(string)]]
+		// Rounded up: the purge must not take a bucket before its last send
+		// has left the window.
+		args = append(args, k, ms(b.Until.Add(time.Millisecond-time.Nanosecond)), b.Encode())
 	}
-	_, err = t.exec("INSERT INTO limit_buckets (key, tat) VALUES "+
-		strings.TrimSuffix(strings.Repeat("(?, ?), ", len(keys)), ", ")+
-		" ON CONFLICT (key) DO UPDATE SET tat = excluded.tat", args...)
+	_, err = t.exec("INSERT INTO limit_buckets (key, tat, sends) VALUES "+
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(keys)), ", ")+
+		" ON CONFLICT (key) DO UPDATE SET tat = excluded.tat, sends = excluded.sends", args...)
 	return err
 }
 
 // charged reports whether a send is charged to l: a rate that is on.
 func charged(l verifyd.Limit) bool { return l.Kind == verifyd.LimitRate && !l.Rate.Off() }
 
-// readBuckets fills tats with the tat of every stored key that has one.
-func readBuckets(t *tx, keys []any, byStore map[string]string, tats map[string]time.Time) error {
-	rows, err := t.query("SELECT key, tat FROM limit_buckets WHERE key IN ("+
+// readBuckets fills buckets with every stored key's bucket.
+func readBuckets(t *tx, keys []any, byStore map[string]string, buckets map[string]verifyd.Bucket) error {
+	rows, err := t.query("SELECT key, tat, sends FROM limit_buckets WHERE key IN ("+
 		strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")+")", keys...)
 	if err != nil {
 		return err
@@ -90,13 +94,18 @@ func readBuckets(t *tx, keys []any, byStore map[string]string, tats map[string]t
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			key string
-			tat int64
+			key   string
+			tat   int64
+			sends []byte
 		)
-		if err := rows.Scan(&key, &tat); err != nil {
+		if err := rows.Scan(&key, &tat, &sends); err != nil {
 			return err
 		}
-		tats[byStore[key]] = fromMS(tat)
+		b, err := verifyd.DecodeBucket(sends, fromMS(tat))
+		if err != nil {
+			return fmt.Errorf("limit bucket %q: %w", key, err)
+		}
+		buckets[byStore[key]] = b
 	}
 	return rows.Err()
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -400,5 +401,39 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 	}
 	if st := s.WriteStats(); st.CheckpointFailures != 0 {
 		t.Fatalf("%d of %d checkpoints failed", st.CheckpointFailures, st.Checkpoints)
+	}
+}
+
+// TestLimitBucketFromBeforeWindows: a bucket row an older verifyd wrote (its
+// GCRA timestamp, no sends) refuses after the upgrade for as long as it did
+// before, and is written in the new form by its next charge.
+func TestLimitBucketFromBeforeWindows(t *testing.T) {
+	t.Parallel()
+	s, path := openTest(t)
+	a := seed(t, s, 0)
+	l := verifyd.Limit{Name: "number", Key: "1:number:447700900001", Rate: verifyd.Rate{Count: 5, Per: 10 * time.Minute}, Property: "to"}
+	// Five sends at base left the old bucket's tat 10 minutes on; it let the
+	// next one through at +2m.
+	if _, err := rawDB(t, path).Exec("INSERT INTO limit_buckets (key, tat) VALUES (?, ?)",
+		storedKey(l.Key), ms(base().Add(10*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	at := base().Add(time.Minute)
+	v, m := newVerification(a, 1, at)
+	var e *verifyd.Error
+	if err := s.CreateVerification(t.Context(), v, m, []verifyd.Limit{l}); !errors.As(err, &e) || e.RetryAfter != time.Minute {
+		t.Fatalf("a send at +1m: %v, want throttled for a minute", err)
+	}
+	at = base().Add(2 * time.Minute)
+	v, m = newVerification(a, 2, at)
+	if err := s.CreateVerification(t.Context(), v, m, []verifyd.Limit{l}); err != nil {
+		t.Fatalf("a send at +2m: %v", err)
+	}
+	var sends []byte
+	if err := rawDB(t, path).QueryRow("SELECT sends FROM limit_buckets WHERE key = ?", storedKey(l.Key)).Scan(&sends); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := verifyd.DecodeBucket(sends, time.Time{}); err != nil || b.Sends() != 5 {
+		t.Fatalf("the bucket now keeps %v sends (%v), want the 4 it stood for and the new one", b.Sends(), err)
 	}
 }

@@ -183,14 +183,14 @@ func testFailures(t *testing.T, newStore NewStore) {
 		f := newFixture(t, newStore)
 		a := f.account("shop")
 		fl := failuresLimit(a, 1, 1, time.Hour)
-		rate := limit("1:number:447700900001", 2, 4*time.Hour) // one per 2 hours after a burst of 2
+		rate := limit("1:number:447700900001", 2, 4*time.Hour) // no more than 2 in 4 hours
 		f.wantSentTo(a, 1, 1, base(), fl, rate)
 		f.wrongCodes(a, 1, 1, base())
 		f.wantRefusedTo(a, 2, 1, base(), fl, time.Hour, fl, rate)
 		// The rate was charged once: a send without the failures limit
 		// still passes, and then the rate's wait is the longer.
 		f.wantSentTo(a, 3, 1, base(), rate)
-		f.wantRefusedTo(a, 4, 1, base().Add(time.Minute), rate, 2*time.Hour-time.Minute, fl, rate)
+		f.wantRefusedTo(a, 4, 1, base().Add(time.Minute), rate, 4*time.Hour-time.Minute, fl, rate)
 	})
 
 	t.Run("ConcurrentWrongCodesCountedExactly", func(t *testing.T) {

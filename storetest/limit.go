@@ -47,11 +47,11 @@ func testLimits(t *testing.T, newStore NewStore) {
 	t.Run("AllowsUpToCountThenRefusesWithExactWait", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		a := f.account("shop")
-		l := limit("1:number:447700900001", 3, time.Minute) // one send per 20s after a burst of 3
+		l := limit("1:number:447700900001", 3, time.Minute) // no more than 3 in any minute
 		for n := 1; n <= 3; n++ {
 			f.wantSent(a, n, base(), l)
 		}
-		f.wantThrottled(a, 4, base(), l, 20*time.Second, l)
+		f.wantThrottled(a, 4, base(), l, time.Minute, l)
 		// The refused send queued nothing.
 		if ms := f.claim(base(), 10); len(ms) != 3 {
 			t.Fatalf("claimed %v, want the 3 allowed sends only", ids(ms))
@@ -63,13 +63,16 @@ func testLimits(t *testing.T, newStore NewStore) {
 		a := f.account("shop")
 		l := limit("1:number:447700900001", 3, time.Minute)
 		for n := 1; n <= 3; n++ {
-			f.wantSent(a, n, base(), l)
+			f.wantSent(a, n, base().Add(time.Duration(n-1)*10*time.Second), l)
 		}
-		f.wantThrottled(a, 4, base(), l, 20*time.Second, l)
-		f.wantThrottled(a, 5, base().Add(19*time.Second), l, time.Second, l)
+		// Full until the first send, at +0s, is a minute old.
+		f.wantThrottled(a, 4, base().Add(20*time.Second), l, 40*time.Second, l)
+		f.wantThrottled(a, 5, base().Add(59*time.Second), l, time.Second, l)
 		// Had either refusal counted, this one would be refused too.
-		f.wantSent(a, 6, base().Add(21*time.Second), l)
-		f.wantThrottled(a, 7, base().Add(21*time.Second), l, 19*time.Second, l)
+		f.wantSent(a, 6, base().Add(61*time.Second), l)
+		// Then full again until the second, at +10s, is a minute old: the
+		// store kept each send, not only the last.
+		f.wantThrottled(a, 7, base().Add(61*time.Second), l, 9*time.Second, l)
 	})
 
 	t.Run("LongestWaitIsReported", func(t *testing.T) {
@@ -89,7 +92,7 @@ func testLimits(t *testing.T, newStore NewStore) {
 		f.wantThrottled(a, 2, base(), tight, time.Hour, roomy, tight)
 		// roomy was charged once, so it still has room for one.
 		f.wantSent(a, 3, base(), roomy)
-		f.wantThrottled(a, 4, base(), roomy, 30*time.Second, roomy)
+		f.wantThrottled(a, 4, base(), roomy, time.Minute, roomy)
 	})
 
 	t.Run("UnrelatedKeysUnaffected", func(t *testing.T) {
