@@ -92,12 +92,3 @@ func ErrorCode(err error) string {
 	}
 	return EINTERNAL
 }
-
-// ErrorMessage returns the client-safe message of err, or "internal error".
-func ErrorMessage(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Message
-	}
-	return "internal error"
-}

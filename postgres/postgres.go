@@ -258,8 +258,8 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-// unavailable is EUNAVAILABLE carrying its cause for the logs. Only
-// verifyd.ErrorMessage reaches a client, and it says "database unavailable".
+// unavailable is EUNAVAILABLE carrying its cause for the logs. Only its
+// Message reaches a client, and it says "database unavailable".
 func (s *Store) unavailable(cause error) error {
 	return fmt.Errorf("postgres: %w: %w", &verifyd.Error{Code: verifyd.EUNAVAILABLE, Message: "database unavailable"}, cause)
 }

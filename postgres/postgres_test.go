@@ -432,7 +432,8 @@ func testDownIsUnavailableThenRecovers(t *testing.T, c *pgtest.Cluster) {
 	} {
 		start := time.Now()
 		err := call()
-		if verifyd.ErrorCode(err) != verifyd.EUNAVAILABLE || verifyd.ErrorMessage(err) != "database unavailable" {
+		var e *verifyd.Error
+		if !errors.As(err, &e) || e.Code != verifyd.EUNAVAILABLE || e.Message != "database unavailable" {
 			t.Errorf("%s with the database down = %v, want EUNAVAILABLE", name, err)
 		}
 		if took := time.Since(start); took > timeout+3*time.Second {
