@@ -55,7 +55,7 @@ func ParsePeriod(s string) (time.Duration, error) {
 	if days, isDays := strings.CutSuffix(s, "d"); isDays {
 		nd, err := strconv.Atoi(days)
 		if err != nil || nd < 1 {
-			return 0, fmt.Errorf("%q is not a period", s)
+			return 0, notAPeriod(s)
 		}
 		if nd > int(MaxPeriod/(24*time.Hour)) {
 			return 0, tooLong(s)
@@ -65,13 +65,19 @@ func ParsePeriod(s string) (time.Duration, error) {
 		var err error
 		d, err = time.ParseDuration(s)
 		if err != nil || d < time.Second {
-			return 0, fmt.Errorf("%q is not a period of a second or more", s)
+			// time.ParseDuration's error says nothing of the range, and is
+			// the same for an overflow as for a typo.
+			return 0, notAPeriod(s)
 		}
 	}
 	if d > MaxPeriod {
 		return 0, tooLong(s)
 	}
 	return d, nil
+}
+
+func notAPeriod(s string) error {
+	return fmt.Errorf("%q is not a period from 1s to %s: write a duration (90s, 10m, 36h) or a number of days (1d)", s, formatPeriod(MaxPeriod))
 }
 
 func tooLong(period string) error {
