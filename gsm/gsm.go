@@ -3,7 +3,7 @@
 // that fits 160 characters in one SMS, and in UCS-2 otherwise (70).
 //
 // GSM-7 is written unpacked, one septet per octet, as SMPP SMSCs expect with
-// data_coding 0; Pack gives the packed form for the few that ask for it.
+// data_coding 0.
 package gsm
 
 import (

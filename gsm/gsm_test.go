@@ -3,7 +3,6 @@ package gsm
 import (
 	"bytes"
 	"errors"
-	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -294,63 +293,6 @@ func TestDecodeInvalid(t *testing.T) {
 	}
 }
 
-func TestPack(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		septets []byte
-		want    []byte
-	}{
-		{"Hello", []byte("hello"), []byte{0xE8, 0x32, 0x9B, 0xFD, 0x06}},
-		{"Empty", nil, []byte{}},
-		{"EightSeptetsFillSevenOctets", []byte("hellohel"), []byte{0xE8, 0x32, 0x9B, 0xFD, 0x46, 0x97, 0xD9}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got := Pack(tt.septets)
-			if !bytes.Equal(got, tt.want) {
-				t.Fatalf("Pack(%q) = % X, want % X", tt.septets, got, tt.want)
-			}
-			back, err := Unpack(got, len(tt.septets))
-			if err != nil || !bytes.Equal(back, tt.septets) {
-				t.Fatalf("Unpack(% X) = %q, %v", got, back, err)
-			}
-		})
-	}
-	t.Run("ErrTooManySeptets", func(t *testing.T) {
-		t.Parallel()
-		if _, err := Unpack([]byte{0xE8, 0x32}, 3); !errors.Is(err, ErrInvalid) {
-			t.Fatalf("Unpack of 3 septets from 2 octets: %v", err)
-		}
-	})
-	// A count whose n*7 wraps round int must be refused, not passed on to
-	// make as a length it cannot allocate.
-	t.Run("ErrCountWrapsRound", func(t *testing.T) {
-		t.Parallel()
-		for _, n := range []int{math.MaxInt/7 + 1, math.MaxInt} {
-			if _, err := Unpack([]byte{0xE8, 0x32}, n); !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Unpack of %d septets from 2 octets: %v", n, err)
-			}
-		}
-	})
-}
-
-func TestPackRoundTripsEveryLength(t *testing.T) {
-	t.Parallel()
-	_, all := Encode(strings.Replace(basicTable, "\x1b", "", 1))
-	for n := 0; n <= len(all); n++ {
-		p := Pack(all[:n])
-		if len(p) != (n*7+7)/8 {
-			t.Fatalf("Pack of %d septets is %d octets", n, len(p))
-		}
-		back, err := Unpack(p, n)
-		if err != nil || !bytes.Equal(back, all[:n]) {
-			t.Fatalf("Unpack(Pack(%d septets)) = % X, %v", n, back, err)
-		}
-	}
-}
-
 func TestCodingString(t *testing.T) {
 	t.Parallel()
 	for c, want := range map[Coding]string{GSM7: "GSM7", UCS2: "UCS2", Coding(3): "Coding(3)"} {
@@ -428,21 +370,14 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-// FuzzDecode holds Decode and Unpack to what hostile octets may not do: panic,
-// or decode to a text that Encode would not give back octet for octet.
+// FuzzDecode holds Decode to what hostile octets may not do: panic, or
+// decode to a text that Encode would not give back octet for octet.
 func FuzzDecode(f *testing.F) {
-	f.Add(byte(0), []byte("hello"), 5)
-	f.Add(byte(0), []byte{0x1B, 0x65, 0x00, 0x7F}, 4)
-	f.Add(byte(8), []byte{0xD8, 0x3D, 0xDE, 0x00}, 0)
-	f.Add(byte(8), []byte{0xDE, 0x00}, -1)
-	f.Fuzz(func(t *testing.T, coding byte, b []byte, n int) {
-		if septets, err := Unpack(b, n); err == nil {
-			if len(septets) != n {
-				t.Fatalf("Unpack(% X, %d) gave %d septets", b, n, len(septets))
-			}
-		} else if !errors.Is(err, ErrInvalid) {
-			t.Fatalf("Unpack error %v is not ErrInvalid", err)
-		}
+	f.Add(byte(0), []byte("hello"))
+	f.Add(byte(0), []byte{0x1B, 0x65, 0x00, 0x7F})
+	f.Add(byte(8), []byte{0xD8, 0x3D, 0xDE, 0x00})
+	f.Add(byte(8), []byte{0xDE, 0x00})
+	f.Fuzz(func(t *testing.T, coding byte, b []byte) {
 		text, err := Decode(Coding(coding), b)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrCoding) {
