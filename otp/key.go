@@ -105,12 +105,6 @@ func writeField(h hash.Hash, f string) {
 // Equal compares two MACs in constant time.
 func (k *Keyring) Equal(a, b []byte) bool { return hmac.Equal(a, b) }
 
-// Check reports whether code is the one whose MAC was stored for the request
-// and number, in constant time.
-func (k *Keyring) Check(requestID, number, code string, mac []byte) bool {
-	return k.Equal(k.MAC(requestID, number, code), mac)
-}
-
 // Seal encrypts plaintext with AES-256-GCM under a fresh random nonce,
 // which it prefixes to the result. The request id is authenticated with it,
 // so a sealed text moved to another request's row does not open.

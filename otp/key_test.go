@@ -43,9 +43,6 @@ func TestMAC(t *testing.T) {
 	if !k.Equal(base, k.MAC("req-1", "447123123456", "123456")) {
 		t.Fatal("MAC is not deterministic")
 	}
-	if !k.Check("req-1", "447123123456", "123456", base) {
-		t.Fatal("Check refuses the right code")
-	}
 	tests := []struct{ name, id, number, code string }{
 		{"OtherRequest", "req-2", "447123123456", "123456"},
 		{"OtherNumber", "req-1", "447123123457", "123456"},
@@ -62,9 +59,6 @@ func TestMAC(t *testing.T) {
 			m := k.MAC(tt.id, tt.number, tt.code)
 			if k.Equal(base, m) || bytes.Equal(base, m) {
 				t.Fatalf("MAC(%q, %q, %q) equals the base MAC", tt.id, tt.number, tt.code)
-			}
-			if k.Check(tt.id, tt.number, tt.code, base) {
-				t.Fatal("Check accepts a different triple")
 			}
 		})
 	}
