@@ -272,10 +272,7 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 
 	// The sender starts last: nothing after it can fail before the server
 	// runs, so it is always closed in order below.
-	snd, err := startSender(ctx, c, store, msgs, keyring, m, e, logger)
-	if err != nil {
-		return err
-	}
+	snd := startSender(ctx, c, store, msgs, keyring, m, e, logger)
 
 	worker := delivery.New(delivery.Config{
 		Store:  msgs,
@@ -410,9 +407,9 @@ func senderShare(timeout time.Duration) time.Duration {
 // startSender starts the sender --sms names: the dev inbox, or an SMPP
 // client binding in the background. Receipts go to receipts.
 func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, receipts verifyd.ReceiptRecorder,
-	keyring *otp.Keyring, m *metrics.Metrics, e *env, logger *slog.Logger) (sender, error) {
+	keyring *otp.Keyring, m *metrics.Metrics, e *env, logger *slog.Logger) sender {
 	if c.sms == "inbox" {
-		return inboxSender{inbox.New(store, keyring, e.now)}, nil
+		return inboxSender{inbox.New(store, keyring, e.now)}
 	}
 	cfg := c.smpp
 	client := smpp.NewClient(cfg, receipts, logger)
@@ -420,7 +417,7 @@ func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, recei
 	// Close, not the signal, ends the binds: it unbinds in order.
 	client.Start(context.WithoutCancel(ctx))
 	logger.Info("SMPP sender", "smsc", cfg.Redacted())
-	return client, nil
+	return client
 }
 
 func smsKind(s string) string {
