@@ -182,10 +182,11 @@ func (p *process) stop() {
 	}
 }
 
-// memory is a process's resident set size, in bytes, now and at its peak.
-type memory struct{ rss, hwm int64 }
+// memory is a process's peak resident set size, in bytes: the report's
+// "RSS peak" column.
+type memory struct{ hwm int64 }
 
-// mem reads VmRSS and VmHWM from /proc; zero when the process is gone.
+// mem reads VmHWM from /proc; zero when the process is gone.
 func (p *process) mem() memory {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
@@ -198,10 +199,7 @@ func (p *process) mem() memory {
 			continue
 		}
 		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		switch key {
-		case "VmRSS":
-			m.rss = kb << 10
-		case "VmHWM":
+		if key == "VmHWM" {
 			m.hwm = kb << 10
 		}
 	}
