@@ -212,14 +212,14 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 		}
 	}
 	if len(keys) == 0 && !guarded {
-		// The transaction's id first, for a lost answer (see twoTrips).
-		var xid string
+		// The transaction's id first, for a lost answer (see xact).
+		var x xact
 		b := &pgx.Batch{}
-		b.Queue("SELECT pg_current_xact_id()::text").QueryRow(func(row pgx.Row) error { return row.Scan(&xid) })
+		x.queue(b)
 		queueInsertCreates(b, group, inserted)
 		queueRecordAnswers(b, group)
 		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-			if !answerLost(err) || !s.committed(ctx, xid) {
+			if !x.committedDespite(ctx, s, err) {
 				return nil, err
 			}
 			// Committed, but its answer (which ids it inserted) may be cut

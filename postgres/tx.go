@@ -20,14 +20,11 @@ var errRolledBack = errors.New("the transaction was rolled back")
 // that finish the transaction, and COMMIT is sent in the same pipeline.
 // next returns a nil batch to roll back; its error is returned as it is.
 //
-// A second trip whose answer is lost (the session ended, the connection
-// dropped) may have committed: the server makes a COMMIT durable, then,
-// reading the next message of the pipeline, acts on a termination that
-// came meanwhile, before it answers. So the transaction's id is read in
-// the first trip, and after such a loss its status is asked on another
-// connection: committed is success, since what next decided is what was
-// committed. Reported as an error, a committed create would be sent again
-// by its client, and the number would get two codes.
+// A second trip whose answer is lost may have committed (see xact), so the
+// transaction's id is read in the first trip, and a commit found behind a
+// lost answer is success, since what next decided is what was committed.
+// Reported as an error, a committed create would be sent again by its
+// client, and the number would get two codes.
 func (s *Store) twoTrips(ctx context.Context, first *pgx.Batch, next func() (*pgx.Batch, error)) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -36,8 +33,8 @@ func (s *Store) twoTrips(ctx context.Context, first *pgx.Batch, next func() (*pg
 	// The pool closes, rather than reuses, a connection left in a
 	// transaction, so an error path that fails to roll back leaks nothing.
 	defer conn.Release()
-	var xid string
-	first.Queue("SELECT pg_current_xact_id()::text").QueryRow(func(row pgx.Row) error { return row.Scan(&xid) })
+	var x xact
+	x.queue(first)
 	if err := conn.SendBatch(ctx, first).Close(); err != nil {
 		rollback(ctx, conn)
 		return err
@@ -55,12 +52,35 @@ func (s *Store) twoTrips(ctx context.Context, first *pgx.Batch, next func() (*pg
 	})
 	if err := conn.SendBatch(ctx, second).Close(); err != nil {
 		rollback(ctx, conn)
-		if answerLost(err) && s.committed(ctx, xid) {
+		if x.committedDespite(ctx, s, err) {
 			return nil
 		}
 		return err
 	}
 	return nil
+}
+
+// xact is a transaction's id, read in the transaction itself, for when its
+// answer is lost. An answer lost (the session ended, the connection
+// dropped) may hide a commit: the server makes a COMMIT durable, then,
+// reading the next message of the pipeline, acts on a termination that
+// came meanwhile, before it answers. So after such a loss the
+// transaction's status is asked on another connection.
+type xact struct{ id string }
+
+// queue adds the read of the id to b, which runs in the transaction and is
+// answered before anything that may lose the answer: a first trip after
+// BEGIN, or the head of an implicit transaction's one pipeline, whose
+// answer may be cut short after it.
+func (x *xact) queue(b *pgx.Batch) {
+	b.Queue("SELECT pg_current_xact_id()::text").QueryRow(func(row pgx.Row) error { return row.Scan(&x.id) })
+}
+
+// committedDespite reports whether the transaction committed though err
+// ended the trip that commits it: err lost the answer (answerLost), and
+// the server, asked on another connection, says it committed (committed).
+func (x *xact) committedDespite(ctx context.Context, s *Store, err error) bool {
+	return answerLost(err) && s.committed(ctx, x.id)
 }
 
 // answerLost reports an error after which a transaction's outcome is not

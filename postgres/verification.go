@@ -141,21 +141,21 @@ func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([
 	if len(w.ids) == 0 {
 		return errs, nil
 	}
-	// The transaction's id first, for a lost answer (see twoTrips).
-	var xid string
+	// The transaction's id first, for a lost answer (see xact).
+	var x xact
 	b := &pgx.Batch{}
-	b.Queue("SELECT pg_current_xact_id()::text").QueryRow(func(row pgx.Row) error { return row.Scan(&xid) })
+	x.queue(b)
 	b.Queue(writeVerifications, w.args()...).Query(w.scan)
 	lost := false
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		if !answerLost(err) || !s.committed(ctx, xid) {
+		if !x.committedDespite(ctx, s, err) {
 			return nil, err
 		}
 		// Committed, but which rows it wrote is cut short: those whose
 		// latest version it made are known, and the others are answered
 		// 503. Run again, a validate it did write would count twice.
 		lost = true
-		if err := s.readWritten(ctx, w, xid); err != nil {
+		if err := s.readWritten(ctx, w, x.id); err != nil {
 			return nil, err
 		}
 	}
