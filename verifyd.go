@@ -155,10 +155,9 @@ type InboxMessage struct {
 
 // Number is a parsed, valid phone number.
 type Number struct {
-	Digits      string // E.164 without '+'
-	Region      string // ISO 3166-1 alpha-2, e.g. "GB"
-	CountryCode int    // calling code, e.g. 44
-	LineType    LineType
+	Digits   string // E.164 without '+'
+	Region   string // ISO 3166-1 alpha-2, e.g. "GB"
+	LineType LineType
 }
 
 // LineType is libphonenumber's classification of a number.

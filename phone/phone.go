@@ -101,10 +101,9 @@ func judge(p *phonenumbers.PhoneNumber) (verifyd.Number, error) {
 		return verifyd.Number{}, invalid("not a number of a country")
 	}
 	return verifyd.Number{
-		Digits:      strings.TrimPrefix(phonenumbers.Format(p, phonenumbers.E164), "+"),
-		Region:      r,
-		CountryCode: int(p.GetCountryCode()),
-		LineType:    lineType(t),
+		Digits:   strings.TrimPrefix(phonenumbers.Format(p, phonenumbers.E164), "+"),
+		Region:   r,
+		LineType: lineType(t),
 	}, nil
 }
 
