@@ -4,6 +4,12 @@
 //
 // GSM-7 is written unpacked, one septet per octet, as SMPP SMSCs expect with
 // data_coding 0.
+//
+// That is what the package's functions do, and CharsetGSM's methods. Some
+// SMSCs read data_coding 0 as ASCII or Latin-1 instead: for them the methods
+// of CharsetASCII and CharsetLatin1 write a text those charsets can hold in
+// their octets (sized as it will be sent: 160 septets or 140 octets in one
+// SMS), and any other in UCS-2.
 package gsm
 
 import (
@@ -17,7 +23,7 @@ type Coding int
 
 // The two codings a text is sent in.
 const (
-	GSM7 Coding = 0 // GSM 03.38 default alphabet, SMSC default
+	GSM7 Coding = 0 // GSM 03.38 default alphabet, SMSC default (ASCII or Latin-1 under those Charsets)
 	UCS2 Coding = 8 // UCS-2 (UTF-16 big-endian, with surrogate pairs)
 )
 
@@ -100,14 +106,19 @@ func Encode(text string) (Coding, []byte) {
 		}
 		return GSM7, b
 	}
-	b := make([]byte, 0, 2*n)
+	return UCS2, appendUCS2(make([]byte, 0, 2*n), text)
+}
+
+// appendUCS2 appends text to b in UCS-2 big-endian, a character outside the
+// BMP as a surrogate pair.
+func appendUCS2(b []byte, text string) []byte {
 	var units [2]uint16
 	for _, r := range text {
 		for _, u := range utf16.AppendRune(units[:0], r) {
 			b = append(b, byte(u>>8), byte(u))
 		}
 	}
-	return UCS2, b
+	return b
 }
 
 // Split returns text encoded as Encode does, cut into the parts of a
