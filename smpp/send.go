@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"verifyd"
-	"verifyd/gsm"
 )
 
 // Values written into every submit_sm.
@@ -18,7 +17,9 @@ const (
 )
 
 // Send hands m to the SMSC, one submit_sm per part, and returns the SMSC's
-// message id of each part, normalised as NormalizeID does. A failure is a
+// message id of each part, normalised as NormalizeID does. The text is
+// encoded and split for Config.Charset: data_coding 0 in that charset when
+// it can hold the text, UCS-2 (data_coding 8) otherwise. A failure is a
 // *verifyd.SendError:
 //
 //   - ESME_RTHROTTLED pauses the bind and resends the same part first in
@@ -45,7 +46,7 @@ func (c *Client) Send(ctx context.Context, m *verifyd.SMS) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	coding, parts := gsm.Split(m.Text)
+	coding, parts := c.cfg.Charset.Split(m.Text)
 	base := PDU{
 		ID:                 SubmitSM,
 		Source:             src,

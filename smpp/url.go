@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"verifyd/gsm"
 )
 
 // Mode is how a Client binds.
@@ -56,7 +58,7 @@ const (
 
 // Config is one SMSC account. ParseURL reads it from
 //
-//	smpp://SYSTEM_ID:PASSWORD@HOST:PORT?window=50&binds=1&enquire=30s&timeout=10s&rate=0&system_type=&tls=0&ca=FILE&mode=trx&source_ton=&source_npi=&validity=absolute&receipt_id_base=
+//	smpp://SYSTEM_ID:PASSWORD@HOST:PORT?window=50&binds=1&enquire=30s&timeout=10s&rate=0&system_type=&tls=0&ca=FILE&mode=trx&source_ton=&source_npi=&validity=absolute&receipt_id_base=&charset=gsm
 //
 // with these query parameters, all optional:
 //
@@ -84,6 +86,11 @@ const (
 //     of up to 6 digits; letters: 5/0).
 //   - validity: absolute (default) or relative; see Validity.
 //   - receipt_id_base: empty, hex2dec or dec2hex; see IDBase.
+//   - charset: what the SMSC reads data_coding 0 (its default alphabet)
+//     in: gsm (default) for GSM 03.38, ascii or latin1 for SMSCs (US
+//     aggregators among them) that read it as ASCII or ISO 8859-1. A text
+//     the charset cannot hold goes out in UCS-2 whatever it is; see
+//     gsm.Charset.
 //
 // The scheme smpps:// is smpp:// with tls=1. The remaining fields are set
 // in code: zero values mean the defaults documented on each.
@@ -106,6 +113,9 @@ type Config struct {
 	SourceNPI     *uint8
 	Validity      Validity
 	ReceiptIDBase IDBase
+	// Charset is what the SMSC reads data_coding 0 in; the zero value is
+	// gsm.CharsetGSM.
+	Charset gsm.Charset
 
 	// ReconnectMin and ReconnectMax bound the jittered exponential backoff
 	// between connection attempts (defaults 1s and 2m); it is reset after a
@@ -264,6 +274,10 @@ func (c *Config) set(key, v string) error {
 		if c.ReceiptIDBase != IDSame && c.ReceiptIDBase != IDHexToDec && c.ReceiptIDBase != IDDecToHex {
 			return bad("want hex2dec, dec2hex or empty")
 		}
+	case "charset":
+		if c.Charset, err = gsm.ParseCharset(v); err != nil {
+			return bad("want gsm, ascii or latin1 (the character set the SMSC reads data_coding 0 in)")
+		}
 	default:
 		return fmt.Errorf("smpp: unknown URL parameter %q", key)
 	}
@@ -389,6 +403,9 @@ func (c Config) Redacted() string {
 	}
 	if c.ReceiptIDBase != "" {
 		q.Set("receipt_id_base", string(c.ReceiptIDBase))
+	}
+	if c.Charset != gsm.CharsetGSM {
+		q.Set("charset", c.Charset.String())
 	}
 	u.RawQuery = q.Encode()
 	return u.String()

@@ -6,12 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"verifyd/gsm"
 )
 
 func TestParseURL(t *testing.T) {
 	t.Parallel()
 	cfg, err := ParseURL("smpp://acme:s%40cr%3At@smsc.example:2775?window=10&binds=2&enquire=20s&timeout=5s" +
-		"&rate=12.5&system_type=SMS&mode=txrx&source_ton=3&source_npi=0&validity=relative&receipt_id_base=hex2dec")
+		"&rate=12.5&system_type=SMS&mode=txrx&source_ton=3&source_npi=0&validity=relative&receipt_id_base=hex2dec&charset=latin1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +21,7 @@ func TestParseURL(t *testing.T) {
 		cfg.Window != 10 || cfg.Binds != 2 || cfg.EnquireLink != 20*time.Second || cfg.Timeout != 5*time.Second ||
 		cfg.Rate != 12.5 || cfg.SystemType != "SMS" || cfg.Mode != ModeTXRX || cfg.TLS ||
 		cfg.SourceTON == nil || *cfg.SourceTON != 3 || cfg.SourceNPI == nil || *cfg.SourceNPI != 0 ||
-		cfg.Validity != ValidityRelative || cfg.ReceiptIDBase != IDHexToDec {
+		cfg.Validity != ValidityRelative || cfg.ReceiptIDBase != IDHexToDec || cfg.Charset != gsm.CharsetLatin1 {
 		t.Fatalf("got %#v", cfg)
 	}
 }
@@ -30,7 +32,7 @@ func TestParseURLDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SourceTON != nil || cfg.SourceNPI != nil || cfg.TLS {
+	if cfg.SourceTON != nil || cfg.SourceNPI != nil || cfg.TLS || cfg.Charset != gsm.CharsetGSM {
 		t.Fatalf("got %#v", cfg)
 	}
 	d := cfg.withDefaults()
@@ -72,6 +74,7 @@ func TestParseURLErrorsNeverShowThePassword(t *testing.T) {
 		"ErrTON":             "smpp://acme:" + pw + "@h:1?source_ton=300",
 		"ErrValidity":        "smpp://acme:" + pw + "@h:1?validity=never",
 		"ErrIDBase":          "smpp://acme:" + pw + "@h:1?receipt_id_base=oct",
+		"ErrCharset":         "smpp://acme:" + pw + "@h:1?charset=utf8",
 		"ErrUnknownParam":    "smpp://acme:" + pw + "@h:1?colour=red",
 		"ErrPasswordTooLong": "smpp://acme:" + pw + "9@h:1",
 		"ErrSystemIDTooLong": "smpp://" + strings.Repeat("a", 16) + ":" + pw + "@h:1",
@@ -89,13 +92,43 @@ func TestParseURLErrorsNeverShowThePassword(t *testing.T) {
 	}
 }
 
+func TestParseURLCharset(t *testing.T) {
+	t.Parallel()
+	for query, want := range map[string]gsm.Charset{
+		"":               gsm.CharsetGSM,
+		"charset=gsm":    gsm.CharsetGSM,
+		"charset=ascii":  gsm.CharsetASCII,
+		"charset=latin1": gsm.CharsetLatin1,
+		// The last of repeated parameters wins, as for the others.
+		"charset=ascii&charset=latin1": gsm.CharsetLatin1,
+	} {
+		cfg, err := ParseURL("smpp://acme:pw@h:1?" + query)
+		if err != nil || cfg.Charset != want {
+			t.Errorf("?%s: charset %v (%v), want %v", query, cfg.Charset, err, want)
+		}
+		// Redacted, which serve logs, shows it unless it is the default.
+		red := cfg.Redacted()
+		if back, err := ParseURL(red); err != nil || back.Charset != want ||
+			strings.Contains(red, "charset=") == (want == gsm.CharsetGSM) {
+			t.Errorf("?%s: Redacted() = %s, which reads back as %v (%v)", query, red, back.Charset, err)
+		}
+	}
+	for _, v := range []string{"", "GSM", "ASCII", "latin-1", "iso-8859-1", "utf8", "ucs2", "0"} {
+		_, err := ParseURL("smpp://acme:pw@h:1?charset=" + v)
+		want := `smpp: URL parameter charset="` + v + `": want gsm, ascii or latin1 (the character set the SMSC reads data_coding 0 in)`
+		if err == nil || err.Error() != want {
+			t.Errorf("charset=%s: error %v, want %q", v, err, want)
+		}
+	}
+}
+
 func TestConfigRedacted(t *testing.T) {
 	t.Parallel()
-	cfg, err := ParseURL("smpp://acme:Hunter2x@h:1?window=5&source_ton=5&ca=/etc/ca.pem")
+	cfg, err := ParseURL("smpp://acme:Hunter2x@h:1?window=5&source_ton=5&ca=/etc/ca.pem&charset=ascii")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "smpp://acme:xxxxx@h:1?ca=%2Fetc%2Fca.pem&source_ton=5&tls=1&window=5"
+	want := "smpp://acme:xxxxx@h:1?ca=%2Fetc%2Fca.pem&charset=ascii&source_ton=5&tls=1&window=5"
 	var logs strings.Builder
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("config", "cfg", cfg)
 	for _, got := range []string{cfg.Redacted(), cfg.String(), fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfg), logs.String()} {
@@ -107,7 +140,7 @@ func TestConfigRedacted(t *testing.T) {
 		t.Fatalf("Redacted() = %q, want %q", got, want)
 	}
 	back, err := ParseURL(strings.Replace(cfg.Redacted(), "xxxxx", "Hunter2x", 1))
-	if err != nil || back.Window != 5 || *back.SourceTON != 5 || back.CAFile != "/etc/ca.pem" {
+	if err != nil || back.Window != 5 || *back.SourceTON != 5 || back.CAFile != "/etc/ca.pem" || back.Charset != gsm.CharsetASCII {
 		t.Fatalf("Redacted does not parse back: %v %#v", err, back)
 	}
 }

@@ -36,6 +36,9 @@ type Options struct {
 	NoRecord bool
 	// TLS, when set, serves TLS with this configuration.
 	TLS *tls.Config
+	// Charset is what the server reads data_coding 0 in when it decodes
+	// Submit.Text (default GSM 03.38), as an SMSC does.
+	Charset gsm.Charset
 }
 
 // Submit is one submit_sm the server received.
@@ -52,8 +55,8 @@ type Submit struct {
 	// UDH fields of an 8-bit-reference concatenated part (05 00 03 RR TT
 	// SS); zero when there is none.
 	Ref, Total, Part int
-	// Text is the part's text decoded from its data_coding (UDH removed);
-	// TextErr says why it did not decode.
+	// Text is the part's text decoded from its data_coding (UDH removed),
+	// data_coding 0 in Options.Charset; TextErr says why it did not decode.
 	Text    string
 	TextErr error
 	At      time.Time
@@ -554,7 +557,7 @@ func (c *conn) submit(p *smpp.PDU, silent bool) bool {
 	s.mu.Unlock()
 	var reply Reply
 	if f != nil || record {
-		sub := newSubmit(c.id, p, id)
+		sub := newSubmit(c.id, p, id, s.opt.Charset)
 		if f != nil {
 			reply = f(sub)
 		}
@@ -597,7 +600,7 @@ func (c *conn) submit(p *smpp.PDU, silent bool) bool {
 	return true
 }
 
-func newSubmit(connID int, p *smpp.PDU, id string) Submit {
+func newSubmit(connID int, p *smpp.PDU, id string, cs gsm.Charset) Submit {
 	sub := Submit{
 		Session: connID, Seq: p.Seq, MessageID: id, Source: p.Source, Dest: p.Dest,
 		ESMClass: p.ESMClass, DataCoding: p.DataCoding, RegisteredDelivery: p.RegisteredDelivery,
@@ -614,7 +617,7 @@ func newSubmit(connID int, p *smpp.PDU, id string) Submit {
 			udh = udh[2+int(udh[1]):]
 		}
 	}
-	sub.Text, sub.TextErr = gsm.Decode(gsm.Coding(p.DataCoding), body)
+	sub.Text, sub.TextErr = cs.Decode(gsm.Coding(p.DataCoding), body)
 	return sub
 }
 
