@@ -284,6 +284,13 @@ func (l Limit) Take(b Bucket, now time.Time) (next Bucket, wait time.Duration, o
 	if g > 0 {
 		at = now.Truncate(g)
 	}
+	// A now before the newest send (creates that reach the store out of
+	// order, an instance whose clock is behind) is charged as at that send:
+	// the bucket stays oldest first, and Until never moves back before a
+	// send that still counts, which the purge would otherwise delete.
+	if k := len(sends) - 1; k >= 0 && sends[k].at.After(at) {
+		at = sends[k].at
+	}
 	out := make([]slot, len(sends), len(sends)+1)
 	copy(out, sends)
 	if k := len(out) - 1; k >= 0 && out[k].at.Equal(at) {

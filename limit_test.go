@@ -216,3 +216,54 @@ func TestIPLimitKeysIPv6ByItsSlash64(t *testing.T) {
 		t.Errorf("IPv4: %q, want 7:ip:192.0.2.7", k)
 	}
 }
+
+// TestLimitTakeWhenTimeGoesBack: a send judged at a now before the newest
+// one the bucket keeps (creates reach the store out of the order of their
+// times; two instances' clocks differ) is charged no earlier than that
+// newest send, so the bucket stays in order and its Until, which the purge
+// goes by, never moves back before a send that still counts.
+func TestLimitTakeWhenTimeGoesBack(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, r := range []Rate{{2, 10 * time.Minute}, {100, 10 * time.Minute}, {2, time.Second}} {
+		l := Limit{Name: "number", Rate: r}
+		first, _, ok := l.Take(Bucket{}, start)
+		if !ok {
+			t.Fatalf("%v: the first send refused", r)
+		}
+		b, _, ok := l.Take(first, start.Add(-r.Per/2))
+		if !ok {
+			t.Fatalf("%v: the second send, half a period back, refused", r)
+		}
+		for i := 1; i < len(b.sends); i++ {
+			if b.sends[i].at.Before(b.sends[i-1].at) {
+				t.Fatalf("%v: slots out of order: %v", r, b.sends)
+			}
+		}
+		if b.Until.Before(first.Until) {
+			t.Fatalf("%v: Until went back from %v to %v, before the first send leaves the window",
+				r, first.Until.Sub(start), b.Until.Sub(start))
+		}
+		got, err := DecodeBucket(b.Encode(), b.Until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Count != 2 {
+			continue
+		}
+		// Full, however far back the clock is, until the first send leaves,
+		// and exactly then.
+		for _, now := range []time.Time{start.Add(-20 * r.Per), start.Add(-r.Per), start, start.Add(r.Per - time.Nanosecond)} {
+			_, wait, ok := l.Take(got, now)
+			if ok || wait <= 0 {
+				t.Fatalf("%v at %v: ok=%v wait=%v, want refused", r, now.Sub(start), ok, wait)
+			}
+			if _, _, ok := l.Take(got, now.Add(wait-time.Nanosecond)); ok {
+				t.Fatalf("%v at %v: allowed before its wait %v ended", r, now.Sub(start), wait)
+			}
+			if _, _, ok := l.Take(got, now.Add(wait)); !ok {
+				t.Fatalf("%v at %v: refused when its wait %v ended", r, now.Sub(start), wait)
+			}
+		}
+	}
+}

@@ -105,6 +105,23 @@ func testLimits(t *testing.T, newStore NewStore) {
 		f.wantSent(a, 4, base())
 	})
 
+	t.Run("AnEarlierClockKeepsTheBucketUntilItsLastSendLeaves", func(t *testing.T) {
+		// A send whose time is before the bucket's newest (creates out of
+		// order; an instance whose clock is behind) must not move the
+		// bucket's end back: the purge would delete it while the newest
+		// send still counts, and let a third send into 10 minutes.
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		l := limit("1:number:447700900001", 2, 10*time.Minute)
+		f.wantSent(a, 1, base(), l)
+		f.wantSent(a, 2, base().Add(-time.Minute), l)
+		at := base().Add(9*time.Minute + time.Second)
+		if _, err := f.s.PurgeVerifications(f.ctx, at); err != nil {
+			t.Fatalf("PurgeVerifications(+%v): %v", at.Sub(base()), err)
+		}
+		f.wantThrottled(a, 3, at, l, 59*time.Second, l)
+	})
+
 	t.Run("ConcurrentSendsHoldTheLimit", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		a := f.account("shop")
