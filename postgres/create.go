@@ -311,41 +311,11 @@ func (s *Store) createAroundLocked(ctx context.Context, group []*call[createArgs
 	if err != nil || len(locked) == 0 {
 		return nil, cause
 	}
-	errs := make([]error, len(group))
-	var (
-		rest []*call[createArgs]
-		at   []int
-	)
-	for i, c := range group {
-		stuck := slices.ContainsFunc(c.arg.limits, func(l verifyd.Limit) bool {
+	return aroundLocked(ctx, s, group, cause, func(a createArgs) bool {
+		return slices.ContainsFunc(a.limits, func(l verifyd.Limit) bool {
 			return l.Kind == verifyd.LimitRate && !l.Rate.Off() && slices.Contains(locked, l.Key)
 		})
-		if stuck {
-			errs[i] = s.unavailable(cause)
-			continue
-		}
-		rest, at = append(rest, c), append(at, i)
-	}
-	if len(rest) == len(group) {
-		return nil, cause
-	}
-	if len(rest) > 0 {
-		// The stuck creates' answers are decided, so the rest cannot go
-		// back to groups.run to be tried again after a deadlock.
-		var restErrs []error
-		err := retryAborted(ctx, func() (err error) {
-			restErrs, err = s.createTx(ctx, rest)
-			return err
-		})
-		for j, i := range at {
-			if err != nil {
-				errs[i] = s.translate(ctx, err)
-			} else {
-				errs[i] = restErrs[j]
-			}
-		}
-	}
-	return errs, nil
+	}, s.createTx)
 }
 
 // readInserted adds to inserted the ids of the group's creates that are

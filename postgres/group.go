@@ -206,6 +206,49 @@ func lockTimeout(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
+// aroundLocked is a group whose transaction waited for a row lock past
+// lockedWait (cause), its calls split by stuck, which tells those that need
+// a row still locked: they answer EUNAVAILABLE, and the others are
+// committed by commit as a group of their own, so that a row held by
+// someone else fails only the calls that need it. If no call is stuck,
+// the whole group fails with cause, as it would have.
+func aroundLocked[T any](ctx context.Context, s *Store, group []*call[T], cause error,
+	stuck func(T) bool, commit func(context.Context, []*call[T]) ([]error, error)) ([]error, error) {
+	errs := make([]error, len(group))
+	var (
+		rest []*call[T]
+		at   []int
+	)
+	for i, c := range group {
+		if stuck(c.arg) {
+			errs[i] = s.unavailable(cause)
+			continue
+		}
+		rest, at = append(rest, c), append(at, i)
+	}
+	if len(rest) == len(group) {
+		return nil, cause
+	}
+	if len(rest) == 0 {
+		return errs, nil
+	}
+	// The stuck calls' answers are decided, so the rest cannot go back to
+	// groups.run to be tried again after a deadlock.
+	var restErrs []error
+	err := retryAborted(ctx, func() (err error) {
+		restErrs, err = commit(ctx, rest)
+		return err
+	})
+	for j, i := range at {
+		if err != nil {
+			errs[i] = s.translate(ctx, err)
+		} else {
+			errs[i] = restErrs[j]
+		}
+	}
+	return errs, nil
+}
+
 // run commits the group under the Store's timeout, again if the server
 // broke a deadlock by aborting it or the connection was found dead before
 // anything was sent, and translates the group's error.

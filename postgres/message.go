@@ -558,42 +558,11 @@ WHERE carrier_id NOT IN (SELECT carrier_id FROM free_parts)
 // inserting), the whole group fails, as it would have.
 func (s *Store) receiptsAroundLocked(ctx context.Context, group []*call[verifyd.Receipt], ids []string, cause error) ([]error, error) {
 	rows, _ := s.pool.Query(ctx, lockedReceiptRows, ids)
-	held, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(held) == 0 {
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(locked) == 0 {
 		return nil, cause
 	}
-	locked := make(map[string]bool, len(held))
-	for _, id := range held {
-		locked[id] = true
-	}
-	errs := make([]error, len(group))
-	var (
-		rest []*call[verifyd.Receipt]
-		at   []int
-	)
-	for i, c := range group {
-		if locked[c.arg.CarrierID] {
-			errs[i] = s.unavailable(cause)
-			continue
-		}
-		rest, at = append(rest, c), append(at, i)
-	}
-	if len(rest) == 0 {
-		return errs, nil
-	}
-	// The answers of the locked receipts are decided, so the rest cannot
-	// go back to groups.run to be tried again after a deadlock.
-	var restErrs []error
-	err = retryAborted(ctx, func() (err error) {
-		restErrs, err = s.receiptTx(ctx, rest)
-		return err
-	})
-	for j, i := range at {
-		if err != nil {
-			errs[i] = s.translate(ctx, err)
-		} else {
-			errs[i] = restErrs[j]
-		}
-	}
-	return errs, nil
+	return aroundLocked(ctx, s, group, cause, func(r verifyd.Receipt) bool {
+		return slices.Contains(locked, r.CarrierID)
+	}, s.receiptTx)
 }
