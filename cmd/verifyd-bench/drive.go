@@ -19,7 +19,7 @@ import (
 type worker struct {
 	id      int
 	c       *client
-	state   any // a workload's own, set by its setup
+	state   any // a workload's own, made by its op on first use
 	lat     []time.Duration
 	ops     int64
 	errs    int64
@@ -40,8 +40,6 @@ type runSpec struct {
 	user, pass  string
 	conns       int
 	warmup, dur time.Duration
-	// setup, when set, prepares each worker before the clock starts.
-	setup func(w *worker)
 	// onStart and onEnd run when the measured window opens and closes.
 	onStart, onEnd func()
 }
@@ -90,11 +88,7 @@ func drive(spec runSpec, fn op) result {
 		workers   = make([]*worker, spec.conns)
 	)
 	for i := range workers {
-		w := &worker{id: i, c: newClient(spec.addrs[i%len(spec.addrs)], spec.user, spec.pass)}
-		if spec.setup != nil {
-			spec.setup(w)
-		}
-		workers[i] = w
+		workers[i] = &worker{id: i, c: newClient(spec.addrs[i%len(spec.addrs)], spec.user, spec.pass)}
 	}
 	start := time.Now()
 	open := start.Add(spec.warmup)
