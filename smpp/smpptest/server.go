@@ -1,9 +1,10 @@
 // Package smpptest is a fake SMSC for tests of SMPP clients: it listens on
 // 127.0.0.1, binds any session that presents the configured credentials,
 // answers submit_sm as a test tells it to (accept, refuse with a status,
-// withhold the response, drop the connection), sends receipts, enquire_link,
-// unbind and garbage on demand, and records what it saw, including the most
-// submits it ever had in flight on one session.
+// withhold the response, answer with another command), sends receipts,
+// enquire_link, unbind and garbage and drops its connections on demand, and
+// records what it saw, including the most submits it ever had in flight on
+// one session.
 //
 // It is built for speed as well as control, since a benchmark drives it: one
 // reader goroutine per connection, responses written to a buffered writer
@@ -68,8 +69,6 @@ type Reply struct {
 	Status smpp.Status
 	// Withhold keeps the response back until Release.
 	Withhold bool
-	// Drop closes the connection instead of answering.
-	Drop bool
 	// AnswerAs, when set, is the command id of the answer instead of
 	// submit_sm_resp: a generic_nack, or a response to some other request.
 	AnswerAs smpp.CommandID
@@ -87,9 +86,6 @@ type Receipt struct {
 	Text string
 	// TLV adds receipted_message_id and message_state.
 	TLV bool
-	// TLVID, when set, is the receipted_message_id instead of ID, so a
-	// test can make the TLV and the text disagree.
-	TLVID string
 	// DataSM sends the receipt as a data_sm, the text in message_payload,
 	// as some SMSCs do, instead of a deliver_sm.
 	DataSM bool
@@ -393,11 +389,7 @@ func receiptPDU(r Receipt) *smpp.PDU {
 		ShortMessage: []byte(text),
 	}
 	if r.TLV {
-		id := r.ID
-		if r.TLVID != "" {
-			id = r.TLVID
-		}
-		p.TLVs.SetCString(smpp.TagReceiptedMessageID, id)
+		p.TLVs.SetCString(smpp.TagReceiptedMessageID, r.ID)
 		if st, ok := statWords[r.Stat]; ok {
 			p.TLVs.SetUint8(smpp.TagMessageState, st)
 		}
@@ -503,7 +495,7 @@ func (c *conn) handle(p *smpp.PDU) bool {
 			c.respond(&smpp.PDU{ID: smpp.SubmitSMResp, Status: smpp.StatusInvBndSts, Seq: p.Seq}, false)
 			return true
 		}
-		return c.submit(p, silent)
+		c.submit(p, silent)
 	default:
 		c.respond(&smpp.PDU{ID: smpp.GenericNack, Status: smpp.StatusInvCmdID, Seq: p.Seq}, false)
 	}
@@ -540,7 +532,7 @@ func (c *conn) bind(p *smpp.PDU) bool {
 	return true
 }
 
-func (c *conn) submit(p *smpp.PDU, silent bool) bool {
+func (c *conn) submit(p *smpp.PDU, silent bool) {
 	s := c.s
 	if n := c.inFlight.Add(1); n > s.maxInFlight.Load() {
 		for {
@@ -579,10 +571,7 @@ func (c *conn) submit(p *smpp.PDU, silent bool) bool {
 		s.notify()
 	}
 	if silent || reply.Withhold {
-		return true
-	}
-	if reply.Drop {
-		return false
+		return
 	}
 	if reply.ReceiptFirst != nil {
 		r := *reply.ReceiptFirst
@@ -597,7 +586,6 @@ func (c *conn) submit(p *smpp.PDU, silent bool) bool {
 		resp.ID = reply.AnswerAs
 	}
 	c.respond(resp, true)
-	return true
 }
 
 func newSubmit(connID int, p *smpp.PDU, id string, cs gsm.Charset) Submit {
