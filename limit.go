@@ -359,15 +359,48 @@ func (b Bucket) live(r Rate, now time.Time) []slot {
 // gcraSends reads the GCRA state tat of an older bucket as the sends it
 // stood for: each of its outstanding emission intervals is a send that
 // leaves the window when that interval would have ended, so a bucket
-// charged before an upgrade refuses until about when it did before.
+// charged before an upgrade refuses until about when it did before. A rate
+// over exactUpTo counts them in its grain's slots, as Take does its own
+// sends (each slot leaving once its last send would have), so that its
+// bucket keeps at most about exactUpTo slots, not one per send: the
+// intervals of a slot are counted at once, however large the Count.
 func gcraSends(tat time.Time, r Rate, now time.Time) []slot {
 	interval := r.Per / time.Duration(r.Count)
+	g := r.grain()
 	var out []slot
-	for i := r.Count - 1; i >= 0; i-- {
-		leaves := tat.Add(-time.Duration(i) * interval)
-		if leaves.After(now) {
-			out = append(out, slot{at: leaves.Add(-r.Per - r.grain()), n: 1})
+	if g == 0 {
+		for i := r.Count - 1; i >= 0; i-- {
+			leaves := tat.Add(-time.Duration(i) * interval)
+			if leaves.After(now) {
+				out = append(out, slot{at: leaves.Add(-r.Per), n: 1})
+			}
 		}
+		return out
+	}
+	// The sends i = 0, 1, ... leave at tat - i*interval; those before k
+	// leave after now-g, so their slots may still count, and no others'.
+	from := now.Add(-g)
+	if !tat.After(from) {
+		return nil
+	}
+	k := r.Count
+	if interval > 0 {
+		if q := (tat.Sub(from)-1)/interval + 1; q < time.Duration(k) {
+			k = int(q)
+		}
+	}
+	for i := k - 1; i >= 0; {
+		at := tat.Add(-time.Duration(i)*interval - r.Per).Truncate(g)
+		// The slot holds the sends from i down to the first, j, that leaves
+		// after the slot's own end.
+		j := 0
+		if d := tat.Sub(at.Add(g + r.Per)); d >= 0 && interval > 0 {
+			j = int(d/interval) + 1
+		}
+		if at.Add(g + r.Per).After(now) {
+			out = append(out, slot{at: at, n: i - j + 1})
+		}
+		i = j - 1
 	}
 	return out
 }

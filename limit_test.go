@@ -267,3 +267,115 @@ func TestLimitTakeWhenTimeGoesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitTakeReadsOlderBucketsAgainstTheGCRA: for random rates, a bucket
+// an older verifyd wrote refuses as long as its GCRA did (up to exactUpTo
+// to a few nanoseconds, above it at most a grain longer), and its wait is
+// exact.
+func TestLimitTakeReadsOlderBucketsAgainstTheGCRA(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for range 2000 {
+		r := Rate{Count: 1 + rng.IntN(80), Per: time.Duration(1+rng.IntN(864000)) * time.Second}
+		if rng.IntN(2) == 0 {
+			r.Count = 1 + rng.IntN(3_000_000)
+		}
+		l := Limit{Name: "country", Rate: r}
+		interval := r.Per / time.Duration(r.Count)
+		tat := now.Add(time.Duration(rng.Int64N(int64(r.Per + interval))))
+		b, err := DecodeBucket(nil, tat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gcraWait := max(0, tat.Add(interval-r.Per).Sub(now))
+		live := b.live(r, now)
+		for i := 1; i < len(live); i++ {
+			if !live[i].at.After(live[i-1].at) {
+				t.Fatalf("%v, tat +%v: slots out of order: %v", r, tat.Sub(now), live)
+			}
+		}
+		if len(live) > exactUpTo+2 {
+			t.Fatalf("%v, tat +%v: %d slots", r, tat.Sub(now), len(live))
+		}
+		_, wait, ok := l.Take(b, now)
+		if ok != (gcraWait == 0) && (r.grain() == 0 || ok) {
+			t.Fatalf("%v, tat +%v: ok=%v, the GCRA waited %v", r, tat.Sub(now), ok, gcraWait)
+		}
+		if ok {
+			continue
+		}
+		// Per/Count's remainder (under Count ns) is the oldest send's.
+		if hi := gcraWait + r.grain() + time.Duration(r.Count); wait < gcraWait || wait > hi {
+			t.Fatalf("%v, tat +%v: wait %v, want %v to %v", r, tat.Sub(now), wait, gcraWait, hi)
+		}
+		if _, _, ok := l.Take(b, now.Add(wait-time.Nanosecond)); ok {
+			t.Fatalf("%v, tat +%v: allowed before its wait %v ended", r, tat.Sub(now), wait)
+		}
+		if _, _, ok := l.Take(b, now.Add(wait)); !ok {
+			t.Fatalf("%v, tat +%v: refused when its wait %v ended", r, tat.Sub(now), wait)
+		}
+	}
+}
+
+// TestLimitTakeReadsAnOlderBucketOfALargeRate: the GCRA timestamp of an
+// older verifyd, for a rate over exactUpTo (a country's 50,000 a day), is
+// read into the slots of the rate's grain like any send, so the bucket
+// written by its next charge stays as small as any other; and it still
+// refuses for at least as long as the GCRA did, at most a grain longer.
+func TestLimitTakeReadsAnOlderBucketOfALargeRate(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, r := range []Rate{{50000, 24 * time.Hour}, {1_000_000, time.Second}, {65, time.Second}, {5, 10 * time.Minute}} {
+		l := Limit{Name: "country", Rate: r}
+		interval := r.Per / time.Duration(r.Count)
+		// Half full: Count/2 sends outstanding.
+		b, err := DecodeBucket(nil, now.Add(r.Per/2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, _, ok := l.Take(b, now)
+		if !ok {
+			t.Fatalf("%v: refused half full", r)
+		}
+		if len(next.sends) > exactUpTo+2 {
+			t.Fatalf("%v: the bucket keeps %d slots (%d bytes)", r, len(next.sends), len(next.Encode()))
+		}
+		// The Count/2 it stood for (a grain's more at most) and the new one.
+		if lo, hi := (r.Count+1)/2+1, (r.Per/2+r.grain()+interval-1)/interval+1; next.Sends() < lo || next.Sends() > int(hi) {
+			t.Fatalf("%v: the bucket keeps %d sends, want %d to %d", r, next.Sends(), lo, hi)
+		}
+		// Full: the GCRA let the next send through one interval on.
+		b, err = DecodeBucket(nil, now.Add(r.Per))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, wait, ok := l.Take(b, now)
+		if ok || wait < interval || wait > interval+r.grain() {
+			t.Fatalf("%v full: ok=%v wait=%v, want refused for %v to %v", r, ok, wait, interval, interval+r.grain())
+		}
+		if _, _, ok := l.Take(b, now.Add(wait-time.Nanosecond)); ok {
+			t.Fatalf("%v full: allowed before its wait ended", r)
+		}
+		if _, _, ok := l.Take(b, now.Add(wait)); !ok {
+			t.Fatalf("%v full: refused when its wait ended", r)
+		}
+		// At any time after, it counts no fewer sends than the GCRA had
+		// outstanding, and no more than it had a grain before.
+		outstanding := func(at time.Time) int {
+			if !now.Add(r.Per).After(at) {
+				return 0
+			}
+			return min(r.Count, int((now.Add(r.Per).Sub(at)+interval-1)/interval))
+		}
+		for at := now; at.Before(now.Add(r.Per + r.grain() + time.Second)); at = at.Add(r.Per/997 + 1) {
+			n := 0
+			for _, s := range b.live(r, at) {
+				n += s.n
+			}
+			if n < outstanding(at) || n > outstanding(at.Add(-r.grain())) {
+				t.Fatalf("%v at +%v: %d sends, want %d to %d", r, at.Sub(now), n, outstanding(at), outstanding(at.Add(-r.grain())))
+			}
+		}
+	}
+}
