@@ -48,6 +48,14 @@ type groups[T any] struct {
 	// of one already in the group waits for the next group, so that it
 	// meets the first's outcome exactly as it would one at a time.
 	key func(T) string
+	// keyLocks says that the rows a call may wait to lock are named by its
+	// key (a validate's verification; a receipt's part and that part's
+	// message): a call that waited out the lock bound leaves a row still
+	// held for each call queued behind it with its key, which commitGroup
+	// then fails at once. Not so for a create, whose key is its request id
+	// and whose locks are its limit buckets: a create behind one with its
+	// id may charge other buckets, and is tried.
+	keyLocks bool
 	// commit runs one group in one transaction and returns each call's
 	// outcome, or an error for the whole group.
 	commit func(ctx context.Context, group []*call[T]) ([]error, error)
@@ -157,7 +165,7 @@ func (g *groups[T]) commitGroup(s *Store, group []*call[T]) {
 		case err == nil:
 			for i, c := range now {
 				c.finish(errs[i])
-				if g.key != nil && lockTimeout(errs[i]) {
+				if g.keyLocks && lockTimeout(errs[i]) {
 					if stuck == nil {
 						stuck = map[string]error{}
 					}
@@ -172,7 +180,7 @@ func (g *groups[T]) commitGroup(s *Store, group []*call[T]) {
 			for _, c := range now {
 				c.finish(err)
 			}
-			if g.key != nil && len(now) == 1 && lockTimeout(err) {
+			if g.keyLocks && len(now) == 1 && lockTimeout(err) {
 				// A lone call that waited out the bound leaves its row
 				// as held as a call of a larger group does.
 				stuck = map[string]error{g.key(now[0].arg): err}

@@ -474,6 +474,7 @@ func (s *Store) newReceiptGroups() *groups[verifyd.Receipt] {
 		max:        maxReceiptGroup,
 		committers: receiptCommitters,
 		key:        func(r verifyd.Receipt) string { return r.CarrierID },
+		keyLocks:   true,
 		commit:     s.receiptTx,
 	}
 }

@@ -66,6 +66,7 @@ func (s *Store) newValidateGroups() *groups[*validateArgs] {
 		max:        maxValidateGroup,
 		committers: validateCommitters,
 		key:        func(a *validateArgs) string { return a.id },
+		keyLocks:   true,
 		commit:     s.validateTx,
 		waitAll:    true, // fn is the caller's
 	}
