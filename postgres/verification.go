@@ -221,13 +221,55 @@ const lockVerifications = readVerifications + `
 	ORDER BY v.id COLLATE "C"
 	FOR UPDATE OF v`
 
-// validateLocked is the transaction of validates whose rows changed under
+// validateLocked runs the validates whose rows changed under their
+// optimistic try in one transaction with their rows locked
+// (validateLockedTx). One that waited out the lock bound on a row someone
+// else holds is tried again around that row (validateAroundLocked): the
+// wait fails the whole transaction, and so every validate in it, though
+// the others' rows are free.
+func (s *Store) validateLocked(ctx context.Context, group []*call[*validateArgs]) ([]error, error) {
+	errs, err := s.validateLockedTx(ctx, group)
+	if lockTimeout(err) && len(group) > 1 {
+		return s.validateAroundLocked(ctx, group, err)
+	}
+	return errs, err
+}
+
+// lockedVerifications are the ids of $1 whose rows another transaction
+// holds locked: the rows lockVerifications would wait for.
+const lockedVerifications = `WITH free AS (
+	SELECT id FROM verifications WHERE id = ANY($1) FOR UPDATE SKIP LOCKED
+)
+SELECT id FROM verifications WHERE id = ANY($1) AND id NOT IN (SELECT id FROM free)`
+
+// validateAroundLocked is a group of locked validates whose transaction
+// waited for a row lock past lockedWait (cause): the validates of a row
+// still locked answer EUNAVAILABLE, and the others run again with their
+// rows locked, as a group of their own. If no row is found locked (the lock
+// went meanwhile, or the wait was for another row, such as a number's run
+// of wrong codes), the whole group fails, as it would have.
+func (s *Store) validateAroundLocked(ctx context.Context, group []*call[*validateArgs], cause error) ([]error, error) {
+	ids := make([]string, len(group))
+	for i, c := range group {
+		ids[i] = c.arg.id
+	}
+	rows, _ := s.pool.Query(ctx, lockedVerifications, ids)
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(locked) == 0 {
+		return nil, cause
+	}
+	return aroundLocked(ctx, s, group, cause, func(a *validateArgs) bool {
+		return slices.Contains(locked, a.id)
+	}, s.validateLocked)
+}
+
+// validateLockedTx is the transaction of validates whose rows changed under
 // their optimistic try: the rows locked and read in the first round trip,
 // each fn run, and what they wrote sent with the commit in the second. It
 // waits for a row lock at most lockedWait, then fails (55P03, a 503), so
 // that a row held by someone else keeps the instance's one committer, and
 // every validate queued behind it, for that long at most.
-func (s *Store) validateLocked(ctx context.Context, group []*call[*validateArgs]) ([]error, error) {
+func (s *Store) validateLockedTx(ctx context.Context, group []*call[*validateArgs]) ([]error, error) {
 	var (
 		found map[string]*verifyd.Verification
 		errs  []error
