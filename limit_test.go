@@ -128,12 +128,7 @@ func TestLimitTakeAgainstModel(t *testing.T) {
 			case g > 0 && !ok && (wait < exact || wait > exact+g):
 				t.Fatalf("%v at +%v: wait %v, want %v to %v", r, now.Sub(start), wait, exact, exact+g)
 			case !ok:
-				if _, _, early := l.Take(b, now.Add(wait-time.Nanosecond)); early {
-					t.Fatalf("%v: allowed before its wait ended", r)
-				}
-				if _, _, late := l.Take(b, now.Add(wait)); !late {
-					t.Fatalf("%v: refused when its wait ended", r)
-				}
+				wantExactWait(t, l, b, now, wait)
 				continue
 			}
 			m.sends = append(m.sends, now)
@@ -258,12 +253,7 @@ func TestLimitTakeWhenTimeGoesBack(t *testing.T) {
 			if ok || wait <= 0 {
 				t.Fatalf("%v at %v: ok=%v wait=%v, want refused", r, now.Sub(start), ok, wait)
 			}
-			if _, _, ok := l.Take(got, now.Add(wait-time.Nanosecond)); ok {
-				t.Fatalf("%v at %v: allowed before its wait %v ended", r, now.Sub(start), wait)
-			}
-			if _, _, ok := l.Take(got, now.Add(wait)); !ok {
-				t.Fatalf("%v at %v: refused when its wait %v ended", r, now.Sub(start), wait)
-			}
+			wantExactWait(t, l, got, now, wait)
 		}
 	}
 }
@@ -309,12 +299,7 @@ func TestLimitTakeReadsOlderBucketsAgainstTheGCRA(t *testing.T) {
 		if hi := gcraWait + r.grain() + time.Duration(r.Count); wait < gcraWait || wait > hi {
 			t.Fatalf("%v, tat +%v: wait %v, want %v to %v", r, tat.Sub(now), wait, gcraWait, hi)
 		}
-		if _, _, ok := l.Take(b, now.Add(wait-time.Nanosecond)); ok {
-			t.Fatalf("%v, tat +%v: allowed before its wait %v ended", r, tat.Sub(now), wait)
-		}
-		if _, _, ok := l.Take(b, now.Add(wait)); !ok {
-			t.Fatalf("%v, tat +%v: refused when its wait %v ended", r, tat.Sub(now), wait)
-		}
+		wantExactWait(t, l, b, now, wait)
 	}
 }
 
@@ -354,12 +339,7 @@ func TestLimitTakeReadsAnOlderBucketOfALargeRate(t *testing.T) {
 		if ok || wait < interval || wait > interval+r.grain() {
 			t.Fatalf("%v full: ok=%v wait=%v, want refused for %v to %v", r, ok, wait, interval, interval+r.grain())
 		}
-		if _, _, ok := l.Take(b, now.Add(wait-time.Nanosecond)); ok {
-			t.Fatalf("%v full: allowed before its wait ended", r)
-		}
-		if _, _, ok := l.Take(b, now.Add(wait)); !ok {
-			t.Fatalf("%v full: refused when its wait ended", r)
-		}
+		wantExactWait(t, l, b, now, wait)
 		// At any time after, it counts no fewer sends than the GCRA had
 		// outstanding, and no more than it had a grain before.
 		outstanding := func(at time.Time) int {
@@ -377,5 +357,17 @@ func TestLimitTakeReadsAnOlderBucketOfALargeRate(t *testing.T) {
 				t.Fatalf("%v at +%v: %d sends, want %d to %d", r, at.Sub(now), n, outstanding(at), outstanding(at.Add(-r.grain())))
 			}
 		}
+	}
+}
+
+// wantExactWait fails unless a send to b is refused until now+wait and
+// allowed from then on, to the nanosecond.
+func wantExactWait(t *testing.T, l Limit, b Bucket, now time.Time, wait time.Duration) {
+	t.Helper()
+	if _, _, ok := l.Take(b, now.Add(wait-time.Nanosecond)); ok {
+		t.Fatalf("%v at %v: allowed a nanosecond before its wait of %v ended", l.Rate, now, wait)
+	}
+	if _, _, ok := l.Take(b, now.Add(wait)); !ok {
+		t.Fatalf("%v at %v: refused when its wait of %v ended", l.Rate, now, wait)
 	}
 }
