@@ -179,17 +179,7 @@ func waitingForLock(t *testing.T, dsn string) bool {
 func TestCreateChargingALockedBucketFailsOnlyItself(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	dsn := newDatabase(t)
-	s := open(t, dsn, postgres.WithTimeout(2*time.Second))
-	a := createAccount(t, s)
-	held := verifyd.Limit{Name: "country", Key: "1:country:GB", Rate: verifyd.Rate{Count: 1000, Per: time.Hour}}
-	free := verifyd.Limit{Name: "country", Key: "2:country:GB", Rate: verifyd.Rate{Count: 1000, Per: time.Hour}}
-	v0, m0 := pending(a, 0)
-	if err := s.CreateVerification(ctx, v0, m0, []verifyd.Limit{held}); err != nil {
-		t.Fatal(err)
-	}
-	_, tx := lockBucket(t, dsn, held.Key)
-	defer tx.Rollback(context.Background())
+	s, a, held, free, tx := heldBucket(t)
 	v1, m1 := pending(a, 1)
 	v2, m2 := pending(a, 2)
 	v3, m3 := pending(a, 3)
@@ -211,6 +201,26 @@ func TestCreateChargingALockedBucketFailsOnlyItself(t *testing.T) {
 	if err := s.CreateVerification(ctx, v1, m1, []verifyd.Limit{held}); err != nil {
 		t.Fatalf("create once the bucket is free: %v", err)
 	}
+}
+
+// heldBucket opens a Store with a 2 s timeout and an account a, charges a
+// create to the bucket held, and locks it from another session until the
+// test ends or tx is rolled back; free is another bucket of the same
+// shape.
+func heldBucket(t *testing.T) (s *postgres.Store, a *verifyd.Account, held, free verifyd.Limit, tx pgx.Tx) {
+	t.Helper()
+	dsn := newDatabase(t)
+	s = open(t, dsn, postgres.WithTimeout(2*time.Second))
+	a = createAccount(t, s)
+	held = verifyd.Limit{Name: "country", Key: "1:country:GB", Rate: verifyd.Rate{Count: 1000, Per: time.Hour}}
+	free = verifyd.Limit{Name: "country", Key: "2:country:GB", Rate: verifyd.Rate{Count: 1000, Per: time.Hour}}
+	v0, m0 := pending(a, 0)
+	if err := s.CreateVerification(t.Context(), v0, m0, []verifyd.Limit{held}); err != nil {
+		t.Fatal(err)
+	}
+	_, tx = lockBucket(t, dsn, held.Key)
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	return s, a, held, free, tx
 }
 
 // noPileUp fails the test unless the process's goroutines come back to

@@ -1,12 +1,9 @@
 package postgres_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"verifyd"
-	"verifyd/postgres"
 )
 
 // TestCreateBehindOneStuckOnABucketIsTried: two creates with one request
@@ -20,17 +17,7 @@ import (
 func TestCreateBehindOneStuckOnABucketIsTried(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	dsn := newDatabase(t)
-	s := open(t, dsn, postgres.WithTimeout(2*time.Second))
-	a := createAccount(t, s)
-	held := verifyd.Limit{Name: "country", Key: "1:country:GB", Rate: verifyd.Rate{Count: 1000, Per: time.Hour}}
-	free := verifyd.Limit{Name: "country", Key: "2:country:GB", Rate: verifyd.Rate{Count: 1000, Per: time.Hour}}
-	v0, m0 := pending(a, 0)
-	if err := s.CreateVerification(ctx, v0, m0, []verifyd.Limit{held}); err != nil {
-		t.Fatal(err)
-	}
-	_, tx := lockBucket(t, dsn, held.Key)
-	defer tx.Rollback(context.Background())
+	s, a, held, free, _ := heldBucket(t)
 	first, m1 := pending(a, 1)
 	second, m2 := pending(a, 1)
 	errs := s.CommitGroup(ctx, []*verifyd.Verification{first, second}, []*verifyd.Message{m1, m2},
