@@ -91,8 +91,14 @@ func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, now time.T
 		if from == "" {
 			from = defaultFrom
 		}
-		if from == "" {
+		switch {
+		case from == "":
 			fromF = fail("from", verifyd.FailFromEmpty, "from is required: this account has no default sender.")
+		case a.Settings.Reserved(from):
+			// The server's default is judged against no account when the
+			// server starts: an account must not send under a sender id it
+			// may not use by leaving from out.
+			fromF = fail("from", verifyd.FailFromReserved, "The default sender is reserved for this account; choose another from.")
 		}
 	default:
 		if code, details := verifyd.JudgeSender(from); code != "" {
