@@ -18,6 +18,9 @@ func (rt route) pattern() string { return rt.method + " " + rt.path }
 // routeTable lists every route the server answers with cfg as given: the
 // inbox only in dev mode, /metrics only when a handler was passed in.
 func (s *Server) routeTable() []route {
+	if s.metricsOnly {
+		return []route{{"GET", "/metrics", s.cfg.Metrics}}
+	}
 	rs := []route{
 		// Comapi Verify.
 		{"POST", "/webapi/verify", s.authed(s.handleCreate)},

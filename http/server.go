@@ -70,6 +70,9 @@ type Server struct {
 	now    func() time.Time
 	randMu sync.Mutex
 	seq    atomic.Uint64 // request ids for log lines
+	// metricsOnly makes the route table GET /metrics alone: the server of
+	// the listener serve --metrics-addr opens (NewMetricsServer).
+	metricsOnly bool
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -78,6 +81,21 @@ var _ http.Handler = (*Server)(nil)
 // Now is time.Now, a nil Rand is crypto/rand and a nil Lookup is the
 // built-in one, so that only the parts with no safe default must be given.
 func NewServer(cfg Config) *Server {
+	return newServer(cfg, false)
+}
+
+// NewMetricsServer returns the handler of the listener serve
+// --metrics-addr opens: GET /metrics (metrics) and no other route, under the
+// wire rules every route of the API follows (API.md sections 1 and 2): the
+// path is matched case-insensitively and blind to a trailing slash, a query
+// carrying a credential is refused with 400 CredentialsInQuery, any other
+// route or method is a JSON 404, or 405 with Allow, and each request has its
+// log line. Moving /metrics to its own listener changes nothing else.
+func NewMetricsServer(metrics http.Handler, logger *slog.Logger) *Server {
+	return newServer(Config{Metrics: metrics, Logger: logger}, true)
+}
+
+func newServer(cfg Config, metricsOnly bool) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -90,7 +108,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Lookup == nil {
 		cfg.Lookup = phone.Lookup{}
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, now: cfg.Now}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, now: cfg.Now, metricsOnly: metricsOnly}
 	s.routes()
 	return s
 }

@@ -261,9 +261,7 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w; %s", err, listenHint)
 		}
-		mux := nethttp.NewServeMux()
-		mux.Handle("GET /metrics", metricsHandler)
-		metricsSrv = newHTTPServer(mux, logger)
+		metricsSrv = newHTTPServer(metricsListener(metricsHandler, logger), logger)
 		go metricsSrv.Serve(mln)
 		logger.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
 		metricsHandler = nil     // not on the API listener as well
@@ -530,4 +528,11 @@ func bindServerKey(ctx context.Context, store verifyd.Store, keyring *otp.Keyrin
 		logger.Warn("the database now takes this server key; requests pending under the one before cannot be verified")
 	}
 	return nil
+}
+
+// metricsListener is the handler of the --metrics-addr listener: GET /metrics
+// alone, under the API's wire rules (paths, credentials in the query, JSON
+// 404 and 405), as on the API's listener.
+func metricsListener(metrics nethttp.Handler, logger *slog.Logger) nethttp.Handler {
+	return http.NewMetricsServer(metrics, logger)
 }
