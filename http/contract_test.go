@@ -51,3 +51,34 @@ func TestServerDefaultFromOnTheAccountsReservedList(t *testing.T) {
 		t.Fatalf("messages %+v, err %v; want one from Tenant", ms, err)
 	}
 }
+
+// API.md section 4: a validate of an unknown or malformed requestId answers
+// 204 with an empty body. An empty requestId (a client whose id variable was
+// empty: PUT /webapi/verify//validate) is malformed; the product folded the
+// doubled slash away and routed /webapi/verify/validate, the GET and DELETE
+// route of a requestId "validate", and answered 405 "This route does not
+// take the PUT method" with Allow: DELETE, GET, HEAD.
+func TestValidateOfAnEmptyRequestID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, method := range []string{"PUT", "POST"} {
+		for _, p := range []string{"/webapi/verify//validate", "/webapi/verify///validate/", "/WebApi/Verify//Validate"} {
+			w := e.do(method, p, `{"code":"123456"}`)
+			if w.Code != http.StatusNoContent || w.Body.Len() != 0 || w.Header().Get("Content-Type") != "" {
+				t.Errorf("%s %s: %d %v %q; want 204 with an empty body", method, p, w.Code, w.Header(), w.Body)
+			}
+		}
+		// The body is still judged first.
+		if w := e.do(method, "/webapi/verify//validate", `{}`); w.Code != http.StatusBadRequest {
+			t.Errorf("%s with no code: %d %s; want 400", method, w.Code, w.Body)
+		}
+	}
+	// Doubled slashes elsewhere still fold away, and a requestId "validate"
+	// is still just an unknown one.
+	if w := e.do("POST", "//webapi//verify", `{"to":"447979080215","from":"Test"}`); w.Code != http.StatusAccepted {
+		t.Errorf("POST //webapi//verify: %d %s", w.Code, w.Body)
+	}
+	if w := e.do("GET", "/webapi/verify/validate", ""); w.Code != http.StatusNotFound {
+		t.Errorf("GET /webapi/verify/validate: %d %s; want 404", w.Code, w.Body)
+	}
+}

@@ -230,7 +230,15 @@ func (p *headerProbe) WriteHeader(status int)      { p.status = status }
 // doubled slash. Request ids are lowercase UUIDs, so lowering them too is
 // harmless and lets an uppercased id still match.
 func normalizePath(p string) string {
-	return path.Clean("/" + strings.ToLower(p))
+	p = strings.ToLower(p)
+	// An empty request id before /validate (a client whose id variable was
+	// empty) is a malformed id, which validate answers 204: Clean would fold
+	// its segment away, leaving /webapi/verify/validate, the GET and DELETE
+	// route of an id "validate". A segment no id can match stands in for it.
+	if t := strings.TrimRight(p, "/"); strings.HasSuffix(t, "//validate") {
+		p = t[:len(t)-len("//validate")] + "/-/validate"
+	}
+	return path.Clean("/" + p)
 }
 
 // credentialsInQuery reports whether the raw query carries a password, a
