@@ -247,15 +247,38 @@ func aroundLocked[T any](ctx context.Context, s *Store, group []*call[T], cause 
 		restErrs, err = commit(ctx, rest)
 		return err
 	})
+	if err != nil {
+		err = s.groupErr(ctx, err, len(rest))
+	}
 	for j, i := range at {
 		if err != nil {
-			errs[i] = s.translate(ctx, err)
+			errs[i] = err
 		} else {
 			errs[i] = restErrs[j]
 		}
 	}
 	return errs, nil
 }
+
+// groupErr is err, which failed a group of n calls as a whole, as each
+// call's own outcome. A lock timeout of a group of more than one found no
+// call's own row held (a call whose row was is split off by aroundLocked):
+// the lock went meanwhile, or was for a row no probe sees. It is passed on
+// as EUNAVAILABLE that lockTimeout does not report, or commitGroup would
+// take each call's key for stuck and fail unrun the calls queued behind
+// with it, whose rows may well be free.
+func (s *Store) groupErr(ctx context.Context, err error, n int) error {
+	if n > 1 && lockTimeout(err) {
+		return s.unavailable(noneFoundHeld{err})
+	}
+	return s.translate(ctx, err)
+}
+
+// noneFoundHeld is a group's lock timeout whose held row was not found.
+// It has no Unwrap, so that lockTimeout does not see the timeout in it.
+type noneFoundHeld struct{ err error }
+
+func (e noneFoundHeld) Error() string { return e.err.Error() }
 
 // run commits the group under the Store's timeout, again if the server
 // broke a deadlock by aborting it or the connection was found dead before

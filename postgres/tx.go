@@ -76,6 +76,15 @@ func (x *xact) queue(b *pgx.Batch) {
 	b.Queue("SELECT pg_current_xact_id()::text").QueryRow(func(row pgx.Row) error { return row.Scan(&x.id) })
 }
 
+// queueBounded is queue for the head of an implicit transaction's one
+// pipeline, which also bounds the transaction's lock waits as
+// queueBoundLockWait does: in the same statement, so that the bound costs
+// the pipeline no statement of its own.
+func (x *xact) queueBounded(b *pgx.Batch, s *Store) {
+	b.Queue("SELECT pg_current_xact_id()::text, "+lockWaitBound, fmt.Sprint(s.lockedWait().Milliseconds())).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&x.id, nil) })
+}
+
 // committedDespite reports whether the transaction committed though err
 // ended the trip that commits it: err lost the answer (answerLost), and
 // the server, asked on another connection, says it committed (committed).
@@ -167,7 +176,11 @@ func (s *Store) lockedWait() time.Duration {
 
 // boundLockWait sets the transaction's lock_timeout to $1 milliseconds,
 // unless the connection's own (from the DSN, say) is shorter.
-const boundLockWait = `SELECT set_config('lock_timeout', CASE
+const boundLockWait = `SELECT ` + lockWaitBound
+
+// lockWaitBound is boundLockWait's expression, for a statement that reads
+// something else too.
+const lockWaitBound = `set_config('lock_timeout', CASE
 	WHEN current_setting('lock_timeout') <> '0'
 		AND current_setting('lock_timeout')::interval < $1::bigint * interval '1 millisecond'
 	THEN current_setting('lock_timeout') ELSE $1::text END, true)`

@@ -57,6 +57,12 @@ type validateArgs struct {
 	id        string
 	fn        func(*verifyd.Verification) error
 	v         *verifyd.Verification
+	// run and withdraw say which rows besides its own verification's the
+	// last write of it tried would lock: its number's run of wrong codes
+	// (a wrong code adds to it, a right one deletes it: the trigger of
+	// migrations/0003_keep_runs.sql), and its message (a cancel withdraws
+	// it). A validate stuck behind a row held is told by them.
+	run, withdraw bool
 }
 
 // newValidateGroups groups validates; a second validate of one row waits
@@ -107,6 +113,9 @@ const readVerifications = `SELECT v.id, v.account_id, v.phone_number, v.country,
 // other rows are written at once. Waiting here held the whole group, and so
 // every validate of the instance, behind one row locked by someone else.
 // (The locked retry holds its own rows, which SKIP LOCKED does not skip.)
+// The rows besides that a write locks, its number's run of wrong codes (by
+// the trigger) and its message (if it cancels), are waited for, within the
+// transaction's lock bound (see validateTx).
 const writeVerifications = `WITH u AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[],
 		$6::text[], $7::int[], $8::bigint[], $9::bigint[])
@@ -133,7 +142,47 @@ SELECT w.id, d.state, d.carrier_id, d.error, d.updated FROM written w LEFT JOIN 
 // rows changed under them with their rows locked (validateLocked). A
 // validate whose row is missing or whose fn fails writes nothing and gets
 // its own error; the others go on.
+//
+// The optimistic write waits for a row lock at most lockedWait: a wrong
+// code's write locks its number's run of wrong codes, and a cancel's its
+// message, which another group or a delivery worker holds for a round
+// trip at most, and one held longer is someone else's (an administrator's
+// transaction, a hung instance). The write waited with no bound, so that
+// one such row failed every validate of the group, and of every group
+// after it, at the Store's timeout. Past the bound, nothing was written,
+// and validateAroundHeld fails only the validates that need a row still
+// held.
 func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([]error, error) {
+	errs, err := s.validateTry(ctx, group)
+	if lockTimeout(err) && len(group) > 1 {
+		return s.validateAroundHeld(ctx, group, err)
+	}
+	return errs, err
+}
+
+// validateAroundHeld is a group of validates whose optimistic write waited
+// for a row lock past lockedWait (cause), and wrote nothing: those whose
+// write needs a row still held answer EUNAVAILABLE, and the others run
+// again as a group of their own. If none is found to need one, the lock
+// went meanwhile, or the wait was one the server would have ended as a
+// deadlock had lock_timeout not come first (two instances' groups taking
+// two numbers' runs in opposite orders): the group is tried once more,
+// and fails as a whole if it waits out the bound again.
+func (s *Store) validateAroundHeld(ctx context.Context, group []*call[*validateArgs], cause error) ([]error, error) {
+	held, err := s.heldValidateRows(ctx, group)
+	if err != nil {
+		return nil, cause
+	}
+	stuck := func(a *validateArgs) bool { return held[a.id].blocks(a, false) }
+	if !slices.ContainsFunc(group, func(c *call[*validateArgs]) bool { return stuck(c.arg) }) {
+		return s.validateTry(ctx, group)
+	}
+	return aroundLocked(ctx, s, group, cause, stuck, s.validateTx)
+}
+
+// validateTry is one try of validateTx, its optimistic write failing as a
+// whole if it waits for a row lock past lockedWait.
+func (s *Store) validateTry(ctx context.Context, group []*call[*validateArgs]) ([]error, error) {
 	found, err := scanVerifications(s.pool.Query(ctx, readVerifications, groupKeys(group)...))
 	if err != nil {
 		return nil, err
@@ -142,10 +191,12 @@ func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([
 	if len(w.ids) == 0 {
 		return errs, nil
 	}
-	// The transaction's id first, for a lost answer (see xact).
+	// The transaction's id first, for a lost answer (see xact), read in
+	// the statement that bounds the write's lock waits: the pipeline's
+	// statements are as many as without the bound.
 	var x xact
 	b := &pgx.Batch{}
-	x.queue(b)
+	x.queueBounded(b, s)
 	b.Queue(writeVerifications, w.args()...).Query(w.scan)
 	lost := false
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
@@ -186,7 +237,7 @@ func (s *Store) validateTx(ctx context.Context, group []*call[*validateArgs]) ([
 		return err
 	})
 	if err != nil {
-		err = s.translate(ctx, err)
+		err = s.groupErr(ctx, err, len(again))
 		for _, i := range at {
 			errs[i] = err
 		}
@@ -221,12 +272,69 @@ const lockVerifications = readVerifications + `
 	ORDER BY v.id COLLATE "C"
 	FOR UPDATE OF v`
 
+// heldValidateRows are, for each verification id of $1, whether another
+// transaction holds locked the rows a validate of it may wait for: the
+// verification's own (which only the locked retry waits for), its
+// number's run of wrong codes, and its message. The probe takes the locks
+// the write takes or may take: FOR UPDATE on a verification (as
+// lockVerifications) and on a run (a right code deletes it), FOR NO KEY
+// UPDATE on a message, so that a part's insert checking its message (FOR
+// KEY SHARE) does not count as holding it.
+const heldValidateRows = `WITH v AS (
+	SELECT id, account_id, phone_number FROM verifications WHERE id = ANY($1)
+), free_verifications AS (
+	SELECT id FROM verifications WHERE id = ANY($1) FOR UPDATE SKIP LOCKED
+), free_runs AS (
+	SELECT f.account_id, f.phone_number FROM number_failures f
+	WHERE (f.account_id, f.phone_number) IN (SELECT account_id, phone_number FROM v)
+	FOR UPDATE SKIP LOCKED
+), free_messages AS (
+	SELECT request_id FROM messages WHERE request_id = ANY($1) FOR NO KEY UPDATE SKIP LOCKED
+)
+SELECT v.id,
+	v.id NOT IN (SELECT id FROM free_verifications),
+	EXISTS (SELECT FROM number_failures f WHERE f.account_id = v.account_id AND f.phone_number = v.phone_number)
+		AND NOT EXISTS (SELECT FROM free_runs f WHERE f.account_id = v.account_id AND f.phone_number = v.phone_number),
+	EXISTS (SELECT FROM messages m WHERE m.request_id = v.id)
+		AND v.id NOT IN (SELECT request_id FROM free_messages)
+FROM v`
+
+// heldRows are which of a verification's rows heldValidateRows found held.
+type heldRows struct{ verification, run, message bool }
+
+// blocks reports whether the last write a tried needs a row held: its
+// number's run or its message, as that write would lock them, or, for a
+// try with rows locked (rowsLocked), its verification's.
+func (h heldRows) blocks(a *validateArgs, rowsLocked bool) bool {
+	return rowsLocked && h.verification || h.run && a.run || h.message && a.withdraw
+}
+
+// heldValidateRows reads heldValidateRows for the verifications of group.
+func (s *Store) heldValidateRows(ctx context.Context, group []*call[*validateArgs]) (map[string]heldRows, error) {
+	ids := make([]string, len(group))
+	for i, c := range group {
+		ids[i] = c.arg.id
+	}
+	held := map[string]heldRows{}
+	rows, _ := s.pool.Query(ctx, heldValidateRows, ids)
+	var (
+		id string
+		h  heldRows
+	)
+	_, err := pgx.ForEachRow(rows, []any{&id, &h.verification, &h.run, &h.message}, func() error {
+		held[id] = h
+		return nil
+	})
+	return held, err
+}
+
 // validateLocked runs the validates whose rows changed under their
 // optimistic try in one transaction with their rows locked
 // (validateLockedTx). One that waited out the lock bound on a row someone
-// else holds is tried again around that row (validateAroundLocked): the
-// wait fails the whole transaction, and so every validate in it, though
-// the others' rows are free.
+// else holds (its verification's, its number's run of wrong codes, its
+// message) is tried again around that row (validateAroundLocked): the wait
+// fails the whole transaction, and so every validate in it, though the
+// others' rows are free.
 func (s *Store) validateLocked(ctx context.Context, group []*call[*validateArgs]) ([]error, error) {
 	errs, err := s.validateLockedTx(ctx, group)
 	if lockTimeout(err) && len(group) > 1 {
@@ -235,31 +343,20 @@ func (s *Store) validateLocked(ctx context.Context, group []*call[*validateArgs]
 	return errs, err
 }
 
-// lockedVerifications are the ids of $1 whose rows another transaction
-// holds locked: the rows lockVerifications would wait for.
-const lockedVerifications = `WITH free AS (
-	SELECT id FROM verifications WHERE id = ANY($1) FOR UPDATE SKIP LOCKED
-)
-SELECT id FROM verifications WHERE id = ANY($1) AND id NOT IN (SELECT id FROM free)`
-
 // validateAroundLocked is a group of locked validates whose transaction
-// waited for a row lock past lockedWait (cause): the validates of a row
-// still locked answer EUNAVAILABLE, and the others run again with their
+// waited for a row lock past lockedWait (cause): the validates that need a
+// row still locked answer EUNAVAILABLE, and the others run again with their
 // rows locked, as a group of their own. If no row is found locked (the lock
-// went meanwhile, or the wait was for another row, such as a number's run
-// of wrong codes), the whole group fails, as it would have.
+// went meanwhile, or the wait was for a row no probe sees, such as a run
+// another transaction is inserting), the whole group fails, as it would
+// have.
 func (s *Store) validateAroundLocked(ctx context.Context, group []*call[*validateArgs], cause error) ([]error, error) {
-	ids := make([]string, len(group))
-	for i, c := range group {
-		ids[i] = c.arg.id
-	}
-	rows, _ := s.pool.Query(ctx, lockedVerifications, ids)
-	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(locked) == 0 {
+	held, err := s.heldValidateRows(ctx, group)
+	if err != nil {
 		return nil, cause
 	}
 	return aroundLocked(ctx, s, group, cause, func(a *validateArgs) bool {
-		return slices.Contains(locked, a.id)
+		return held[a.id].blocks(a, true)
 	}, s.validateLocked)
 }
 
@@ -341,7 +438,7 @@ func runValidates(group []*call[*validateArgs], found map[string]*verifyd.Verifi
 	slices.SortFunc(order, func(i, j int) int { return strings.Compare(group[i].arg.id, group[j].arg.id) })
 	for _, i := range order {
 		c := group[i]
-		c.arg.v = nil
+		c.arg.v, c.arg.run, c.arg.withdraw = nil, false, false
 		v := found[c.arg.id]
 		if v == nil {
 			errs[i] = errVerificationNotFound
@@ -353,6 +450,11 @@ func runValidates(group []*call[*validateArgs], found map[string]*verifyd.Verifi
 			continue
 		}
 		c.arg.v = v
+		// As the trigger's WHEN reads the write (was is the row it is
+		// written over, or nothing); a cancel's message may have been
+		// queued again since it was read.
+		c.arg.run = v.Attempts > was.Attempts || v.State == verifyd.StateVerified && was.State != verifyd.StateVerified
+		c.arg.withdraw = v.State == verifyd.StateCancelled
 		w.add(v, &was)
 	}
 	return errs, w
