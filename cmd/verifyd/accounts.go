@@ -99,8 +99,9 @@ func accounts(ctx context.Context, args []string, e *env) error {
 				return usageError{err.Error()}
 			}
 		}
-		// create sends the account's default sender without looking at the
-		// reserved list, so the two must not meet.
+		// create refuses a default sender on the reserved list (FromReserved),
+		// so an account whose own default were reserved could send nothing
+		// that names no from: the two must not meet.
 		if d := a.Settings.DefaultFrom; d != "" && a.Settings.Reserved(d) {
 			return usagef("defaultFrom %q is on the account's reservedFrom list: choose another default, or take it off the list", d)
 		}
