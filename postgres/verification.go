@@ -208,7 +208,11 @@ func (s *Store) validateTry(ctx context.Context, group []*call[*validateArgs]) (
 		// 503. Run again, a validate it did write would count twice.
 		lost = true
 		if err := s.readWritten(ctx, w, x.id); err != nil {
-			return nil, err
+			// Which rows it wrote is not known either: every validate that
+			// wrote is answered 503 below. Returned, the error would have
+			// the group run again (a retry of a connection error, or its
+			// calls one by one), over writes already committed.
+			w.written = nil
 		}
 	}
 	var (
