@@ -182,6 +182,19 @@ func FailuresKey(accountID int64, digits string) string {
 	return fmt.Sprintf("%d:%s:%s", accountID, LimitNameFailures, digits)
 }
 
+// BucketKey names the bucket of the named rate limit of an account for
+// subject: a number's digits, its prefix, its country, a client address, or
+// "" for the account-wide limits.
+func BucketKey(accountID int64, name, subject string) string {
+	return fmt.Sprintf("%d:%s:%s", accountID, name, subject)
+}
+
+// NumberLimitNames lists the rate limits whose buckets count the sends to
+// one number alone, keyed by its digits. Every other rate limit's bucket is
+// shared with other numbers (a prefix, a country, a client, the account),
+// so clearing one number's limits must leave those be.
+func NumberLimitNames() []string { return []string{"number", "numberDaily"} }
+
 // ipKey is what the per-IP limit counts a client address under: an IPv4
 // address as it is, an IPv6 one by its /64, the block a single subscriber
 // or host is given, whose 2^64 addresses would otherwise each be a fresh
@@ -219,7 +232,7 @@ func SendLimits(a *Account, n Number, clientIP string) []Limit {
 		}
 		out = append(out, Limit{
 			Name:     c.name,
-			Key:      fmt.Sprintf("%d:%s:%s", a.ID, c.name, c.key),
+			Key:      BucketKey(a.ID, c.name, c.key),
 			Rate:     r,
 			Property: c.property,
 		})
@@ -299,6 +312,19 @@ func (l Limit) Take(b Bucket, now time.Time) (next Bucket, wait time.Duration, o
 		out = append(out, slot{at: at, n: 1})
 	}
 	return Bucket{sends: out, Until: at.Add(g + l.Rate.Per)}, 0, true
+}
+
+// Counted is how many of the sends kept in b count against l at now: those
+// still in its window, which Take judges the next send by.
+func (l Limit) Counted(b Bucket, now time.Time) int {
+	if l.Rate.Off() {
+		return 0 // no window: nothing counts
+	}
+	n := 0
+	for _, s := range b.live(l.Rate, now) {
+		n += s.n
+	}
+	return n
 }
 
 // exactUpTo is the largest Count whose sends a bucket keeps one by one, to

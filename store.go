@@ -65,6 +65,34 @@ type VerificationStore interface {
 	PurgeVerifications(ctx context.Context, now time.Time) (int, error)
 }
 
+// LimitStore shows and clears what the send limits keep of one number, for
+// an operator (verifyd limits show and reset). CreateVerification reads all
+// of it afresh at each create, so a reset holds from the next send on.
+type LimitStore interface {
+	// ReadBuckets returns the stored bucket of each of keys (Limit.Key) that
+	// has one, as the next create would judge it: a bucket whose sends have
+	// all left the window but that no purge has deleted yet is returned too.
+	// Keys without a bucket are absent.
+	ReadBuckets(ctx context.Context, keys []string) (map[string]Bucket, error)
+	// ReadRun returns the run of wrong codes of the account's number that
+	// LimitFailures judges; the zero Run when there is none. A run that a
+	// cooldown ended but that no create or purge has forgotten yet is
+	// returned as kept.
+	ReadRun(ctx context.Context, accountID int64, number string) (Run, error)
+	// ResetNumber deletes, in one transaction, the buckets with keys (the
+	// number's own: see NumberLimitNames) and the run of wrong codes of the
+	// account's number. It returns what it deleted: the buckets by key, and
+	// the run (the zero Run when there was none). Deleting nothing is no
+	// error.
+	ResetNumber(ctx context.Context, accountID int64, number string, keys []string) (map[string]Bucket, Run, error)
+}
+
+// Run is a number's run of consecutive wrong codes (see LimitFailures).
+type Run struct {
+	Failures int       // 0: no run
+	Last     time.Time // the last wrong code
+}
+
 // MessageStore is the delivery queue: the outbox rows of CreateVerification.
 type MessageStore interface {
 	// ClaimMessages leases up to max due messages (Queued, NextAttempt at or
@@ -134,6 +162,7 @@ type KeyStore interface {
 type Store interface {
 	AccountStore
 	VerificationStore
+	LimitStore
 	MessageStore
 	InboxStore
 	IdempotencyStore

@@ -1,6 +1,9 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -91,6 +94,12 @@ func readBuckets(t *tx, keys []any, byStore map[string]string, buckets map[strin
 	if err != nil {
 		return err
 	}
+	return scanBuckets(rows, byStore, buckets)
+}
+
+// scanBuckets decodes rows of stored key, tat and sends into buckets, by
+// the key each stored key stands for, and closes rows.
+func scanBuckets(rows *sql.Rows, byStore map[string]string, buckets map[string]verifyd.Bucket) error {
 	defer rows.Close()
 	for rows.Next() {
 		var (
@@ -116,4 +125,93 @@ func readBuckets(t *tx, keys []any, byStore map[string]string, buckets map[strin
 // Any key works; the order only matters for speed.
 func storedKey(key string) string {
 	return key[strings.LastIndexByte(key, ':')+1:] + "|" + key
+}
+
+// ReadBuckets returns the stored bucket of each of keys that has one.
+func (s *Store) ReadBuckets(ctx context.Context, keys []string) (map[string]verifyd.Bucket, error) {
+	out := make(map[string]verifyd.Bucket, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	stored, byStore := storedKeys(keys)
+	rows, err := s.rdb.QueryContext(ctx, "SELECT key, tat, sends FROM limit_buckets WHERE key IN ("+
+		strings.TrimSuffix(strings.Repeat("?, ", len(stored)), ", ")+")", stored...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if err := scanBuckets(rows, byStore, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadRun returns the run of wrong codes of the account's number.
+func (s *Store) ReadRun(ctx context.Context, accountID int64, number string) (verifyd.Run, error) {
+	var (
+		r    verifyd.Run
+		last int64
+	)
+	err := s.rdb.QueryRowContext(ctx, "SELECT failures, last FROM number_failures WHERE account_id = ? AND phone_number = ?",
+		accountID, number).Scan(&r.Failures, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return verifyd.Run{}, nil
+	}
+	if err != nil {
+		return verifyd.Run{}, err
+	}
+	r.Last = fromMS(last)
+	return r, nil
+}
+
+// ResetNumber deletes the buckets with keys and the account's number's run
+// of wrong codes in one write, and returns what it deleted.
+func (s *Store) ResetNumber(ctx context.Context, accountID int64, number string, keys []string) (map[string]verifyd.Bucket, verifyd.Run, error) {
+	var (
+		deleted = make(map[string]verifyd.Bucket, len(keys))
+		run     verifyd.Run
+	)
+	err := s.w.write(ctx, func(t *tx) error {
+		if len(keys) > 0 {
+			stored, byStore := storedKeys(keys)
+			rows, err := t.query("DELETE FROM limit_buckets WHERE key IN ("+
+				strings.TrimSuffix(strings.Repeat("?, ", len(stored)), ", ")+") RETURNING key, tat, sends", stored...)
+			if err != nil {
+				return err
+			}
+			if err := scanBuckets(rows, byStore, deleted); err != nil {
+				return err
+			}
+		}
+		var last int64
+		err := t.queryRow("DELETE FROM number_failures WHERE account_id = ? AND phone_number = ? RETURNING failures, last",
+			accountID, number).Scan(&run.Failures, &last)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil:
+			return err
+		}
+		run.Last = fromMS(last)
+		return nil
+	})
+	if err != nil {
+		return nil, verifyd.Run{}, err
+	}
+	return deleted, run, nil
+}
+
+// storedKeys returns keys as stored, as arguments, and the key each stands
+// for.
+func storedKeys(keys []string) ([]any, map[string]string) {
+	stored := make([]any, 0, len(keys))
+	byStore := make(map[string]string, len(keys))
+	for _, k := range keys {
+		sk := storedKey(k)
+		if _, dup := byStore[sk]; !dup {
+			byStore[sk] = k
+			stored = append(stored, sk)
+		}
+	}
+	return stored, byStore
 }

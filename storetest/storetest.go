@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) verifyd.Store) {
 		{"UpdateVerification", testUpdateVerification},
 		{"Limit", testLimits},
 		{"Failures", testFailures},
+		{"ResetNumber", testResetNumber},
 		{"Block", testBlocks},
 		{"Tally", testTally},
 		{"Watch", testWatch},
