@@ -3,7 +3,7 @@
 //	verifyd serve      run the API server and the delivery workers
 //	verifyd accounts   create, list, disable and configure accounts
 //	verifyd migrate    apply the database schema
-//	verifyd limits     show the conversion watch's blocks
+//	verifyd limits     show the conversion watch's blocks; show or reset a number's limits
 //	verifyd keygen     print a new server key
 //	verifyd send       ask a server to send a code (client)
 //	verifyd validate   ask a server to check a code (client)
@@ -92,7 +92,7 @@ commands:
   serve       run the API server and the delivery workers
   accounts    create | list | disable | enable | set: manage API accounts
   migrate     apply the database schema migrations
-  limits      status: what the conversion watch blocks, and what is near its threshold
+  limits      status | show | reset: what the conversion watch blocks; why a number is refused, and clearing it
   keygen      print a new random server key (64 hex characters)
   send        ask a server to send a code: prints the request id
   validate    ask a server to check a code: prints the status
