@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -359,19 +358,10 @@ func queueLockBuckets(first *pgx.Batch, keys []string, buckets map[string]*bucke
 	first.Queue(`SELECT b.key, b.tat, b.sends FROM unnest($1::text[]) AS u(key) JOIN limit_buckets b ON b.key = u.key
 		ORDER BY b.key COLLATE "C" FOR UPDATE OF b`, keys).
 		Query(func(rows pgx.Rows) error {
-			var (
-				key   string
-				tat   int64
-				sends []byte
-			)
-			_, err := pgx.ForEachRow(rows, []any{&key, &tat, &sends}, func() error {
-				b, err := verifyd.DecodeBucket(sends, time.Unix(0, tat))
-				if err != nil {
-					return fmt.Errorf("limit bucket %q: %w", key, err)
-				}
+			read, err := collectBuckets(rows, len(keys))
+			for key, b := range read {
 				buckets[key] = &bucket{Bucket: b}
-				return nil
-			})
+			}
 			return err
 		})
 }
