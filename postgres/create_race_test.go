@@ -15,11 +15,7 @@ import (
 // transaction the test ends, as a purge or another instance would.
 func lockBucket(t *testing.T, dsn, key string) (*pgx.Conn, pgx.Tx) {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	conn := connect(t, dsn)
 	tx, err := conn.Begin(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"verifyd"
 	"verifyd/postgres"
 )
@@ -25,11 +23,7 @@ func TestValidateGroupRetriedAfterADeadlockCountsOnce(t *testing.T) {
 	a := createAccount(t, s)
 	vs := storePending(t, s, a, 2)
 	first, second := vs[0], vs[1]
-	other, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(context.Background())
+	other := connect(t, dsn)
 	tx, err := other.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -1,12 +1,9 @@
 package postgres_test
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"verifyd"
 	"verifyd/postgres"
@@ -112,11 +109,7 @@ func TestRestartUnderLoadFromTwoInstances(t *testing.T) {
 	}
 	t.Logf("%d creates and validates answered, %d failed", len(created), failed)
 
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := connect(t, dsn)
 	var kept int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM verifications v JOIN messages m ON m.request_id = v.id
 		WHERE v.id = ANY($1) AND v.attempts = 1`, created).Scan(&kept); err != nil {

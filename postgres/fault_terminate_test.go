@@ -199,11 +199,7 @@ func TestTerminatedSessionsLeaveNothingHalfDone(t *testing.T) {
 
 	// Every answer was true; an error changed nothing or, at most, what it
 	// was about (an unknown outcome, which the client may see).
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := connect(t, dsn)
 	for _, id := range created {
 		var withMessage bool
 		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE request_id = $1)`, id).Scan(&withMessage); err != nil {

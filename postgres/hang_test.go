@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"verifyd"
 	"verifyd/postgres"
 )
@@ -33,11 +31,7 @@ func TestCallsBoundedWhenTheDatabaseHangs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := connect(t, dsn)
 	tx, err := c.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,11 +34,7 @@ func TestValidateGroupWithAPartialCommit(t *testing.T) {
 			a := createAccount(t, s)
 			vs := storePending(t, s, a, 2)
 			va, vb := vs[0], vs[1]
-			other, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer other.Close(context.Background())
+			other := connect(t, dsn)
 
 			var aRuns, bRuns atomic.Int32
 			wrongCode := func(v *verifyd.Verification) error {

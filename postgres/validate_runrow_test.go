@@ -121,11 +121,7 @@ func TestValidateBesideAHeldRunRow(t *testing.T) {
 			if err := s.CreateVerification(ctx, same, m, nil); err != nil {
 				t.Fatal(err)
 			}
-			other, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer other.Close(context.Background())
+			other := connect(t, dsn)
 			if _, err := other.Exec(ctx, "INSERT INTO number_failures VALUES ($1, $2, 1, 0)", a.ID, held.PhoneNumber); err != nil {
 				t.Fatal(err)
 			}
@@ -335,16 +331,8 @@ func TestValidateBehindALockTimeoutWithNoRowFoundIsTried(t *testing.T) {
 	a := createAccount(t, s)
 	vs := storePending(t, s, a, 2)
 	held, free := vs[0], vs[1]
-	other, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(context.Background())
-	inserter, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inserter.Close(context.Background())
+	other := connect(t, dsn)
+	inserter := connect(t, dsn)
 	tx, err := inserter.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

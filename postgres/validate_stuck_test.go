@@ -1,12 +1,9 @@
 package postgres_test
 
 import (
-	"context"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"verifyd"
 	"verifyd/postgres"
@@ -37,11 +34,7 @@ func TestValidateRetriedBesideALockedRowIsWritten(t *testing.T) {
 			a := createAccount(t, s)
 			vs := storePending(t, s, a, 2)
 			held, free := vs[0], vs[1]
-			other, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer other.Close(context.Background())
+			other := connect(t, dsn)
 			holdVerification(t, dsn, held.ID)
 
 			var heldRuns, freeRuns, dupRuns atomic.Int32
