@@ -65,12 +65,10 @@ func limits(ctx context.Context, args []string, e *env) error {
 		return limitsStatus(ctx, store, now, e.stdout)
 	}
 	a, err := store.FindAccountByName(ctx, pos[0])
-	if verifyd.ErrorCode(err) == verifyd.ENOTFOUND {
-		// A mistyped name, like a mistyped number: the command line is wrong.
-		return usagef("no account named %q ('verifyd accounts list' shows them)", pos[0])
-	}
 	if err != nil {
-		return err
+		// An account the database does not hold exits 1, as in accounts
+		// disable, enable and set: the database, not the command line, says no.
+		return accountErr(pos[0], err)
 	}
 	if sub == "show" {
 		return limitsShow(ctx, store, a, n, now, e.stdout)
