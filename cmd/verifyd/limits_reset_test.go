@@ -305,3 +305,28 @@ func TestLimitsShowAndResetUsage(t *testing.T) {
 		}
 	}
 }
+
+// A test number counts toward no limit and no limit refuses it, whatever
+// its sends and wrong codes: show must not call it refused.
+func TestLimitsShowTestNumber(t *testing.T) {
+	t.Parallel()
+	const test = "447979080299"
+	d := newDesk(t, "failures=3", "testNumbers="+test+":code=123456")
+	var id string
+	for range 6 {
+		id = d.sent(test)
+	}
+	for range 3 {
+		if w := d.call("PUT", "/webapi/verify/"+id+"/validate", `{"code": "000000"}`); w.Code != nethttp.StatusOK {
+			t.Fatalf("a wrong code: %d %s", w.Code, w.Body)
+		}
+	}
+	d.sent(test) // the API lets it through
+	out := d.show("+44 7979 080299")
+	wantLines(t, "show of a test number", out,
+		`Limits of account shop on sends to 447979080299 \(GB\) as of 2026-03-01T12:00:00Z:`,
+		`none: 447979080299 is one of the account's testNumbers, whose sends count toward no limit and no limit refuses, whatever its sends and wrong codes`)
+	if strings.Contains(out, "refused") {
+		t.Errorf("show calls a test number refused:\n%s", out)
+	}
+}
