@@ -39,6 +39,13 @@ func limits(ctx context.Context, args []string, e *env) error {
 			return usagef("limits status takes no arguments, got %q", pos[0])
 		}
 	case "show", "reset":
+		if len(pos) > 2 {
+			// A number typed as written, with spaces, arrives as several
+			// arguments: say how to give it rather than only that it is wrong.
+			if rest := strings.Join(pos[1:], " "); validNumber(rest) {
+				return usagef("limits %s takes ACCOUNT and NUMBER: give a number with spaces in quotes: %q", sub, rest)
+			}
+		}
 		if len(pos) != 2 {
 			return usagef("limits %s takes ACCOUNT and NUMBER: verifyd limits %[1]s ACCOUNT NUMBER", sub)
 		}
@@ -85,6 +92,12 @@ func limitsNumber(raw string) (verifyd.Number, error) {
 		return verifyd.Number{}, usagef("%q is not a valid phone number: write it in international form, such as 447979080215 or +44 7979 080215", raw)
 	}
 	return n, nil
+}
+
+// validNumber reports whether limitsNumber takes raw.
+func validNumber(raw string) bool {
+	_, err := limitsNumber(raw)
+	return err == nil
 }
 
 // limitsStatus prints the blocks lasting at now and the prefixes and

@@ -289,6 +289,9 @@ func TestLimitsShowAndResetUsage(t *testing.T) {
 		{[]string{"limits", "show"}, 2, "ACCOUNT and NUMBER"},
 		{[]string{"limits", "reset", "shop"}, 2, "ACCOUNT and NUMBER"},
 		{[]string{"limits", "show", "shop", "447979080215", "extra"}, 2, "ACCOUNT and NUMBER"},
+		// The README's "+44 7979 080215", typed without quotes: the line
+		// must say how to give it.
+		{[]string{"limits", "reset", "shop", "+44", "7979", "080215"}, 2, `in quotes: "+44 7979 080215"`},
 		{[]string{"limits", "show", "shop", "12"}, 2, "international form"},
 		{[]string{"limits", "reset", "shop", "07979 080215"}, 2, "international form"},
 		// An account the database does not hold is a failure, not a bad
