@@ -189,7 +189,9 @@ func formatHours(d time.Duration) string { return fmt.Sprintf("%dh", int(d/time.
 // run, BlockWait on the block. The per-IP limit is left out: a number has
 // no client address.
 func limitsShow(ctx context.Context, store verifyd.Store, a *verifyd.Account, n verifyd.Number, now time.Time, out io.Writer) error {
-	fmt.Fprintf(out, "Limits of account %s on sends to %s (%s) as of %s:\n", a.Name, n.Digits, n.Region, now.Format(time.RFC3339))
+	// now as exactly as the waits and the instants they end (stamp), so
+	// that it plus a wait is the until shown.
+	fmt.Fprintf(out, "Limits of account %s on sends to %s (%s) as of %s:\n", a.Name, n.Digits, n.Region, stamp(now))
 	if a.Settings.LimitsOff {
 		fmt.Fprintf(out, "none: the account has limits=off, so nothing limits its sends ('verifyd accounts set %s limits=on' turns them on)\n", a.Name)
 		return nil

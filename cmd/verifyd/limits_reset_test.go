@@ -170,6 +170,9 @@ func TestLimitsShowAndReset(t *testing.T) {
 	}
 	until := `refused for 4m29.75s, until 2026-03-01T12:10:00Z \(Retry-After: ` + retry + `\)`
 	wantLines(t, "show after 5 sends", d.show(number),
+		// The instant the waits count from, so that it plus a wait is its
+		// until, not a fraction of a second off.
+		`Limits of account shop on sends to 447979080215 \(GB\) as of 2026-03-01T12:05:30.25Z:`,
 		`number\s+5/10m\s+5 sends\s+`+until,
 		`numberDaily\s+10/1d\s+5 sends\s+passes`,
 		`prefix\s+7/1h\s+6 sends\s+passes`,
