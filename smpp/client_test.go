@@ -383,6 +383,73 @@ func TestThrottledMessageStaysFirstInLine(t *testing.T) {
 	}
 }
 
+// Parts already waiting for a window slot when a throttle comes must wait
+// out the pause too, behind the throttled part: the slot its answer frees
+// must not let them straight through to an SMSC that has just said it is
+// taking no more.
+func TestThrottlePausesPartsWaitingForTheWindow(t *testing.T) {
+	t.Parallel()
+	const pause = 150 * time.Millisecond
+	var (
+		mu       sync.Mutex
+		n        int
+		answered time.Time // when the throttled answer went back
+	)
+	entered, release := make(chan struct{}), make(chan struct{})
+	srv, c, _ := newPair(t, "window=1", func(cfg *smpp.Config) { cfg.ThrottleMin = pause })
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply {
+		mu.Lock()
+		n++
+		first := n == 1
+		mu.Unlock()
+		if !first {
+			return smpptest.Reply{}
+		}
+		close(entered)
+		<-release
+		mu.Lock()
+		answered = time.Now()
+		mu.Unlock()
+		return smpptest.Reply{Status: smpp.StatusThrottled}
+	})
+	first := make(chan error, 1)
+	go func() { _, err := c.Send(context.Background(), sms("first")); first <- err }()
+	<-entered
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Send(context.Background(), sms(fmt.Sprint("later ", i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// Give the later parts time to reach the full window. The outcome does
+	// not hang on it: a part that comes later still meets the pause.
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	subs := srv.Submits()
+	var texts []string
+	for _, s := range subs {
+		texts = append(texts, s.Text)
+	}
+	if len(subs) != 5 || subs[0].Text != "first" || subs[1].Text != "first" {
+		t.Fatalf("order %q, want the throttled message resent before the others", texts)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range subs[1:] {
+		if gap := s.At.Sub(answered); gap < pause {
+			t.Fatalf("%q submitted %v after the throttle, inside the %v pause (order %q)", s.Text, gap, pause, texts)
+		}
+	}
+}
+
 func TestThrottleBacksOffThenReturnsThrottledAtTheDeadline(t *testing.T) {
 	t.Parallel()
 	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) {

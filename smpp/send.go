@@ -152,6 +152,12 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 		if err := s.acquire(ctx); err != nil {
 			return "", temporary("ESME_NOTSENT", err)
 		}
+		if s.paused() || (!ticket && s.resendQ.Load() > 0) {
+			// Throttled while this part waited for the slot: the pause
+			// holds for it too, and a throttled part goes first.
+			s.release()
+			continue
+		}
 		// Taken after the throttle pause, the rate limit and the window, so
 		// that a relative period does not outlast ValidUntil by the time
 		// spent waiting, and an absolute one already past is not sent.
@@ -167,6 +173,12 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 				s.unticket()
 			}
 		})
+		if err == nil && classify(r.status) == classThrottle {
+			// Paused before the slot is given back, so that no part
+			// waiting for it goes out in the pause.
+			s.throttled()
+			ticket = true
+		}
 		s.release()
 		if err != nil {
 			if errors.Is(err, errClosing) && !c.closed() {
@@ -187,8 +199,6 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 			c.stats.submitted.Add(1)
 			return NormalizeID(r.messageID), nil
 		case classThrottle:
-			s.throttled()
-			ticket = true
 			continue
 		case classQueueFull:
 			c.stats.queueFull.Add(1)
