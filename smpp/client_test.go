@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -768,6 +769,45 @@ func TestRateLimitSpacesSubmits(t *testing.T) {
 	}
 	if srv.Count() != 150 {
 		t.Fatalf("%d submits", srv.Count())
+	}
+}
+
+// rate bounds what reaches the SMSC, not what waits for the window: parts
+// that took their token and then waited for a slot while the SMSC stalled
+// must not all go out the instant it answers again.
+func TestRateLimitHoldsWhenAStalledWindowReopens(t *testing.T) {
+	t.Parallel()
+	const rate, burst = 100, 100 // rate=100 allows a burst of one second's worth
+	srv, c, _ := newPair(t, "rate=100&window=1", nil)
+	var stalled atomic.Bool
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply {
+		return smpptest.Reply{Withhold: stalled.CompareAndSwap(false, true)}
+	})
+	var wg sync.WaitGroup
+	for i := range 160 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Send(context.Background(), sms(fmt.Sprint(i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	srv.WaitSubmits(t, 1, 5*time.Second)
+	time.Sleep(500 * time.Millisecond) // the SMSC answers nothing for half a second
+	srv.Release()
+	wg.Wait()
+	subs := srv.Submits()
+	if len(subs) != 160 {
+		t.Fatalf("%d submits, want 160", len(subs))
+	}
+	for i := range subs {
+		for j := i + 1; j < len(subs); j++ {
+			d := subs[j].At.Sub(subs[i].At)
+			if n := j - i + 1; float64(n) > burst+rate*d.Seconds()+2 {
+				t.Fatalf("%d submits within %v at rate=%d", n, d, rate)
+			}
+		}
 	}
 }
 

@@ -144,17 +144,22 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 			}
 			return "", temporary("ESME_NOTSENT", err)
 		}
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				return "", temporary("RATE_LIMIT", err)
-			}
-		}
 		if err := s.acquire(ctx); err != nil {
 			return "", temporary("ESME_NOTSENT", err)
 		}
+		// The token is taken with the slot in hand: taken before, parts
+		// would hold tokens while the window is full and then go out
+		// together, faster than the rate, the moment it opens.
+		if c.limiter != nil {
+			if err := c.limiter.Wait(ctx); err != nil {
+				s.release()
+				return "", temporary("RATE_LIMIT", err)
+			}
+		}
 		if s.paused() || (!ticket && s.resendQ.Load() > 0) {
-			// Throttled while this part waited for the slot: the pause
-			// holds for it too, and a throttled part goes first.
+			// Throttled while this part waited for the slot or the
+			// rate: the pause holds for it too, and a throttled part
+			// goes first.
 			s.release()
 			continue
 		}
