@@ -21,8 +21,16 @@ func (c *clientFlags) client() (*client.Client, error) {
 	if c.url == "" || c.user == "" || c.password == "" {
 		return nil, usagef("--url, --user and --password (or VERIFYD_URL, VERIFYD_USER, VERIFYD_PASSWORD) are required")
 	}
-	if u, err := url.Parse(c.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usagef("--url %q: want the server's base URL, such as http://127.0.0.1:8080", c.url)
+	// Every refusal of the client's own check is a bad --url, said here in
+	// the flag's terms, and without a password the URL may hold.
+	u, err := url.Parse(c.url)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return nil, usagef("--url %q: want the server's base URL, such as http://127.0.0.1:8080", redactDSN(c.url))
+	case u.User != nil:
+		return nil, usagef("--url %q holds credentials: give the server's base URL alone, and the account as --user and --password", redactDSN(c.url))
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, usagef("--url %q has a query or a fragment: want the server's base URL alone, such as http://127.0.0.1:8080", redactDSN(c.url))
 	}
 	return &client.Client{BaseURL: c.url, User: c.user, Password: c.password}, nil
 }

@@ -562,3 +562,21 @@ func TestServeRefusesAnotherServerKey(t *testing.T) {
 		t.Errorf("a new request under the new key: %d %s", status, body)
 	}
 }
+
+// A --url the client cannot use is a bad flag: exit 2, and the line names
+// --url, as it does for a URL that is no http URL at all.
+func TestClientURLRefused(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"http://dev:secret@127.0.0.1:8080", "http://127.0.0.1:8080?x=1", "http://127.0.0.1:8080/#top", "http://127.0.0.1:8080/?"} {
+		for _, args := range [][]string{
+			{"send", "--url", u, "--user", "u", "--password", "p", "--to", "447979080402"},
+			{"validate", "--url", u, "--user", "u", "--password", "p", "0bd57dc3-580c-4c1d-8aee-2ff79bd8633c", "123456"},
+		} {
+			code, stdout, stderr := runMain(t, nil, args...)
+			if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--url") ||
+				strings.Contains(stderr, "verifyd: verifyd:") || strings.Contains(stderr, "secret") {
+				t.Errorf("%s --url %s: exit %d, stdout %q, stderr %q; want 2 and one line about --url", args[0], u, code, stdout, stderr)
+			}
+		}
+	}
+}
