@@ -52,6 +52,12 @@ func clientErr(err error) error {
 	if errors.As(err, &ue) && !ue.Timeout() {
 		return fmt.Errorf("%w; is verifyd serving at --url?", err)
 	}
+	// What is left is an answer the client could not read (a web page
+	// where JSON was due): its text starts with the package's "verifyd: ",
+	// which the line has already.
+	if msg, ok := strings.CutPrefix(err.Error(), "verifyd: "); ok {
+		return fmt.Errorf("%s; is verifyd serving at --url?", msg)
+	}
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -578,5 +579,22 @@ func TestClientURLRefused(t *testing.T) {
 				t.Errorf("%s --url %s: exit %d, stdout %q, stderr %q; want 2 and one line about --url", args[0], u, code, stdout, stderr)
 			}
 		}
+	}
+}
+
+// A --url that reaches something other than verifyd (a web page answering
+// 2xx) fails with one line that says so once, not "verifyd: verifyd:".
+func TestClientNotVerifyd(t *testing.T) {
+	t.Parallel()
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusAccepted)
+		w.Write([]byte("<html>a web page</html>"))
+	}))
+	defer page.Close()
+	code, stdout, stderr := runMain(t, nil, "send", "--url", page.URL, "--user", "u", "--password", "p", "--to", "447979080402")
+	if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 || strings.Contains(stderr, "verifyd: verifyd:") ||
+		!strings.Contains(stderr, "--url") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and one line that points at --url", code, stdout, stderr)
 	}
 }
