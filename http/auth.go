@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -31,15 +32,27 @@ func (s *Server) authed(h accountHandler) http.Handler {
 
 // credentials returns the presented username and secret.
 func credentials(r *http.Request) (user, pass string, ok bool) {
-	scheme, _, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	if strings.EqualFold(scheme, "Basic") {
 		// A malformed Basic header is a refusal, not a reason to fall back
 		// to the other headers. Another scheme (a gateway's Bearer token)
 		// carries no Basic credentials, so the headers are what is presented.
-		return r.BasicAuth()
+		return basicCredentials(token)
 	}
 	user, pass = r.Header.Get("username"), r.Header.Get("password")
 	return user, pass, user != "" && pass != ""
+}
+
+// basicCredentials decodes the credentials of a Basic Authorization header
+// (RFC 7617): the base64 of user:secret, split at the first colon. RFC 7235
+// allows any number of spaces after the scheme, where Request.BasicAuth
+// takes exactly one and refuses a client that writes two.
+func basicCredentials(token string) (user, pass string, ok bool) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimLeft(token, " "))
+	if err != nil {
+		return "", "", false
+	}
+	return strings.Cut(string(b), ":")
 }
 
 // slogAccount is the log attribute naming the account of a request.

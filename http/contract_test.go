@@ -1,8 +1,10 @@
 package http
 
 import (
+	"encoding/base64"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"verifyd"
@@ -80,5 +82,74 @@ func TestValidateOfAnEmptyRequestID(t *testing.T) {
 	}
 	if w := e.do("GET", "/webapi/verify/validate", ""); w.Code != http.StatusNotFound {
 		t.Errorf("GET /webapi/verify/validate: %d %s; want 404", w.Code, w.Body)
+	}
+}
+
+// API.md section 4: a validate of a malformed requestId answers 204, and
+// section 5: a DELETE answers 204 whether or not the id existed. An id
+// holding an escaped slash (a client that escapes whatever id it holds) was
+// decoded before routing, so its path had a segment more: validate and
+// DELETE answered 404 "There is no such route" (or 405, where the decoded
+// path folded onto another route) instead.
+func TestRequestIDWithAnEscapedSlash(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, id := range []string{"a%2Fb", "A%2fB", "%2F", "%2F%2F", "..%2F..", "%2e%2e", "x%2Fvalidate"} {
+		for _, method := range []string{"PUT", "POST"} {
+			w := e.do(method, "/webapi/verify/"+id+"/validate", `{"code":"123456"}`)
+			if w.Code != http.StatusNoContent || w.Body.Len() != 0 {
+				t.Errorf("%s %s/validate: %d %s; want 204", method, id, w.Code, w.Body)
+			}
+		}
+		if w := e.do("DELETE", "/webapi/verify/"+id, ""); w.Code != http.StatusNoContent || w.Body.Len() != 0 {
+			t.Errorf("DELETE %s: %d %s; want 204", id, w.Code, w.Body)
+		}
+		w := e.do("GET", "/webapi/verify/"+id, "")
+		var body errorBody
+		decodeInto(t, w, &body)
+		if w.Code != http.StatusNotFound || body.Message != "There is no verification with that requestId." {
+			t.Errorf("GET %s: %d %s; want the 404 of an unknown id", id, w.Code, w.Body)
+		}
+	}
+	// A real id still matches however it is escaped or cased, and an
+	// escaped slash in a fixed part of the path is no route.
+	vc := e.create(`{"to":"447979080215","from":"Test"}`)
+	for _, p := range []string{vc.RequestID, strings.ToUpper(vc.RequestID), strings.ReplaceAll(vc.RequestID, "-", "%2D")} {
+		if w := e.do("GET", "/webapi/verify/"+p+"/", ""); w.Code != http.StatusOK {
+			t.Errorf("GET %s: %d %s", p, w.Code, w.Body)
+		}
+	}
+	if w := e.do("POST", "/webapi%2Fverify", `{"to":"447979080215","from":"Test"}`); w.Code != http.StatusNotFound {
+		t.Errorf("POST /webapi%%2Fverify: %d %s; want 404", w.Code, w.Body)
+	}
+}
+
+// API.md section 2: HTTP Basic. RFC 7235 lets any number of spaces follow
+// the scheme; Request.BasicAuth takes exactly one, so a client writing two
+// was refused with 401 though its credentials were right.
+func TestBasicWithSpacesAfterTheScheme(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	token := base64.StdEncoding.EncodeToString([]byte(e.user + ":" + e.secret))
+	for _, c := range []struct {
+		header string
+		want   int
+	}{
+		{"Basic " + token, http.StatusNotFound},
+		{"Basic  " + token, http.StatusNotFound},
+		{"basic    " + token, http.StatusNotFound},
+		{"BASIC " + token + " ", http.StatusNotFound},
+		{"Basic " + base64.StdEncoding.EncodeToString([]byte(e.user+":"+e.secret+"x")), http.StatusUnauthorized},
+		{"Basic  " + base64.StdEncoding.EncodeToString([]byte(e.user+e.secret)), http.StatusUnauthorized},
+		{"Basic " + token + "!", http.StatusUnauthorized},
+		{"Basic", http.StatusUnauthorized},
+		{"Basic ", http.StatusUnauthorized},
+	} {
+		w := e.doWith("GET", "/webapi/verify/0bd57dc3-580c-4c1d-8aee-2ff79bd8633c", "", func(r *http.Request) {
+			r.Header.Set("Authorization", c.header)
+		})
+		if w.Code != c.want {
+			t.Errorf("Authorization %q: %d %s; want %d", c.header, w.Code, w.Body, c.want)
+		}
 	}
 }

@@ -152,7 +152,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// would cost every request an allocation for nothing.
 	r2 := r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
 	u := *r.URL
-	u.Path, u.RawPath = normalizePath(r.URL.Path), ""
+	u.Path, u.RawPath = normalizePath(r.URL)
 	r2.URL = &u
 
 	defer func() {
@@ -228,9 +228,16 @@ func (p *headerProbe) WriteHeader(status int)      { p.status = status }
 
 // normalizePath makes routing case-insensitive and blind to a trailing or
 // doubled slash. Request ids are lowercase UUIDs, so lowering them too is
-// harmless and lets an uppercased id still match.
-func normalizePath(p string) string {
-	p = strings.ToLower(p)
+// harmless and lets an uppercased id still match. It returns the path and
+// its escaped form for the request's URL.
+//
+// It works on the path as sent, escapes kept, as the mux matches it: an
+// escaped slash (%2F) stays inside its segment, so a request id holding one
+// is one malformed id, which validate and DELETE answer 204 and GET 404 as
+// for any other, not a path with more segments that no route has (a 404
+// "no such route", or a 405 where it happened to fold onto another route).
+func normalizePath(u *url.URL) (decoded, escaped string) {
+	p := strings.ToLower(u.EscapedPath())
 	// An empty request id before /validate (a client whose id variable was
 	// empty) is a malformed id, which validate answers 204: Clean would fold
 	// its segment away, leaving /webapi/verify/validate, the GET and DELETE
@@ -238,7 +245,25 @@ func normalizePath(p string) string {
 	if t := strings.TrimRight(p, "/"); strings.HasSuffix(t, "//validate") {
 		p = t[:len(t)-len("//validate")] + "/-/validate"
 	}
-	return path.Clean("/" + p)
+	p = path.Clean("/" + p)
+	// The mux reads a segment that unescapes to "/" as a trailing slash,
+	// which no {id} matches; as an id it is as malformed as any other.
+	if strings.Contains(p, "/%2f") {
+		segs := strings.Split(p, "/")
+		for i, s := range segs {
+			if s == "%2f" {
+				segs[i] = "-"
+			}
+		}
+		p = strings.Join(segs, "/")
+	}
+	d, err := url.PathUnescape(p)
+	if err != nil {
+		// Not reached: the escapes of a parsed URL's path are valid, and
+		// lowering their hex digits keeps them so.
+		return path.Clean("/" + strings.ToLower(u.Path)), ""
+	}
+	return d, p
 }
 
 // credentialsInQuery reports whether the raw query carries a password, a
