@@ -449,7 +449,7 @@ func (c *Client) Stats() Stats {
 	c.mu.Unlock()
 	for _, s := range *c.tx.Load() {
 		st.Window += cap(s.slots)
-		st.InFlight += len(s.slots)
+		st.InFlight += int(s.out.Load())
 	}
 	return st
 }

@@ -811,6 +811,36 @@ func TestRateLimitHoldsWhenAStalledWindowReopens(t *testing.T) {
 	}
 }
 
+// Parts that hold a window slot while they wait for their turn under rate
+// are not in flight: the window in use counts only submits out at the SMSC,
+// so a full gauge still means the SMSC is slow to answer.
+func TestPartsWaitingForTheRateAreNotInFlight(t *testing.T) {
+	t.Parallel()
+	_, c, _ := newPair(t, "rate=4&window=5", nil)
+	for i := range 4 { // the limiter's burst
+		if _, err := c.Send(context.Background(), sms(fmt.Sprint("burst ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Send(context.Background(), sms(fmt.Sprint("later ", i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// The next token comes 250ms after the burst.
+	time.Sleep(100 * time.Millisecond)
+	st := c.Stats()
+	wg.Wait()
+	if st.InFlight != 0 {
+		t.Fatalf("%d in flight while every part waited for the rate", st.InFlight)
+	}
+}
+
 // testClock is a Config.Now the test moves by hand.
 type testClock struct {
 	mu  sync.Mutex

@@ -172,12 +172,14 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 			return "", err
 		}
 		p.ValidityPeriod = vp
+		s.out.Add(1)
 		r, err := s.request(ctx, p, false, func() {
 			if ticket {
 				ticket = false
 				s.unticket()
 			}
 		})
+		s.out.Add(-1)
 		if err == nil && classify(r.status) == classThrottle {
 			// Paused before the slot is given back, so that no part
 			// waiting for it goes out in the pause.

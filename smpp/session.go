@@ -97,6 +97,9 @@ type session struct {
 	sealed   bool         // under wmu: unbind_resp went out, nothing may follow
 
 	slots chan struct{} // the window: one token per request in flight
+	// out counts the submits sent and not yet answered; a slot is also
+	// held while its part waits for the rate, which out leaves aside.
+	out atomic.Int32
 
 	mu       sync.Mutex
 	pending  map[uint32]*call
