@@ -87,7 +87,7 @@ func accounts(ctx context.Context, args []string, e *env) error {
 		if err != nil {
 			return accountErr(pos[0], err)
 		}
-		for _, kv := range pos[1:] {
+		for _, kv := range settingOrder(pos[1:], &a.Settings) {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok {
 				return usagef("%q is not key=value", kv)
@@ -112,6 +112,33 @@ func accounts(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintf(e.stdout, "account %s settings: %s\n", a.Name, out)
 		return nil
 	}
+}
+
+// settingOrder returns the key=value pairs of one accounts set in the order
+// they are applied. A code length and the test numbers' codes must change
+// together: while test numbers stand, a codeLength their codes do not have
+// is refused, and so are test numbers whose codes have another length than
+// the account's. When the command sets both, the test numbers standing are
+// cleared and the new ones are applied last, against the code length the
+// command leaves; their codes must then have that length.
+func settingOrder(pairs []string, s *verifyd.Settings) []string {
+	var rest, testNumbers []string
+	codeLength := false
+	for _, kv := range pairs {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "testNumbers":
+			testNumbers = append(testNumbers, kv)
+			continue
+		case "codeLength":
+			codeLength = true
+		}
+		rest = append(rest, kv)
+	}
+	if !codeLength || len(testNumbers) == 0 {
+		return pairs
+	}
+	s.TestNumbers = nil
+	return append(rest, testNumbers...)
 }
 
 // checkSetting judges what Settings.Set cannot, the verifyd package

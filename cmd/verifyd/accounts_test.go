@@ -132,3 +132,34 @@ func (p *promptReader) Read(b []byte) (int, error) {
 	p.once.Do(func() { close(p.waiting) })
 	return p.r.Read(b)
 }
+
+// A code length is changed together with the test numbers' codes, in one
+// command and in either order: each alone is refused while the other
+// stands (a code of the wrong length could never be validated).
+func TestAccountsSetCodeLengthWithTestNumbers(t *testing.T) {
+	t.Parallel()
+	db := newAccount(t)
+	if _, err := cli(t, "", "accounts", "set", "shop", "testNumbers=12015550123:code=123456", "--db", db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, "", "accounts", "set", "shop", "codeLength=8", "--db", db); !isUsageErr(err) {
+		t.Fatalf("codeLength=8 alone: %v, want a usage error", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"codeLength=8", "testNumbers=12015550123:code=12345678"}, `"codeLength":8,"testNumbers":{"12015550123":{"code":"12345678"`},
+		{[]string{"testNumbers=12015550123:code=87654321", "codeLength=4", "codeLength=8"}, `"codeLength":8,"testNumbers":{"12015550123":{"code":"87654321"`},
+		{[]string{"testNumbers=12015550123:code=4321", "codeLength=4"}, `"codeLength":4,"testNumbers":{"12015550123":{"code":"4321"`},
+	} {
+		out, err := cli(t, "", append([]string{"accounts", "set", "shop", "--db", db}, tc.args...)...)
+		if err != nil || !strings.Contains(out, tc.want) {
+			t.Errorf("accounts set shop %q: %v %q; want %s", tc.args, err, out, tc.want)
+		}
+	}
+	// A test number's code still has to fit the length the command leaves.
+	if _, err := cli(t, "", "accounts", "set", "shop", "codeLength=6", "testNumbers=12015550123:code=12345678", "--db", db); !isUsageErr(err) {
+		t.Fatalf("a code of another length than the new codeLength: %v, want a usage error", err)
+	}
+}
