@@ -135,7 +135,8 @@ func receiptFields(s string) map[string]string {
 			end = hits[i+1].start
 		}
 		if _, dup := out[h.key]; !dup {
-			out[h.key] = strings.Trim(s[h.end:end], " ,;\t\r\n")
+			// A NUL too: some SMSCs end the text as a C string.
+			out[h.key] = strings.Trim(s[h.end:end], " ,;\t\r\n\x00")
 		}
 	}
 	return out
@@ -156,11 +157,11 @@ func asciiLower(s string) string {
 	return string(b)
 }
 
-// firstToken keeps a value up to its first blank. Ids and error codes hold
-// none, and a receipt with a malformed text: key cannot then smuggle the
-// message text (the code) into a field that is stored or logged.
+// firstToken keeps a value up to its first blank or NUL. Ids and error
+// codes hold neither, and a receipt with a malformed text: key cannot then
+// smuggle the message text (the code) into a field that is stored or logged.
 func firstToken(s string) string {
-	if i := strings.IndexAny(s, " \t\r\n"); i >= 0 {
+	if i := strings.IndexAny(s, " \t\r\n\x00"); i >= 0 {
 		return s[:i]
 	}
 	return s
@@ -179,6 +180,17 @@ func safeStat(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// printableASCII keeps the printable ASCII of s, so that a receipt's err:
+// value, which the SMSC may send with any octets, is text every store takes.
+func printableASCII(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7E {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // NormalizeID puts an SMSC message id in the one form both sides of a match
@@ -282,7 +294,7 @@ func (c *Client) handleDeliver(p *PDU) Status {
 	if state != verifyd.DeliveryDelivered {
 		rec.Error = r.State.String()
 		if r.Err != "" {
-			rec.Error += " err:" + r.Err
+			rec.Error += " err:" + printableASCII(r.Err)
 		}
 	}
 	if c.rec == nil {

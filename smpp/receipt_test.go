@@ -2,8 +2,11 @@ package smpp
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"verifyd"
 )
@@ -275,5 +278,50 @@ func TestReceiptWithBytesThatAreNotUTF8(t *testing.T) {
 		if r.ID != tc.id || r.Stat != tc.stat || r.Err != tc.er {
 			t.Errorf("%q: id %q stat %q err %q; want %q %q %q", tc.text, r.ID, r.Stat, r.Err, tc.id, tc.stat, tc.er)
 		}
+	}
+}
+
+// A receipt's text is whatever octets the SMSC sent: some end it with a NUL,
+// as a C string, and a few put bytes that are not UTF-8 in a field. What
+// reaches the recorder must still be storable, since a database that refuses
+// it (PostgreSQL takes no NUL and no invalid UTF-8 in text) has the receipt
+// answered ESME_RX_T_APPN and sent again for as long as the SMSC retries; and
+// a NUL glued to the stat: word must not make a known state unknown.
+func TestReceiptTextWithNULOrBadBytesIsRecorded(t *testing.T) {
+	t.Parallel()
+	storable := func(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+	for _, tc := range []struct {
+		name, text string
+		id         string
+		state      verifyd.DeliveryState
+		errPrefix  string
+	}{
+		{"ErrEndsInNUL", "id:77 sub:001 dlvrd:000 submit date:2503141030 done date:2503141031 stat:UNDELIV err:001\x00",
+			"77", verifyd.DeliveryUndeliverable, "UNDELIV err:001"},
+		{"StatEndsInNUL", "id:77 err:001 stat:EXPIRED\x00", "77", verifyd.DeliveryExpired, "EXPIRED err:001"},
+		{"IDEndsInNUL", "stat:UNDELIV err:002 id:77\x00", "77", verifyd.DeliveryUndeliverable, "UNDELIV err:002"},
+		{"NULInsideTheID", "id:77\x00\x01 stat:DELIVRD err:000", "77", verifyd.DeliveryDelivered, ""},
+		{"ErrNotUTF8", "id:77 stat:REJECTD err:0\xc01 text:", "77", verifyd.DeliveryUndeliverable, "REJECTD err:"},
+		{"IDNotUTF8", "id:\xad77 stat:UNDELIV err:003 text:", "", verifyd.DeliveryUndeliverable, "UNDELIV err:003"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got []verifyd.Receipt
+			c := NewClient(Config{}, recordFunc(func(_ context.Context, r verifyd.Receipt) error {
+				if !storable(r.CarrierID) || !storable(r.Error) {
+					return fmt.Errorf("cannot store %q / %q", r.CarrierID, r.Error)
+				}
+				got = append(got, r)
+				return nil
+			}), nil)
+			p := &PDU{ID: DeliverSM, ESMClass: 4, ShortMessage: []byte(tc.text)}
+			if st := c.handleDeliver(p); st != StatusOK {
+				t.Fatalf("deliver_sm answered %v, want OK", st)
+			}
+			if len(got) != 1 || got[0].State != tc.state || !strings.HasPrefix(got[0].Error, tc.errPrefix) ||
+				(tc.id != "" && got[0].CarrierID != tc.id) {
+				t.Fatalf("recorded %+v, want one %s receipt for %q with error %q", got, tc.state, tc.id, tc.errPrefix)
+			}
+		})
 	}
 }
