@@ -111,6 +111,13 @@ func TestRequestIDWithAnEscapedSlash(t *testing.T) {
 			t.Errorf("GET %s: %d %s; want the 404 of an unknown id", id, w.Code, w.Body)
 		}
 	}
+	// The log line shows the path as routed, the id as one segment.
+	e.logMu.Lock()
+	logs := e.logs.String()
+	e.logMu.Unlock()
+	if !strings.Contains(logs, `"path":"/webapi/verify/a%2fb/validate"`) {
+		t.Errorf("no log line with the escaped path:\n%s", logs)
+	}
 	// A real id still matches however it is escaped or cased, and an
 	// escaped slash in a fixed part of the path is no route.
 	vc := e.create(`{"to":"447979080215","from":"Test"}`)

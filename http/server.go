@@ -175,7 +175,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("id", ri.id),
 			slog.String("method", r.Method),
 			slog.String("route", route),
-			slog.String("path", r2.URL.Path), // never the query: it may hold a credential
+			slog.String("path", r2.URL.EscapedPath()), // as routed (a%2Fb one segment); never the query: it may hold a credential
 			slog.Int("status", rw.code()),
 			slog.Duration("duration", took),
 		}
