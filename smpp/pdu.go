@@ -312,9 +312,12 @@ func (p *PDU) decodeBody(body []byte) error {
 		return nil
 	}
 	tlvs, err := decodeTLVs(body[d.off:])
-	if err != nil {
+	if err != nil && !p.ID.IsResponse() {
 		return fmt.Errorf("%w: %s: %v", ErrMalformed, p.ID, err)
 	}
+	// A response keeps the TLVs that parsed: past its mandatory fields it
+	// is taken with any trailing octets (SMPP.md §11.7), and what it
+	// carries there only informs.
 	p.TLVs = tlvs
 	return nil
 }

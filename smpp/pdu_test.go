@@ -396,3 +396,34 @@ func TestResponseSizes(t *testing.T) {
 		})
 	}
 }
+
+// SMPP.md §11.7: a response is taken with any trailing octets up to
+// command_length. After the fields a response must carry (bind_*_resp's
+// system_id, data_sm_resp's message_id) some SMSCs leave a stray octet or a
+// second NUL; the TLVs that may follow there only inform, so octets that do
+// not make a TLV are dropped with them instead of failing the response, and
+// with it the bind, at every attempt.
+func TestDecodeResponseWithTrailingOctets(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		hex      string
+		systemID string
+		msgID    string
+		tlvs     int // the TLVs read before the stray octets
+	}{
+		"BindRespSecondNUL":          {"00000016 80000009 00000000 00000001 736d736300 00", "smsc", "", 0},
+		"BindRespTLVThenStrayOctets": {"0000001d 80000002 00000000 00000001 736d736300 0210000134 0000 00", "smsc", "", 1},
+		"DataSMRespStrayOctet":       {"00000014 80000103 00000000 00000001 373700 0a", "", "77", 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p, err := Decode(unhex(t, tc.hex))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Status != StatusOK || p.SystemID != tc.systemID || p.MessageID != tc.msgID || len(p.TLVs) != tc.tlvs {
+				t.Fatalf("got %+v", p)
+			}
+		})
+	}
+}

@@ -102,17 +102,18 @@ func (ts *TLVs) SetCString(t Tag, s string) { ts.Set(t, append([]byte(s), 0)) }
 var errTLVShort = errors.New("TLV runs past the end of the PDU")
 
 // decodeTLVs reads the optional parameters that follow the mandatory fields,
-// keeping the known tags and skipping the rest.
+// keeping the known tags and skipping the rest. On an error it also returns
+// the TLVs read before it.
 func decodeTLVs(b []byte) (TLVs, error) {
 	var ts TLVs
 	for len(b) > 0 {
 		if len(b) < 4 {
-			return nil, fmt.Errorf("%w (%d trailing octets)", errTLVShort, len(b))
+			return ts, fmt.Errorf("%w (%d trailing octets)", errTLVShort, len(b))
 		}
 		tag := Tag(binary.BigEndian.Uint16(b))
 		n := int(binary.BigEndian.Uint16(b[2:]))
 		if n > len(b)-4 {
-			return nil, fmt.Errorf("%w (tag 0x%04X, length %d)", errTLVShort, uint16(tag), n)
+			return ts, fmt.Errorf("%w (tag 0x%04X, length %d)", errTLVShort, uint16(tag), n)
 		}
 		if knownTag(tag) {
 			ts = append(ts, TLV{Tag: tag, Value: append([]byte{}, b[4:4+n]...)})
