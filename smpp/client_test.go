@@ -522,17 +522,67 @@ func TestDeadlinePassingBehindTheThrottleIsThrottled(t *testing.T) {
 	}
 }
 
-func TestQueueFullRetriedThenTemporary(t *testing.T) {
+// ESME_RMSGQFUL says the message was not accepted, as ESME_RTHROTTLED does
+// (SMPP.md pitfall 9): the whole bind pauses, the refused part goes again
+// first, and it is not a delivery failure. Retried alone a few times and
+// then failed, it used up a code's few minutes on a busy SMSC while the
+// other parts went on adding to the queue.
+func TestQueueFullPausesTheBindAndResendsFirst(t *testing.T) {
 	t.Parallel()
-	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.QueueFullRetries = 2 })
-	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Status: smpp.StatusMsgQFul} })
-	_, err := c.Send(context.Background(), sms("x"))
-	se := sendErr(t, err)
-	if se.Kind != verifyd.SendTemporary || se.Reason != "ESME_RMSGQFUL" {
-		t.Fatalf("got %v (kind %v)", se, se.Kind)
+	var mu sync.Mutex
+	n := 0
+	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.ThrottleMin = 80 * time.Millisecond })
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		if n++; n == 1 {
+			return smpptest.Reply{Status: smpp.StatusMsgQFul}
+		}
+		return smpptest.Reply{}
+	})
+	first := make(chan error, 1)
+	go func() { _, err := c.Send(context.Background(), sms("refused")); first <- err }()
+	waitFor(t, "the queue-full answer", func() bool { return c.Stats().QueueFull == 1 })
+	if _, err := c.Send(context.Background(), sms("behind")); err != nil {
+		t.Fatal(err)
 	}
-	if n := srv.Count(); n != 3 {
-		t.Fatalf("%d attempts, want 1 + 2 retries", n)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	subs := srv.Submits()
+	if len(subs) != 3 || subs[0].Text != "refused" || subs[1].Text != "refused" || subs[2].Text != "behind" {
+		t.Fatalf("submits %+v, want the refused part, then it again, then the one behind", subs)
+	}
+	if gap := subs[1].At.Sub(subs[0].At); gap < 80*time.Millisecond {
+		t.Fatalf("resent after %v, before the 80ms pause ended", gap)
+	}
+	if st := c.Stats(); st.QueueFull != 1 || st.Throttles != 0 {
+		t.Fatalf("stats %+v, want 1 queue full and no throttle", st)
+	}
+}
+
+// A queue that stays full holds the part, with pauses doubling up to the
+// cap, until its deadline: SendThrottled naming ESME_RMSGQFUL.
+func TestQueueFullBacksOffThenReturnsThrottledAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.ThrottleMax = 80 * time.Millisecond })
+	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Status: smpp.StatusMsgQFul} })
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := c.Send(ctx, sms("x"))
+	se := sendErr(t, err)
+	if se.Kind != verifyd.SendThrottled || se.Reason != "ESME_RMSGQFUL" {
+		t.Fatalf("got %v (kind %v), want SendThrottled for ESME_RMSGQFUL", se, se.Kind)
+	}
+	subs := srv.Submits()
+	if len(subs) < 4 {
+		t.Fatalf("%d attempts, want the part resent after each pause until the deadline", len(subs))
+	}
+	for i := 1; i < len(subs); i++ {
+		want := min(20*time.Millisecond<<(i-1), 80*time.Millisecond)
+		if gap := subs[i].At.Sub(subs[i-1].At); gap < want {
+			t.Errorf("attempt %d came %v after the previous one, want at least %v", i+1, gap, want)
+		}
 	}
 }
 

@@ -111,7 +111,6 @@ func testConfig(t testing.TB, url string) smpp.Config {
 	cfg.ReconnectMax = 50 * time.Millisecond
 	cfg.ThrottleMin = 20 * time.Millisecond
 	cfg.ThrottleMax = 200 * time.Millisecond
-	cfg.QueueFullBackoff = time.Millisecond
 	return cfg
 }
 

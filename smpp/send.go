@@ -22,11 +22,9 @@ const (
 // it can hold the text, UCS-2 (data_coding 8) otherwise. A failure is a
 // *verifyd.SendError:
 //
-//   - ESME_RTHROTTLED pauses the bind and resends the same part first in
-//     line, for as long as ctx and m.ValidUntil allow; past them Send
-//     returns SendThrottled.
-//   - ESME_RMSGQFUL is retried Config.QueueFullRetries times with backoff,
-//     then SendTemporary.
+//   - ESME_RTHROTTLED and ESME_RMSGQFUL pause the bind and resend the same
+//     part first in line, for as long as ctx and m.ValidUntil allow; past
+//     them Send returns SendThrottled.
 //   - ESME_RSYSERR, ESME_RX_T_APPN, ESME_RUNKNOWNERR, no response in time,
 //     a dropped connection, no bind up: SendTemporary. ESME_RINVBNDSTS and
 //     ESME_RALYBND also drop the session, which is then bound again.
@@ -113,8 +111,7 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 	var (
 		s        *session
 		ticket   bool // holding a throttled part's place at the head of the line
-		qfTries  int
-		qfWait   = c.cfg.QueueFullBackoff
+		pausedBy = StatusThrottled
 		monoDead int64
 	)
 	defer func() {
@@ -140,7 +137,7 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 		}
 		if err := s.gate(ctx, ticket, monoDead); err != nil {
 			if errors.Is(err, errGiveUp) {
-				return "", &verifyd.SendError{Kind: verifyd.SendThrottled, Reason: StatusThrottled.String(), Err: err}
+				return "", &verifyd.SendError{Kind: verifyd.SendThrottled, Reason: pausedBy.String(), Err: err}
 			}
 			return "", temporary("ESME_NOTSENT", err)
 		}
@@ -183,8 +180,9 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 		if err == nil && classify(r.status) == classThrottle {
 			// Paused before the slot is given back, so that no part
 			// waiting for it goes out in the pause.
-			s.throttled()
+			s.throttled(r.status)
 			ticket = true
+			pausedBy = r.status
 		}
 		s.release()
 		if err != nil {
@@ -206,20 +204,6 @@ func (c *Client) submitPart(ctx context.Context, m *verifyd.SMS, p *PDU, deadlin
 			c.stats.submitted.Add(1)
 			return NormalizeID(r.messageID), nil
 		case classThrottle:
-			continue
-		case classQueueFull:
-			c.stats.queueFull.Add(1)
-			qfTries++
-			if qfTries > c.cfg.QueueFullRetries {
-				return "", temporary(r.status.String(), fmt.Errorf("smpp: still %s after %d retries", r.status, c.cfg.QueueFullRetries))
-			}
-			if !deadline.IsZero() && time.Now().Add(qfWait).After(deadline) {
-				return "", temporary(r.status.String(), errors.New("smpp: queue full until past the deadline"))
-			}
-			if err := sleepCtx(ctx, qfWait); err != nil {
-				return "", temporary(r.status.String(), err)
-			}
-			qfWait *= 2
 			continue
 		case classRebind:
 			s.fail(fmt.Errorf("smpp: SMSC says %s, rebinding", r.status))

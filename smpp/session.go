@@ -553,11 +553,12 @@ func gateCtxErr(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// throttled records an ESME_RTHROTTLED answer: it starts a pause, or, when
+// throttled records an ESME_RTHROTTLED or ESME_RMSGQFUL answer (st): it
+// starts a pause, or, when
 // the pause is not over yet (the other parts in flight being refused too),
 // leaves it as it is; the pause doubles only on consecutive episodes. The
 // caller now holds a resend ticket and must give it back with unticket.
-func (s *session) throttled() {
+func (s *session) throttled(st Status) {
 	s.mu.Lock()
 	now := s.mono()
 	if s.pauseEnd.Load() <= now {
@@ -568,10 +569,14 @@ func (s *session) throttled() {
 			s.pause = min(2*s.pause, cfg.ThrottleMax)
 		}
 		s.pauseEnd.Store(now + int64(s.pause))
-		s.log.Warn("smpp: SMSC throttled us, pausing the bind", "pause", s.pause)
+		s.log.Warn("smpp: SMSC did not accept a submit yet, pausing the bind", "status", st.String(), "pause", s.pause)
 	}
 	s.resendQ.Add(1)
-	s.c.stats.throttles.Add(1)
+	if st == StatusMsgQFul {
+		s.c.stats.queueFull.Add(1)
+	} else {
+		s.c.stats.throttles.Add(1)
+	}
 	s.mu.Unlock()
 }
 

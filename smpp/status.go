@@ -124,14 +124,13 @@ type statusClass int
 const (
 	classOK        statusClass = iota
 	classThrottle              // pause the whole bind, resend the same part
-	classQueueFull             // retry this part a few times with backoff
 	classTemporary             // give up for now; the delivery worker retries
 	classRebind                // as classTemporary, and bind the session again
 	classPermanent             // never retry
 )
 
-// classify follows SMPP.md §4: 0x58 throttles the bind; 0x14 is retried
-// here; 0x08, 0x64 and 0xFF are temporary (as Kannel treats them); 0x04 and
+// classify follows SMPP.md §4 and pitfall 9: 0x58 and 0x14 both say the
+// message was not accepted yet, and pause the bind; 0x08, 0x64 and 0xFF are temporary (as Kannel treats them); 0x04 and
 // 0x05 are about the session, not the message, so the session is bound again
 // and the message retried; the rest, vendor codes included, fail the message
 // for good, because retrying a bad destination only costs money.
@@ -139,10 +138,8 @@ func classify(s Status) statusClass {
 	switch s {
 	case StatusOK:
 		return classOK
-	case StatusThrottled:
+	case StatusThrottled, StatusMsgQFul:
 		return classThrottle
-	case StatusMsgQFul:
-		return classQueueFull
 	case StatusSysErr, StatusXTAppn, StatusUnknownErr:
 		return classTemporary
 	case StatusInvBndSts, StatusAlyBnd:

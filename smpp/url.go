@@ -122,14 +122,10 @@ type Config struct {
 	// successful bind.
 	ReconnectMin, ReconnectMax time.Duration
 	// ThrottleMin and ThrottleMax bound the pause of a bind after
-	// ESME_RTHROTTLED (defaults 1s and 60s): it doubles on consecutive
-	// throttles and drops back to ThrottleMin after an accepted submit.
+	// ESME_RTHROTTLED or ESME_RMSGQFUL (defaults 1s and 60s): it doubles on
+	// consecutive throttles and drops back to ThrottleMin after an accepted
+	// submit.
 	ThrottleMin, ThrottleMax time.Duration
-	// QueueFullRetries is how many times a part answered ESME_RMSGQFUL is
-	// sent again (default 3), QueueFullBackoff the first wait (default 1s,
-	// doubling).
-	QueueFullRetries int
-	QueueFullBackoff time.Duration
 	// UnbindWait bounds how long Close waits for outstanding responses
 	// before it unbinds anyway (default: Timeout).
 	UnbindWait time.Duration
@@ -337,12 +333,6 @@ func (c Config) withDefaults() Config {
 		c.ThrottleMax = time.Minute
 	}
 	c.ThrottleMax = max(c.ThrottleMax, c.ThrottleMin)
-	if c.QueueFullRetries <= 0 {
-		c.QueueFullRetries = 3
-	}
-	if c.QueueFullBackoff <= 0 {
-		c.QueueFullBackoff = time.Second
-	}
 	if c.UnbindWait <= 0 {
 		c.UnbindWait = c.Timeout
 	}
