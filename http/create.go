@@ -34,11 +34,12 @@ type createInput struct {
 }
 
 // judgeCreate decodes and checks a create body for account a at now, by the
-// rules of API.md section 3 in their order. Each failing field is reported
+// rules of API.md section 3 in their order, sizing the text as charset cs
+// sends it. Each failing field is reported
 // once, with its first failing rule; every failing field is reported. It
 // judges nothing that needs the network or the store (number lookup,
 // limits).
-func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, now time.Time) (createInput, *verifyd.Error) {
+func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, cs gsm.Charset, now time.Time) (createInput, *verifyd.Error) {
 	var req createBody
 	if err := decodeObject(body, &req); err != nil {
 		return createInput{}, err
@@ -145,10 +146,10 @@ func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, now time.T
 			bodyF = fail("body", verifyd.FailBodyInvalid, "body may only hold the placeholders {{code}} and {{validMinutes}}.")
 			break
 		}
-		// Digits are one GSM-7 character each, so any code of the right
-		// length gives the real text's size.
+		// Digits are one character each in every charset, so any code of
+		// the right length gives the real text's size.
 		sample := otp.Render(tmpl, strings.Repeat("0", a.Settings.CodeLen()), validMinutes(now, in.validUntil))
-		if n, max := gsm.Segments(sample), a.Settings.Segments(); n > max {
+		if n, max := cs.Segments(sample), a.Settings.Segments(); n > max {
 			bodyF = fail("body", verifyd.FailBodyInvalid, fmt.Sprintf("body takes %d SMS segments once rendered; this account allows %d.", n, max))
 		}
 	}

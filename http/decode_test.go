@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"verifyd"
+	"verifyd/gsm"
 )
 
 func TestDropTrailingCommas(t *testing.T) {
@@ -69,7 +70,7 @@ func FuzzDecodeCreate(f *testing.F) {
 	}
 	a := &verifyd.Account{ID: 1, Settings: verifyd.Settings{ReservedFrom: []string{"Bank"}, Countries: []string{"GBR", "FR"}}}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		in, err := judgeCreate(body, a, "", t0)
+		in, err := judgeCreate(body, a, "", gsm.CharsetGSM, t0)
 		if err == nil {
 			if in.number.Digits == "" || in.from == "" || in.template == "" || in.validUntil.Before(t0) || in.validUntil.After(t0.Add(verifyd.MaxValidity)) {
 				t.Fatalf("accepted %q as %+v", body, in)

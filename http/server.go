@@ -23,6 +23,7 @@ import (
 
 	"verifyd"
 	"verifyd/auth"
+	"verifyd/gsm"
 	"verifyd/otp"
 	"verifyd/phone"
 )
@@ -42,6 +43,10 @@ type Config struct {
 	Logger *slog.Logger
 	// DefaultFrom is the sender of an account that names none.
 	DefaultFrom string
+	// Charset is what the sender's SMSC reads data_coding 0 in (the SMPP
+	// URL's charset; zero, GSM 03.38, for the inbox): the segment limit
+	// counts a body as it will go out.
+	Charset gsm.Charset
 	// Dev turns on the inbox routes.
 	Dev bool
 	// TrustedProxies are the peers whose X-Forwarded-For is believed. When

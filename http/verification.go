@@ -45,7 +45,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, a *verifyd
 func (s *Server) create(w http.ResponseWriter, r *http.Request, a *verifyd.Account, body []byte, reserved *verifyd.IdempotentRequest) error {
 	ctx := r.Context()
 	now := s.now().UTC()
-	in, ferr := judgeCreate(body, a, s.cfg.DefaultFrom, now)
+	in, ferr := judgeCreate(body, a, s.cfg.DefaultFrom, s.cfg.Charset, now)
 	if ferr != nil {
 		return ferr
 	}

@@ -289,6 +289,7 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 		Rand:           e.random,
 		Logger:         logger,
 		DefaultFrom:    c.defaultFrom,
+		Charset:        c.smpp.Charset,
 		Dev:            c.dev,
 		TrustedProxies: c.trustedProxies,
 		Ready: func(ctx context.Context) error {
