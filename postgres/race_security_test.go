@@ -1,10 +1,12 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +26,7 @@ import (
 // PostgreSQL database, with one account and a clock the test moves.
 type apiPair struct {
 	t       *testing.T
+	dsn     string
 	stores  [2]*postgres.Store
 	servers [2]http.Handler
 	keyring *otp.Keyring
@@ -32,11 +35,33 @@ type apiPair struct {
 
 	mu  sync.Mutex
 	now time.Time
+
+	// logs is everything both servers logged.
+	logs lockedBuffer
+}
+
+// lockedBuffer is a buffer that two servers may log to at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newAPIPair(t *testing.T, settings ...[2]string) *apiPair {
 	t.Helper()
-	p := &apiPair{t: t, stores: twoInstances(t), now: now()}
+	dsn := newDatabase(t)
+	p := &apiPair{t: t, dsn: dsn, stores: [2]*postgres.Store{open(t, dsn), open(t, dsn)}, now: now()}
 	var err error
 	if p.keyring, err = otp.NewKeyring(make([]byte, otp.KeySize)); err != nil {
 		t.Fatal(err)
@@ -61,6 +86,7 @@ func newAPIPair(t *testing.T, settings ...[2]string) *apiPair {
 			Lookup:  phone.Lookup{},
 			Now:     p.clock,
 			Rand:    rand.Reader,
+			Logger:  slog.New(slog.NewJSONHandler(&p.logs, nil)),
 		})
 	}
 	return p
