@@ -598,3 +598,22 @@ func TestClientNotVerifyd(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and one line that points at --url", code, stdout, stderr)
 	}
 }
+
+// serve --dev writes its key beside the SQLite database before it opens
+// the database: a path it cannot write there says what to check, as the
+// database's own open does.
+func TestDevKeyErrorsSayWhatToCheck(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		db   string
+		want string
+	}{
+		{"sqlite:" + filepath.Join(t.TempDir(), "no", "such", "dir", "v.db"), "does not exist: create it, or give --db another path"},
+		{"sqlite:/sys/verifyd.db", "cannot create files in /sys"},
+	} {
+		code, _, stderr := runMain(t, nil, "serve", "--dev", "--addr", "127.0.0.1:0", "--db", tc.db)
+		if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("serve --dev --db %s: exit %d, stderr %q; want 1 and one line that says %q", tc.db, code, stderr, tc.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	nethttp "net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -474,6 +475,14 @@ func serverKey(c *serveConfig, e *env) ([]byte, error) {
 		return nil, err
 	}
 	if err := writeNew(path, hex+"\n"); err != nil {
+		// The key is the first file dev mode writes beside the database:
+		// say what to check, as opening the database would.
+		if dir := filepath.Dir(path); !isDir(dir) {
+			return nil, fmt.Errorf("keeping the dev key: %w; the directory %s does not exist: create it, or give --db another path", err, dir)
+		}
+		if werr := checkWritable(c.db.dsn); werr != nil {
+			return nil, fmt.Errorf("keeping the dev key: %w; %v: give this user the right to, or give --db another path", err, werr)
+		}
 		return nil, fmt.Errorf("keeping the dev key: %w", err)
 	}
 	return otp.ParseKey(hex)
