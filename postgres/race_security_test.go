@@ -316,3 +316,32 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// Cancels and right codes at once on one request, through two instances:
+// a request answered CodeVerified stays Verified, and one cancelled first
+// never verifies.
+func TestRaceCancelAgainstRightCodesAcrossInstances(t *testing.T) {
+	t.Parallel()
+	const testNumber, testCode = "447979080999", "424242"
+	p := newAPIPair(t, [2]string{"testNumbers", testNumber + ":code=" + testCode})
+	for round := range 6 {
+		id := p.create(round, testNumber)
+		counts := all(40, func(i int) string {
+			if (i+round)%2 == 0 {
+				w := p.do(i/2, "DELETE", "/webapi/verify/"+id, "")
+				return fmt.Sprintf("DELETE %d", w.Code)
+			}
+			return p.validate(i/2, id, testCode)
+		})
+		_, state := p.record(id)
+		switch {
+		case counts["CodeVerified"] == 1 && counts["204"] == 19 && state == "Verified":
+		case counts["CodeVerified"] == 0 && counts["204"] == 20 && state == "Cancelled":
+		default:
+			t.Fatalf("round %d: answers %v, state %s", round, counts, state)
+		}
+		if counts["DELETE 204"] != 20 {
+			t.Fatalf("round %d: answers %v", round, counts)
+		}
+	}
+}
