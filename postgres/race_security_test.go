@@ -268,8 +268,8 @@ func TestRaceRunOfWrongCodesAcrossInstances(t *testing.T) {
 	}
 }
 
-// Sends at once to one number, its prefix and its country, through two
-// instances: each limit lets exactly its count through, and every refusal
+// Sends at once to one number, its prefix, its country and the account,
+// through two instances: each limit lets exactly its count through, and every refusal
 // carries the Retry-After after which a retry passes.
 func TestRaceSendLimitsAcrossInstances(t *testing.T) {
 	t.Parallel()
@@ -282,6 +282,8 @@ func TestRaceSendLimitsAcrossInstances(t *testing.T) {
 		{"number", "5/10m", func(int) string { return "447979080215" }, 5, "600"},
 		{"prefix", "7/1h", func(i int) string { return fmt.Sprintf("44797908%04d", i) }, 7, "3600"},
 		{"country", "9/1d", func(i int) string { return fmt.Sprintf("4479790%05d", i) }, 9, "86400"},
+		{"account", "6/1m", func(i int) string { return fmt.Sprintf("44797908%04d", i) }, 6, "60"},
+		{"accountDaily", "8/1d", func(i int) string { return fmt.Sprintf("44797908%04d", i) }, 8, "86400"},
 	} {
 		t.Run(c.limit, func(t *testing.T) {
 			t.Parallel()
