@@ -501,6 +501,24 @@ func (l Limit) FailuresWait(failures int, last, now time.Time) (wait time.Durati
 	return end.Sub(now), false
 }
 
+// RunAtCap reports whether run, a number's run of wrong codes, is at the
+// failures limit at now: sends to the number are refused, and so is any
+// guess at the codes of its requests still pending, which would make the
+// run longer than the limit allows in a row (SECURITY.md). A test number
+// is never at it, as it is never refused a send.
+func (s Settings) RunAtCap(digits string, run Run, now time.Time) bool {
+	max, cooldown, on := s.Failures()
+	if !on {
+		return false
+	}
+	if _, test := s.TestNumber(digits); test {
+		return false
+	}
+	l := Limit{Rate: Rate{Count: max, Per: cooldown}, Kind: LimitFailures}
+	wait, _ := l.FailuresWait(run.Failures, run.Last, now)
+	return wait > 0
+}
+
 // BlockWait is how long a block lasting until until refuses a send at now.
 func BlockWait(until, now time.Time) time.Duration {
 	if until.After(now) {

@@ -54,7 +54,11 @@ type VerificationStore interface {
 	// In the same transaction it keeps the run of wrong codes of the
 	// account's number that LimitFailures judges: when fn raised Attempts
 	// the run grows by one (its last wrong code at Updated), and when fn
-	// made the state Verified the run is over.
+	// made the state Verified the run is over. fn finds the run as the
+	// update read it in Verification.Run. (On PostgreSQL, where a group of
+	// validates reads its rows together and instances do not lock a run
+	// before their write, validates of one number's requests at the same
+	// moment may each find the run as it was before the others.)
 	UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*Verification) error) (*Verification, error)
 	// PurgeVerifications deletes verifications (and their messages) created
 	// before their account's retention ended, limit buckets that ran out,

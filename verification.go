@@ -50,6 +50,21 @@ func (v *Verification) Attempt(now time.Time, match bool) (status Status, ok boo
 	return CodeNotVerified, true
 }
 
+// LockOut ends a pending verification Locked without judging a code: its
+// number's run of wrong codes is at the account's failures limit, and one
+// more guess could make it longer (Settings.RunAtCap). As in Attempt, an
+// ended validity comes first. ok=false when it is already finished.
+func (v *Verification) LockOut(now time.Time) (status Status, ok bool) {
+	if v.State.Finished() {
+		return "", false
+	}
+	if v.Expire(now) {
+		return CodeExpired, true
+	}
+	v.State, v.Updated = StateLocked, now
+	return CodeLocked, true
+}
+
 // Cancel withdraws a pending verification. It reports whether anything
 // changed; cancelling a finished request is a no-op. A request whose
 // validity has already ended is recorded Expired, not Cancelled: it ended

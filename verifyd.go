@@ -72,6 +72,9 @@ type Verification struct {
 	// Delivery is the state of its outgoing message; nil when nothing was
 	// sent (StateNotSent). Stores fill it in on reads only.
 	Delivery *Delivery
+	// Run is the run of wrong codes of its number, as UpdateVerification
+	// read it for fn (Settings.RunAtCap); zero on every other read.
+	Run Run
 }
 
 // DeliveryState is where the outgoing message of a verification is.

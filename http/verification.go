@@ -220,8 +220,17 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request, a *verif
 	}
 	var status verifyd.Status
 	v, err := s.cfg.Store.UpdateVerification(r.Context(), a.ID, id, func(v *verifyd.Verification) error {
-		match := s.cfg.Keyring.Equal(s.cfg.Keyring.MAC(v.ID, v.PhoneNumber, code), v.CodeMAC)
-		st, ok := v.Attempt(s.now().UTC(), match)
+		now := s.now().UTC()
+		var (
+			st verifyd.Status
+			ok bool
+		)
+		if a.Settings.RunAtCap(v.PhoneNumber, v.Run, now) {
+			st, ok = v.LockOut(now)
+		} else {
+			match := s.cfg.Keyring.Equal(s.cfg.Keyring.MAC(v.ID, v.PhoneNumber, code), v.CodeMAC)
+			st, ok = v.Attempt(now, match)
+		}
 		if !ok {
 			return errFinished
 		}

@@ -96,13 +96,15 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 	return a.v, nil
 }
 
-// readVerifications reads the verifications of a group of validates.
+// readVerifications reads the verifications of a group of validates, with
+// their numbers' runs of wrong codes, which their fns judge.
 const readVerifications = `SELECT v.id, v.account_id, v.phone_number, v.country, v.number_status, v.state, v.code_mac,
 	v.attempts, v.max_attempts, v.created, v.valid_until, v.verified, v.updated,
-	m.state, m.carrier_id, m.error, m.updated
+	m.state, m.carrier_id, m.error, m.updated, f.failures, f.last
 	FROM unnest($1::text[], $2::bigint[]) AS u(id, account_id)
 	JOIN verifications v ON v.id = u.id AND v.account_id = u.account_id
-	LEFT JOIN messages m ON m.request_id = v.id`
+	LEFT JOIN messages m ON m.request_id = v.id
+	LEFT JOIN number_failures f ON f.account_id = v.account_id AND f.phone_number = v.phone_number`
 
 // writeVerifications writes what a group's fns returned to the rows still
 // as they were read (the columns a validate writes are the ones compared),
@@ -418,9 +420,16 @@ func scanVerifications(rows pgx.Rows, err error) (map[string]*verifyd.Verificati
 	defer rows.Close()
 	found := map[string]*verifyd.Verification{}
 	for rows.Next() {
-		v, err := scanVerification(rows)
+		var (
+			failures *int32
+			last     *int64
+		)
+		v, err := scanVerification(rows, &failures, &last)
 		if err != nil {
 			return nil, err
+		}
+		if failures != nil {
+			v.Run = verifyd.Run{Failures: int(*failures), Last: fromMS(*last)}
 		}
 		found[v.ID] = v
 	}
@@ -511,7 +520,9 @@ func (w *verificationWrites) scan(rows pgx.Rows) error {
 	return rows.Err()
 }
 
-func scanVerification(row pgx.Row) (*verifyd.Verification, error) {
+// scanVerification reads the columns of selectVerification, then any extra
+// ones.
+func scanVerification(row pgx.Row, extra ...any) (*verifyd.Verification, error) {
 	var (
 		v                            verifyd.Verification
 		numberStatus, state          string
@@ -520,9 +531,10 @@ func scanVerification(row pgx.Row) (*verifyd.Verification, error) {
 		dState, dCarrier, dError     *string
 		dUpdated                     *int64
 	)
-	if err := row.Scan(&v.ID, &v.AccountID, &v.PhoneNumber, &v.Country, &numberStatus, &state, &v.CodeMAC,
+	dest := append([]any{&v.ID, &v.AccountID, &v.PhoneNumber, &v.Country, &numberStatus, &state, &v.CodeMAC,
 		&v.Attempts, &v.MaxAttempts, &created, &validUntil, &verified, &updated,
-		&dState, &dCarrier, &dError, &dUpdated); err != nil {
+		&dState, &dCarrier, &dError, &dUpdated}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	v.NumberStatus, v.State = verifyd.NumberStatus(numberStatus), verifyd.State(state)

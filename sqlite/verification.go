@@ -108,14 +108,22 @@ func (s *Store) FindVerification(ctx context.Context, accountID int64, id string
 func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id string, fn func(*verifyd.Verification) error) (*verifyd.Verification, error) {
 	var out *verifyd.Verification
 	err := s.w.write(ctx, func(t *tx) error {
-		var vid int64
-		v, err := scanVerification(t.queryRow("SELECT "+verificationColumns+
-			", vid FROM verifications WHERE id = ? AND account_id = ?", id, accountID), &vid)
+		// With its number's run of wrong codes, which fn judges.
+		var vid, runFailures, runLast int64
+		v, err := scanVerification(t.queryRow("SELECT "+verificationColumns+`, vid,
+				coalesce((SELECT f.failures FROM number_failures f
+					WHERE f.account_id = verifications.account_id AND f.phone_number = verifications.phone_number), 0),
+				coalesce((SELECT f.last FROM number_failures f
+					WHERE f.account_id = verifications.account_id AND f.phone_number = verifications.phone_number), 0)
+			FROM verifications WHERE id = ? AND account_id = ?`, id, accountID), &vid, &runFailures, &runLast)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("verification")
 		}
 		if err != nil {
 			return err
+		}
+		if runFailures > 0 {
+			v.Run = verifyd.Run{Failures: int(runFailures), Last: fromMS(runLast)}
 		}
 		if err := fn(v); err != nil {
 			return err

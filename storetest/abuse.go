@@ -141,6 +141,46 @@ func testFailures(t *testing.T, newStore NewStore) {
 		f.wantRefusedTo(a, 4, 1, base(), l, time.Hour, l)
 	})
 
+	t.Run("UpdateShowsFnItsNumbersRun", func(t *testing.T) {
+		// fn judges whether another guess would pass the limit, so it is
+		// given the run as the update's own transaction reads it.
+		f := newFixture(t, newStore)
+		a, other := f.account("shop"), f.account("other")
+		f.wantSentTo(a, 1, 1, base())
+		f.wantSentTo(a, 2, 1, base())
+		f.wantSentTo(a, 3, 2, base())
+		f.wantSentTo(other, 4, 1, base())
+		seen := func(acc *verifyd.Account, id int) verifyd.Run {
+			t.Helper()
+			var run verifyd.Run
+			if _, err := f.s.UpdateVerification(f.ctx, acc.ID, requestID(id), func(v *verifyd.Verification) error {
+				run = v.Run
+				return errors.New("look only")
+			}); err == nil {
+				t.Fatal("fn's error was not returned")
+			}
+			return run
+		}
+		if got := seen(a, 2); got != (verifyd.Run{}) {
+			t.Fatalf("before any wrong code fn saw %+v, want no run", got)
+		}
+		f.wrongCodes(a, 1, 2, base().Add(time.Second))
+		f.wrongCodes(a, 1, 1, base().Add(2*time.Second))
+		if got, want := seen(a, 2), (verifyd.Run{Failures: 3, Last: base().Add(2 * time.Second)}); !got.Last.Equal(want.Last) || got.Failures != want.Failures {
+			t.Fatalf("fn saw %+v, want %+v", got, want)
+		}
+		if got := seen(a, 3); got != (verifyd.Run{}) {
+			t.Fatalf("another number's request saw %+v", got)
+		}
+		if got := seen(other, 4); got != (verifyd.Run{}) {
+			t.Fatalf("another account's request saw %+v", got)
+		}
+		f.rightCode(a, 1, base().Add(3*time.Second))
+		if got := seen(a, 2); got != (verifyd.Run{}) {
+			t.Fatalf("after a right code fn saw %+v, want no run", got)
+		}
+	})
+
 	t.Run("ExpiryAndCancelLeaveTheRunAsItIs", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		a := f.account("shop")
