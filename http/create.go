@@ -84,6 +84,9 @@ func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, cs gsm.Cha
 	}
 
 	from, _, ok := optionalString(req.From)
+	// A blank sender is no sender (the default is assigned), and spaces
+	// around one would reach the handset as part of it.
+	from = strings.TrimSpace(from)
 	switch {
 	case !ok:
 		fromF = fail("from", verifyd.FailInvalidJSON, "from must be a string.")

@@ -131,12 +131,23 @@ func TestCreateDefaults(t *testing.T) {
 	t.Run("ServerSender", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, withConfig(func(cfg *Config) { cfg.DefaultFrom = "Verifyd" }))
-		for _, from := range []string{``, `"from":null,`, `"from":"",`} {
+		for _, from := range []string{``, `"from":null,`, `"from":"",`, `"from":"   ",`} {
 			vc := e.create(`{` + from + `"to":"447979080215"}`)
 			ms, _ := e.store.ClaimMessages(t.Context(), e.clock(), time.Minute, 10)
 			if len(ms) != 1 || ms[0].From != "Verifyd" || ms[0].RequestID != vc.RequestID {
 				t.Fatalf("%s: messages %+v", from, ms)
 			}
+		}
+	})
+	t.Run("SpacesAroundTheSenderAreDropped", func(t *testing.T) {
+		// A carrier shows a sender as given: " Shop " would be a blank
+		// or a refused source address.
+		t.Parallel()
+		e := newEnv(t)
+		e.create(`{"from":" Te st ","to":"447979080215"}`)
+		ms, _ := e.store.ClaimMessages(t.Context(), e.clock(), time.Minute, 10)
+		if len(ms) != 1 || ms[0].From != "Te st" {
+			t.Fatalf("messages %+v", ms)
 		}
 	})
 	t.Run("AccountSenderWins", func(t *testing.T) {
@@ -254,6 +265,7 @@ func TestCreateFailures(t *testing.T) {
 		{"CountryUnknownToEmpty", `{"from":"Test","to":"","countryIsoCode":"XXX"}`, []string{"to:ToEmpty", "countryIsoCode:CountryIsoCodeInvalid"}},
 		{"CountryNumber", `{"from":"Test","to":"447979080215","countryIsoCode":826}`, []string{"countryIsoCode:InvalidJson"}},
 		{"FromEmptyWithoutDefaults", `{"to":"447979080215"}`, []string{"from:FromEmpty"}},
+		{"FromBlankWithoutDefaults", `{"to":"447979080215","from":"   "}`, []string{"from:FromEmpty"}},
 		{"FromOneDigit", `{"to":"447979080215","from":"1"}`, []string{"from:FromUnderMinTextLength"}},
 		{"FromSixteenDigits", `{"to":"447979080215","from":"1234567890123456"}`, []string{"from:FromExceedsMaxNumericLength"}},
 		{"FromOneLetter", `{"to":"447979080215","from":"A"}`, []string{"from:FromUnderMinTextLength"}},
