@@ -36,8 +36,9 @@ func (c *clientFlags) client() (*client.Client, error) {
 }
 
 // clientErr says what a failed call means for the one running the command:
-// which flag to check, or what the server refused.
-func clientErr(err error) error {
+// which flag to check, or what the server refused. A call cut short by a
+// signal (ctx done) says only that.
+func clientErr(ctx context.Context, err error) error {
 	if e, ok := client.AsError(err); ok {
 		msg := strings.TrimPrefix(e.Error(), "verifyd: ")
 		switch e.StatusCode {
@@ -49,7 +50,7 @@ func clientErr(err error) error {
 		return fmt.Errorf("the server answered %s", msg)
 	}
 	var ue *url.Error
-	if errors.As(err, &ue) && !ue.Timeout() {
+	if errors.As(err, &ue) && !ue.Timeout() && ctx.Err() == nil {
 		return fmt.Errorf("%w; is verifyd serving at --url?", err)
 	}
 	// What is left is an answer the client could not read (a web page
@@ -91,7 +92,7 @@ func send(ctx context.Context, args []string, e *env) error {
 	}
 	v, err := cl.Send(ctx, client.SendRequest{To: *to, From: *from, CountryIsoCode: *country})
 	if err != nil {
-		return clientErr(err)
+		return clientErr(ctx, err)
 	}
 	fmt.Fprintln(e.stdout, v.RequestID)
 	return nil
@@ -112,7 +113,7 @@ func validate(ctx context.Context, args []string, e *env) error {
 	}
 	v, err := cl.Validate(ctx, pos[0], pos[1])
 	if err != nil {
-		return clientErr(err)
+		return clientErr(ctx, err)
 	}
 	fmt.Fprintln(e.stdout, v.Status)
 	return nil

@@ -617,3 +617,28 @@ func TestDevKeyErrorsSayWhatToCheck(t *testing.T) {
 		}
 	}
 }
+
+// A send stopped by a signal says so, without the hint for a server that
+// is not there: the server was reached, and the user stopped the wait.
+func TestClientInterrupted(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(200*time.Millisecond, func() { cancel(errors.New("interrupt signal received")) })
+	var stdout, stderr syncBuffer
+	err := run(ctx, []string{"send", "--url", hang.URL, "--user", "u", "--password", "p", "--to", "447979080402"},
+		func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	code := exitCode(err, &stderr)
+	if code != 1 || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "interrupt signal received") ||
+		strings.Contains(stderr.String(), "is verifyd serving") {
+		t.Errorf("exit %d, stderr %q; want 1 and one line that says the send was interrupted, without asking whether verifyd serves", code, stderr.String())
+	}
+}
