@@ -223,7 +223,7 @@ func (s *Settings) Set(key, value string) error {
 			// never be validated: refuse rather than break it silently.
 			for digits, tn := range s.TestNumbers {
 				if tn.Code != "" && len(tn.Code) != n {
-					return fmt.Errorf("codeLength %d does not fit the %d-digit code of test number %s; set testNumbers first", n, len(tn.Code), digits)
+					return fmt.Errorf("codeLength %d does not fit the %d-digit code of test number %s; set codeLength and testNumbers (with codes of %d digits) in one accounts set", n, len(tn.Code), digits, n)
 				}
 			}
 			s.CodeLength = n

@@ -64,7 +64,8 @@ func TestTestNumberCodeFollowsCodeLength(t *testing.T) {
 	if err := s.Set("testNumbers", "447700900001:code=12345678"); err != nil {
 		t.Fatalf("an 8-digit code on an 8-digit account: %v", err)
 	}
-	if err := s.Set("codeLength", "6"); err == nil || s.CodeLength != 8 {
+	if err := s.Set("codeLength", "6"); err == nil || s.CodeLength != 8 ||
+		!strings.Contains(err.Error(), "set codeLength and testNumbers (with codes of 6 digits) in one accounts set") {
 		t.Fatalf("codeLength=6 under an 8-digit test code: err %v, length %d; want refused and unchanged", err, s.CodeLength)
 	}
 	if tn, ok := s.TestNumber("447700900001"); !ok || tn.Code != "12345678" {
