@@ -61,6 +61,10 @@ func dsn(path string, pragmas ...string) string {
 	return b.String()
 }
 
+// writerPragmas are the settings of the writer's connection (see Open).
+var writerPragmas = []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)",
+	"temp_store(MEMORY)", "cache_size(-32768)", "wal_autocheckpoint(20000)"}
+
 // Open opens the database file at path, creating it if needed, and starts
 // its writer. It refuses a database that will not run in WAL mode with
 // synchronous=FULL, because then a commit could be lost after the caller
@@ -114,8 +118,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		err   error
 	)
 	for start := time.Now(); ; {
-		wconn, err = one("journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)",
-			"temp_store(MEMORY)", "cache_size(-32768)", "wal_autocheckpoint(20000)")
+		wconn, err = one(writerPragmas...)
 		if err == nil || !isLocked(err) || time.Since(start) > busyTimeout || ctx.Err() != nil {
 			break
 		}
