@@ -277,13 +277,13 @@ func TestRaceSendLimitsAcrossInstances(t *testing.T) {
 		limit, rate string
 		number      func(i int) string
 		count       int
-		retry       string
+		retry       int // the Retry-After of each refusal, in seconds
 	}{
-		{"number", "5/10m", func(int) string { return "447979080215" }, 5, "600"},
-		{"prefix", "7/1h", func(i int) string { return fmt.Sprintf("44797908%04d", i) }, 7, "3600"},
-		{"country", "9/1d", func(i int) string { return fmt.Sprintf("4479790%05d", i) }, 9, "86400"},
-		{"account", "6/1m", func(i int) string { return fmt.Sprintf("44797908%04d", i) }, 6, "60"},
-		{"accountDaily", "8/1d", func(i int) string { return fmt.Sprintf("44797908%04d", i) }, 8, "86400"},
+		{"number", "5/10m", func(int) string { return "447979080215" }, 5, 600},
+		{"prefix", "7/1h", func(i int) string { return fmt.Sprintf("44797908%04d", i) }, 7, 3600},
+		{"country", "9/1d", func(i int) string { return fmt.Sprintf("4479790%05d", i) }, 9, 86400},
+		{"account", "6/1m", func(i int) string { return fmt.Sprintf("44797908%04d", i) }, 6, 60},
+		{"accountDaily", "8/1d", func(i int) string { return fmt.Sprintf("44797908%04d", i) }, 8, 86400},
 	} {
 		t.Run(c.limit, func(t *testing.T) {
 			t.Parallel()
@@ -301,22 +301,13 @@ func TestRaceSendLimitsAcrossInstances(t *testing.T) {
 				}
 				return fmt.Sprint(w.Code)
 			})
-			if counts["202"] != c.count || counts["400"] != 30-c.count || retries[c.retry] != 30-c.count {
-				t.Fatalf("answers %v, Retry-After %v; want %d accepted and the rest refused for %s s", counts, retries, c.count, c.retry)
+			if counts["202"] != c.count || counts["400"] != 30-c.count || retries[fmt.Sprint(c.retry)] != 30-c.count {
+				t.Fatalf("answers %v, Retry-After %v; want %d accepted and the rest refused for %d s", counts, retries, c.count, c.retry)
 			}
-			p.advance(time.Second * time.Duration(atoi(t, c.retry)+1))
+			p.advance(time.Second * time.Duration(c.retry+1))
 			p.create(0, c.number(0))
 		})
 	}
-}
-
-func atoi(t *testing.T, s string) int {
-	t.Helper()
-	var n int
-	if _, err := fmt.Sscan(s, &n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // Cancels and right codes at once on one request, through two instances:
