@@ -155,6 +155,9 @@ func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Error quotes the whole URL, password included.
+		if hasBadPort(raw) {
+			return Config{}, errBadPort
+		}
 		return Config{}, errors.New("smpp: the URL does not parse (are special characters in the password %-escaped?)")
 	}
 	switch u.Scheme {
@@ -176,6 +179,10 @@ func ParseURL(raw string) (Config, error) {
 	if err != nil || host == "" || port == "" {
 		return Config{}, errors.New("smpp: URL host must be HOST:PORT")
 	}
+	if !isPort(port) {
+		// url.Parse takes any digits; 99999 would fail only at each dial.
+		return Config{}, errBadPort
+	}
 	cfg.Addr = u.Host
 	if u.Path != "" && u.Path != "/" {
 		return Config{}, errors.New("smpp: URL has a path; parameters go in the query")
@@ -194,6 +201,40 @@ func ParseURL(raw string) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// errBadPort does not quote the port: a URL written out of order could
+// have the password there.
+var errBadPort = errors.New("smpp: URL port is not a number from 1 to 65535 (smpp://SYSTEM_ID:PASSWORD@HOST:PORT)")
+
+// hasBadPort reports whether raw, which url.Parse refused, fails for its
+// port rather than its password. An unescaped '#', '/' or '?' in the
+// password ends the host early, so url.Parse reads the start of the
+// password as a port: the port is judged only when the user info ends with
+// an '@' and nothing past the host has one.
+func hasBadPort(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return false
+	}
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		if strings.Contains(rest[end:], "@") {
+			return false
+		}
+		rest = rest[:end]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return false
+	}
+	_, port, err := net.SplitHostPort(rest[at+1:])
+	return err == nil && port != "" && !isPort(port)
+}
+
+// isPort reports whether s is a TCP port an SMSC can listen on.
+func isPort(s string) bool {
+	n, err := strconv.ParseUint(s, 10, 16)
+	return err == nil && n > 0
 }
 
 func (c *Config) set(key, v string) error {

@@ -64,6 +64,9 @@ func TestParseURLErrorsNeverShowThePassword(t *testing.T) {
 		"ErrScheme":          "http://acme:" + pw + "@h:1",
 		"ErrNoPort":          "smpp://acme:" + pw + "@h",
 		"ErrBadPort":         "smpp://acme:" + pw + "@h:port",
+		"ErrPortOutOfRange":  "smpp://acme:" + pw + "@h:99999",
+		"ErrPortZero":        "smpp://acme:" + pw + "@h:0",
+		"ErrPortSlashInPw":   "smpp://acme:" + pw + "/@h:port",
 		"ErrNoUser":          "smpp://h:1",
 		"ErrWindow":          "smpp://acme:" + pw + "@h:1?window=0",
 		"ErrBinds":           "smpp://acme:" + pw + "@h:1?binds=x",
@@ -89,6 +92,51 @@ func TestParseURLErrorsNeverShowThePassword(t *testing.T) {
 		if strings.Contains(err.Error(), pw) {
 			t.Errorf("%s: error shows the password: %v", name, err)
 		}
+	}
+}
+
+// TestParseURLPort: a port that is not a number (or not one from 1 to
+// 65535) is named as such, not as a password to escape; but a password with
+// an unescaped '#', '/' or '?' cuts the host short where url.Parse looks for
+// it, which reads as a bad port too, and is still pointed at the password.
+func TestParseURLPort(t *testing.T) {
+	t.Parallel()
+	const (
+		errPort     = "smpp: URL port is not a number from 1 to 65535 (smpp://SYSTEM_ID:PASSWORD@HOST:PORT)"
+		errUnparsed = "smpp: the URL does not parse (are special characters in the password %-escaped?)"
+	)
+	for _, tc := range []struct {
+		name, raw, want string
+	}{
+		{"OK", "smpp://sys:pw@host:2775", ""},
+		{"OKHighest", "smpp://sys:pw@host:65535", ""},
+		{"OKAtAndColonInPassword", "smpp://sys:p@s:wd@host:2775", ""},
+		{"ErrPortNotANumber", "smpp://sys:pw@host:abc", errPort},
+		{"ErrPortOutOfRange", "smpp://sys:pw@host:99999", errPort},
+		{"ErrPortZero", "smpp://sys:pw@host:0", errPort},
+		{"ErrPortNegative", "smpp://sys:pw@host:-1", errPort},
+		{"ErrPortNotANumberIPv6", "smpp://sys:pw@[::1]:abc", errPort},
+		{"ErrPortNotANumberWithQuery", "smpp://sys:pw@host:abc?window=5", errPort},
+		{"ErrHashInPassword", "smpp://sys:p#ss@host:2775", errUnparsed},
+		{"ErrSlashInPassword", "smpp://sys:p/ss@host:2775", errUnparsed},
+		{"ErrQuestionMarkInPassword", "smpp://sys:p?ss@host:2775", errUnparsed},
+		{"ErrSlashInPasswordAndPortNotANumber", "smpp://sys:p/ss@host:abc", errUnparsed},
+		{"ErrAtColonAndSlashInPassword", "smpp://sys:p@h:x/y@host:2775", errUnparsed},
+		{"ErrBadEscapeInPassword", "smpp://sys:p%zz@host:2775", errUnparsed},
+		{"ErrCaretInPassword", "smpp://sys:p^w@host:2775", errUnparsed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := ParseURL(tc.raw)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("ParseURL: %v", err)
+			case tc.want == "" && cfg.Addr != tc.raw[strings.LastIndex(tc.raw, "@")+1:]:
+				t.Fatalf("Addr %q", cfg.Addr)
+			case tc.want != "" && (err == nil || err.Error() != tc.want):
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -135,6 +135,8 @@ func TestServeBadFlagValues(t *testing.T) {
 	}{
 		{[]string{"--sms", "smpp://esme:pw@127.0.0.1:2775?window=many"}, "window"},
 		{[]string{"--sms", "smpp://127.0.0.1:2775"}, "system_id"},
+		{[]string{"--sms", "smpp://esme:pw@127.0.0.1:abc"}, "--sms: smpp: URL port is not a number"},
+		{[]string{"--sms", "smpp://esme:pw@127.0.0.1:99999"}, "--sms: smpp: URL port is not a number"},
 		{[]string{"--addr", "nonsense"}, "--addr"},
 		{[]string{"--addr", "127.0.0.1:99999"}, "--addr"},
 		{[]string{"--addr", "127.0.0.1:18400", "--metrics-addr", "9090"}, "--metrics-addr"},
