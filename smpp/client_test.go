@@ -451,30 +451,43 @@ func TestThrottlePausesPartsWaitingForTheWindow(t *testing.T) {
 	}
 }
 
-func TestThrottleBacksOffThenReturnsThrottledAtTheDeadline(t *testing.T) {
+// A bind that stays throttled, or an SMSC queue that stays full, holds the
+// part, with pauses doubling up to the cap, until its deadline:
+// SendThrottled naming the status.
+func TestRefusalsBackOffThenReturnThrottledAtTheDeadline(t *testing.T) {
 	t.Parallel()
-	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) {
-		cfg.ThrottleMin = 20 * time.Millisecond
-		cfg.ThrottleMax = 80 * time.Millisecond
-	})
-	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Status: smpp.StatusThrottled} })
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	_, err := c.Send(ctx, sms("x"))
-	se := sendErr(t, err)
-	if se.Kind != verifyd.SendThrottled || se.Reason != "ESME_RTHROTTLED" {
-		t.Fatalf("got %v (kind %v), want SendThrottled", se, se.Kind)
-	}
-	subs := srv.Submits()
-	if len(subs) < 2 {
-		t.Fatalf("%d attempts, want the message resent after a pause", len(subs))
-	}
-	// Pauses double from 20ms up to the 80ms cap.
-	for i := 1; i < len(subs); i++ {
-		want := min(20*time.Millisecond<<(i-1), 80*time.Millisecond)
-		if gap := subs[i].At.Sub(subs[i-1].At); gap < want {
-			t.Errorf("attempt %d came %v after the previous one, want at least %v", i+1, gap, want)
-		}
+	for _, c := range []struct {
+		status smpp.Status
+		reason string
+	}{
+		{smpp.StatusThrottled, "ESME_RTHROTTLED"},
+		{smpp.StatusMsgQFul, "ESME_RMSGQFUL"},
+	} {
+		t.Run(c.reason, func(t *testing.T) {
+			t.Parallel()
+			srv, cl, _ := newPair(t, "", func(cfg *smpp.Config) {
+				cfg.ThrottleMin = 20 * time.Millisecond
+				cfg.ThrottleMax = 80 * time.Millisecond
+			})
+			srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Status: c.status} })
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			_, err := cl.Send(ctx, sms("x"))
+			se := sendErr(t, err)
+			if se.Kind != verifyd.SendThrottled || se.Reason != c.reason {
+				t.Fatalf("got %v (kind %v), want SendThrottled for %s", se, se.Kind, c.reason)
+			}
+			subs := srv.Submits()
+			if len(subs) < 4 {
+				t.Fatalf("%d attempts, want the part resent after each pause until the deadline", len(subs))
+			}
+			for i := 1; i < len(subs); i++ {
+				want := min(20*time.Millisecond<<(i-1), 80*time.Millisecond)
+				if gap := subs[i].At.Sub(subs[i-1].At); gap < want {
+					t.Errorf("attempt %d came %v after the previous one, want at least %v", i+1, gap, want)
+				}
+			}
+		})
 	}
 }
 
@@ -558,50 +571,6 @@ func TestQueueFullPausesTheBindAndResendsFirst(t *testing.T) {
 	}
 	if st := c.Stats(); st.QueueFull != 1 || st.Throttles != 0 {
 		t.Fatalf("stats %+v, want 1 queue full and no throttle", st)
-	}
-}
-
-// A queue that stays full holds the part, with pauses doubling up to the
-// cap, until its deadline: SendThrottled naming ESME_RMSGQFUL.
-func TestQueueFullBacksOffThenReturnsThrottledAtTheDeadline(t *testing.T) {
-	t.Parallel()
-	srv, c, _ := newPair(t, "", func(cfg *smpp.Config) { cfg.ThrottleMax = 80 * time.Millisecond })
-	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply { return smpptest.Reply{Status: smpp.StatusMsgQFul} })
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	_, err := c.Send(ctx, sms("x"))
-	se := sendErr(t, err)
-	if se.Kind != verifyd.SendThrottled || se.Reason != "ESME_RMSGQFUL" {
-		t.Fatalf("got %v (kind %v), want SendThrottled for ESME_RMSGQFUL", se, se.Kind)
-	}
-	subs := srv.Submits()
-	if len(subs) < 4 {
-		t.Fatalf("%d attempts, want the part resent after each pause until the deadline", len(subs))
-	}
-	for i := 1; i < len(subs); i++ {
-		want := min(20*time.Millisecond<<(i-1), 80*time.Millisecond)
-		if gap := subs[i].At.Sub(subs[i-1].At); gap < want {
-			t.Errorf("attempt %d came %v after the previous one, want at least %v", i+1, gap, want)
-		}
-	}
-}
-
-func TestQueueFullOnceThenAccepted(t *testing.T) {
-	t.Parallel()
-	var mu sync.Mutex
-	n := 0
-	srv, c, _ := newPair(t, "", nil)
-	srv.OnSubmit(func(smpptest.Submit) smpptest.Reply {
-		mu.Lock()
-		defer mu.Unlock()
-		if n++; n == 1 {
-			return smpptest.Reply{Status: smpp.StatusMsgQFul}
-		}
-		return smpptest.Reply{}
-	})
-	ids, err := c.Send(context.Background(), sms("x"))
-	if err != nil || len(ids) != 1 {
-		t.Fatalf("ids %v err %v", ids, err)
 	}
 }
 
