@@ -5,12 +5,27 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"verifyd"
 )
 
 const verificationColumns = `id, account_id, phone_number, country, number_status, state, code_mac,
 	attempts, max_attempts, created, valid_until, verified, updated`
+
+// validateQuery reads a verification (as v) with its number's run of wrong
+// codes, which a validate judges. The columns are qualified, since
+// number_failures has some of the same names.
+var validateQuery = func() string {
+	cols := strings.Split(verificationColumns, ",")
+	for i, c := range cols {
+		cols[i] = "v." + strings.TrimSpace(c)
+	}
+	return `SELECT ` + strings.Join(cols, ", ") + `, v.vid, coalesce(f.failures, 0), coalesce(f.last, 0)
+		FROM verifications v LEFT JOIN number_failures f
+			ON f.account_id = v.account_id AND f.phone_number = v.phone_number
+		WHERE v.id = ? AND v.account_id = ?`
+}()
 
 // CreateVerification commits v, its message m (nil when nothing is sent)
 // and a charge to every limit in one transaction. When any limit is
@@ -110,12 +125,7 @@ func (s *Store) UpdateVerification(ctx context.Context, accountID int64, id stri
 	err := s.w.write(ctx, func(t *tx) error {
 		// With its number's run of wrong codes, which fn judges.
 		var vid, runFailures, runLast int64
-		v, err := scanVerification(t.queryRow("SELECT "+verificationColumns+`, vid,
-				coalesce((SELECT f.failures FROM number_failures f
-					WHERE f.account_id = verifications.account_id AND f.phone_number = verifications.phone_number), 0),
-				coalesce((SELECT f.last FROM number_failures f
-					WHERE f.account_id = verifications.account_id AND f.phone_number = verifications.phone_number), 0)
-			FROM verifications WHERE id = ? AND account_id = ?`, id, accountID), &vid, &runFailures, &runLast)
+		v, err := scanVerification(t.queryRow(validateQuery, id, accountID), &vid, &runFailures, &runLast)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("verification")
 		}
