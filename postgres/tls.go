@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // tlsRule is what Open does with the TLS of the connections to host, given
@@ -40,6 +42,19 @@ func tlsRule(host string, port uint16, sslmode string) (upgrade bool, err error)
 			"network you trust", sslmode, host)
 	}
 	return false, nil
+}
+
+// CheckTLS returns the refusal Open would give dsn for TLS that verifies
+// nothing across a network (see tlsRule), from the connection string alone:
+// no host is resolved or dialed, so a command line can report it as a bad
+// flag before it starts anything. It returns nil for a dsn that pgx cannot
+// read: Open says what is wrong with it.
+func CheckTLS(dsn string) error {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil
+	}
+	return verifyTLS(&cfg.ConnConfig.Config, writtenSSLMode(dsn, os.Getenv))
 }
 
 // verifyTLS applies tlsRule to every host cfg may connect to: the first

@@ -124,6 +124,9 @@ func TestOpenVerifiesTheServerAcrossANetwork(t *testing.T) {
 			if got := tries(&cfg.ConnConfig.Config); !slices.Equal(got, tc.want) {
 				t.Errorf("connection tries %q, want %q", got, tc.want)
 			}
+			if err := postgres.CheckTLS(tc.dsn); err != nil {
+				t.Errorf("CheckTLS: %v, want nil", err)
+			}
 		})
 	}
 }
@@ -147,6 +150,10 @@ func TestOpenRefusesTLSThatVerifiesNothingAcrossANetwork(t *testing.T) {
 			_, err := postgres.ParseConfig(tc.dsn)
 			if err == nil {
 				t.Fatal("accepted, want a refusal")
+			}
+			// The command line's check, before anything is dialed.
+			if cerr := postgres.CheckTLS(tc.dsn); cerr == nil || cerr.Error() != err.Error() {
+				t.Errorf("CheckTLS: %v, want %v", cerr, err)
 			}
 			for _, want := range []string{"sslmode=" + tc.mode + " does not verify", "db.example.com",
 				"sslmode=verify-full", "sslrootcert=FILE", "sslmode=disable"} {

@@ -338,6 +338,32 @@ func TestBadPostgresURL(t *testing.T) {
 	}
 }
 
+// TestDBTLSThatVerifiesNothingIsABadFlag: --db with an sslmode that does
+// not verify the server across a network is refused as a bad flag, exit 2,
+// by every command that opens the database, from the DSN alone: serve says
+// so before the missing server key, and the host (in .invalid, which never
+// resolves) is not dialed, which would fail with "check --db" instead.
+func TestDBTLSThatVerifiesNothingIsABadFlag(t *testing.T) {
+	t.Parallel()
+	const db = "postgres://verifyd:s3cret@db.invalid/verifyd?sslmode=require"
+	for _, args := range [][]string{
+		{"serve", "--addr", "127.0.0.1:0"},
+		{"migrate"},
+		{"accounts", "list"},
+		{"accounts", "create", "shop"},
+		{"limits", "status"},
+		{"limits", "show", "shop", "447979080215"},
+	} {
+		code, stdout, stderr := runMain(t, nil, append(args, "--db", db)...)
+		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 || strings.Contains(stderr, "s3cret") ||
+			!strings.HasPrefix(stderr, "verifyd: --db: postgres: sslmode=require does not verify the certificate of the database server db.invalid") ||
+			!strings.Contains(stderr, "write sslmode=verify-full") {
+			t.Errorf("verifyd %q: exit %d, stdout %q, stderr %q; want 2 and one line that says --db's sslmode=require verifies nothing and what to write, without the password",
+				args, code, stdout, stderr)
+		}
+	}
+}
+
 func TestPasswordStdinOnlyCreate(t *testing.T) {
 	t.Parallel()
 	db := "sqlite:" + filepath.Join(t.TempDir(), "v.db")

@@ -31,6 +31,11 @@ func parseDB(s string) (database, error) {
 		if _, err := url.Parse(s); err != nil {
 			return database{}, usagef("--db %s is not a valid URL: want postgres://USER:PASSWORD@HOST:PORT/DB, special characters %%-escaped", redactDSN(s))
 		}
+		// Open would refuse it too, but only once serve has read its key,
+		// and as a failure to open the database rather than a bad flag.
+		if err := postgres.CheckTLS(s); err != nil {
+			return database{}, usagef("--db: %v", err)
+		}
 		return database{kind: "postgres", dsn: s}, nil
 	case strings.HasPrefix(s, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
