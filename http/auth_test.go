@@ -91,7 +91,10 @@ func TestCredentialsInQuery(t *testing.T) {
 	for _, q := range []string{"password=hunter2", "user=app&Secret=abc", "x=1&PASSWORD=2", "pass%77ord=x", "client_secret=zz", "code=123456", "a=1&code=9",
 		// An encoded name beside a bad escape elsewhere: the query as a whole
 		// does not decode, each parameter does.
-		"x=%zz&pass%77ord=hunter2", "%73ecret=abc&y=%", "%63ode=123456&z=%g1", "%2570assword=x"} {
+		"x=%zz&pass%77ord=hunter2", "%73ecret=abc&y=%", "%63ode=123456&z=%g1", "%2570assword=x",
+		// PHP and Rails clients send an array or a hash as name[...]=.
+		"code[]=123456", "Code%5B%5D=1", "code%5b0%5d=1", "a=1&code[0]=9", "code[a][b]=1", "CODE[x]=1",
+		"password[]=hunter2", "client_secret[]=zz", "Secret%5B0%5D=abc", "%2570assword[]=x"} {
 		t.Run(q, func(t *testing.T) {
 			// Refused before authentication: no credentials at all.
 			w := e.doWith("POST", "/webapi/verify?"+q, `{"to":"447979080215","from":"Test"}`, nil)
@@ -101,8 +104,11 @@ func TestCredentialsInQuery(t *testing.T) {
 		})
 	}
 	e.noLeaks("hunter2", "Secret=abc", "PASSWORD=2", "client_secret")
-	if w := e.do("GET", "/webapi/verify/x?passwords_are=fine&countryIsoCode=GBR", ""); w.Code != 404 {
-		t.Fatalf("a query merely mentioning passwords: %d %s", w.Code, w.Body)
+	for _, q := range []string{"passwords_are=fine&countryIsoCode=GBR", "codec=h264", "codeLength=6", "codes=1",
+		"countryIsoCode[]=GBR", "codec[]=h264", "passwords[]=fine"} {
+		if w := e.do("GET", "/webapi/verify/x?"+q, ""); w.Code != 404 {
+			t.Errorf("?%s, a query merely mentioning credentials: %d %s", q, w.Code, w.Body)
+		}
 	}
 }
 

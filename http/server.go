@@ -295,6 +295,14 @@ func credentialsInQuery(raw string) bool {
 		if strings.Contains(p, "password=") || strings.Contains(p, "secret=") || strings.HasPrefix(p, "code=") {
 			return true
 		}
+		// Clients that nest parameters (PHP, Rails) send an array or a hash
+		// as name[...]=: code[]=123456 carries a code all the same.
+		if name, _, ok := strings.Cut(p, "="); ok {
+			if base, _, nested := strings.Cut(name, "["); nested &&
+				(base == "code" || strings.HasSuffix(base, "password") || strings.HasSuffix(base, "secret")) {
+				return true
+			}
+		}
 	}
 	return false
 }
