@@ -94,7 +94,9 @@ func TestCredentialsInQuery(t *testing.T) {
 		"x=%zz&pass%77ord=hunter2", "%73ecret=abc&y=%", "%63ode=123456&z=%g1", "%2570assword=x",
 		// PHP and Rails clients send an array or a hash as name[...]=.
 		"code[]=123456", "Code%5B%5D=1", "code%5b0%5d=1", "a=1&code[0]=9", "code[a][b]=1", "CODE[x]=1",
-		"password[]=hunter2", "client_secret[]=zz", "Secret%5B0%5D=abc", "%2570assword[]=x"} {
+		"password[]=hunter2", "client_secret[]=zz", "Secret%5B0%5D=abc", "%2570assword[]=x",
+		// or name a credential inside the hash.
+		"verification[code]=123456", "user%5Bpassword%5D=x", "client[api_secret]=zz", "a[b][code]=1"} {
 		t.Run(q, func(t *testing.T) {
 			// Refused before authentication: no credentials at all.
 			w := e.doWith("POST", "/webapi/verify?"+q, `{"to":"447979080215","from":"Test"}`, nil)
@@ -105,7 +107,7 @@ func TestCredentialsInQuery(t *testing.T) {
 	}
 	e.noLeaks("hunter2", "Secret=abc", "PASSWORD=2", "client_secret")
 	for _, q := range []string{"passwords_are=fine&countryIsoCode=GBR", "codec=h264", "codeLength=6", "codes=1",
-		"countryIsoCode[]=GBR", "codec[]=h264", "passwords[]=fine"} {
+		"countryIsoCode[]=GBR", "codec[]=h264", "passwords[]=fine", "filter[codec]=h264", "user[codes][]=1"} {
 		if w := e.do("GET", "/webapi/verify/x?"+q, ""); w.Code != 404 {
 			t.Errorf("?%s, a query merely mentioning credentials: %d %s", q, w.Code, w.Body)
 		}

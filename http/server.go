@@ -296,11 +296,13 @@ func credentialsInQuery(raw string) bool {
 			return true
 		}
 		// Clients that nest parameters (PHP, Rails) send an array or a hash
-		// as name[...]=: code[]=123456 carries a code all the same.
+		// as name[key]...=: code[]=123456 and verification[code]=123456
+		// carry a code all the same, whichever level names it.
 		if name, _, ok := strings.Cut(p, "="); ok {
-			if base, _, nested := strings.Cut(name, "["); nested &&
-				(base == "code" || strings.HasSuffix(base, "password") || strings.HasSuffix(base, "secret")) {
-				return true
+			for _, part := range strings.FieldsFunc(name, func(r rune) bool { return r == '[' || r == ']' }) {
+				if part == "code" || strings.HasSuffix(part, "password") || strings.HasSuffix(part, "secret") {
+					return true
+				}
 			}
 		}
 	}
