@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -123,14 +124,32 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// dsnError is what pgx's failure to read dsn says, without dsn: pgx quotes
+// it (hiding a URL's password, but not one in a key=value string or inside
+// a URL that does not parse), so only the reason after the quote is kept,
+// and only when it does not hold the password either.
+func dsnError(dsn string, err error) error {
+	const msg = "postgres: the database address is not a valid connection string"
+	text := err.Error()
+	_, reason, ok := strings.Cut(text, "`: ")
+	if !ok || !strings.HasPrefix(text, "cannot parse `") {
+		return errors.New(msg)
+	}
+	if u, perr := url.Parse(dsn); perr != nil {
+		return errors.New(msg)
+	} else if pw, set := u.User.Password(); set && pw != "" && strings.Contains(reason, pw) {
+		return errors.New(msg)
+	}
+	return errors.New(msg + ": " + reason)
+}
+
 // parseConfig is the pool's configuration for dsn: the connection string
 // as pgx reads it (with the PG* environment), with TLS that verifies the
 // server across a network (verifyTLS) and the settings the Store relies on.
 func parseConfig(dsn string, o options) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		// The parse error may quote the DSN, password included.
-		return nil, errors.New("postgres: the database address is not a valid connection string")
+		return nil, dsnError(dsn, err)
 	}
 	if err := verifyTLS(&cfg.ConnConfig.Config, writtenSSLMode(dsn, os.Getenv)); err != nil {
 		return nil, err

@@ -44,15 +44,15 @@ func tlsRule(host string, port uint16, sslmode string) (upgrade bool, err error)
 	return false, nil
 }
 
-// CheckTLS returns the refusal Open would give dsn for TLS that verifies
-// nothing across a network (see tlsRule), from the connection string alone:
-// no host is resolved or dialed, so a command line can report it as a bad
-// flag before it starts anything. It returns nil for a dsn that pgx cannot
-// read: Open says what is wrong with it.
-func CheckTLS(dsn string) error {
+// CheckDSN returns the refusal Open would give dsn for a connection string
+// pgx cannot read, or for TLS that verifies nothing across a network (see
+// tlsRule), from the connection string alone: no host is resolved or
+// dialed, so a command line can report it as a bad flag before it starts
+// anything.
+func CheckDSN(dsn string) error {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil
+		return dsnError(dsn, err)
 	}
 	return verifyTLS(&cfg.ConnConfig.Config, writtenSSLMode(dsn, os.Getenv))
 }

@@ -124,8 +124,8 @@ func TestOpenVerifiesTheServerAcrossANetwork(t *testing.T) {
 			if got := tries(&cfg.ConnConfig.Config); !slices.Equal(got, tc.want) {
 				t.Errorf("connection tries %q, want %q", got, tc.want)
 			}
-			if err := postgres.CheckTLS(tc.dsn); err != nil {
-				t.Errorf("CheckTLS: %v, want nil", err)
+			if err := postgres.CheckDSN(tc.dsn); err != nil {
+				t.Errorf("CheckDSN: %v, want nil", err)
 			}
 		})
 	}
@@ -152,8 +152,8 @@ func TestOpenRefusesTLSThatVerifiesNothingAcrossANetwork(t *testing.T) {
 				t.Fatal("accepted, want a refusal")
 			}
 			// The command line's check, before anything is dialed.
-			if cerr := postgres.CheckTLS(tc.dsn); cerr == nil || cerr.Error() != err.Error() {
-				t.Errorf("CheckTLS: %v, want %v", cerr, err)
+			if cerr := postgres.CheckDSN(tc.dsn); cerr == nil || cerr.Error() != err.Error() {
+				t.Errorf("CheckDSN: %v, want %v", cerr, err)
 			}
 			for _, want := range []string{"sslmode=" + tc.mode + " does not verify", "db.example.com",
 				"sslmode=verify-full", "sslrootcert=FILE", "sslmode=disable"} {
@@ -184,5 +184,23 @@ func TestOpenTakesSSLModeFromPGSSLMODE(t *testing.T) {
 	t.Setenv("PGSSLMODE", "prefer")
 	if _, err := postgres.ParseConfig(dsn); err == nil || !strings.Contains(err.Error(), "sslmode=prefer does not verify") {
 		t.Errorf("PGSSLMODE=prefer: %v, want the refusal", err)
+	}
+}
+
+// A connection string pgx cannot read is refused with pgx's reason, in
+// either form, never with the password, and without a dial.
+func TestCheckDSNSaysWhyWithoutThePassword(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ dsn, says string }{
+		{"postgres://u:s3cret@db.invalid/x?sslmode=bogus", "sslmode is invalid"},
+		{"host=db.invalid password=s3cret sslmode=bogus", "sslmode is invalid"},
+		{"host=db.invalid password=s3cret port=abc", "invalid port"},
+		{"host=db.invalid password='s3cret", "unterminated quoted string"},
+		{"postgres://u:s3cret@db.invalid/x?sslcert=/nonexistent.pem", `"sslcert" and "sslkey" are required`},
+	} {
+		err := postgres.CheckDSN(c.dsn)
+		if err == nil || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("CheckDSN(%s): %v; want it to say %q, without the password", c.dsn, err, c.says)
+		}
 	}
 }

@@ -33,7 +33,7 @@ func parseDB(s string) (database, error) {
 		}
 		// Open would refuse it too, but only once serve has read its key,
 		// and as a failure to open the database rather than a bad flag.
-		if err := postgres.CheckTLS(s); err != nil {
+		if err := postgres.CheckDSN(s); err != nil {
 			return database{}, usagef("--db: %v", err)
 		}
 		return database{kind: "postgres", dsn: s}, nil
