@@ -78,7 +78,7 @@ func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, cs gsm.Cha
 			break
 		}
 		in.number = n
-		if !countryAllowed(a.Settings.Countries, n.Region) {
+		if !phone.Allowed(a.Settings.Countries, n.Region) {
 			toF = fail("to", verifyd.FailCountryNotAllowed, "This account may not send codes to numbers in that country.")
 		}
 	}
@@ -168,20 +168,6 @@ func judgeCreate(body []byte, a *verifyd.Account, defaultFrom string, cs gsm.Cha
 		return createInput{}, verifyd.Invalid(failures...)
 	}
 	return in, nil
-}
-
-// countryAllowed reports whether region may be sent to under the account's
-// allow-list (alpha-2 or alpha-3 codes; empty allows all).
-func countryAllowed(list []string, region string) bool {
-	if len(list) == 0 {
-		return true
-	}
-	for _, c := range list {
-		if a2, ok := phone.Alpha2(strings.TrimSpace(c)); ok && a2 == region {
-			return true
-		}
-	}
-	return false
 }
 
 // validMinutes is the {{validMinutes}} of a code: the whole minutes left,

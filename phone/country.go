@@ -300,6 +300,20 @@ var alpha2 = map[string]bool{
 	"YT": true, "ZA": true, "ZM": true, "ZW": true,
 }
 
+// Allowed reports whether region may be sent to under an account's
+// allow-list of countries (alpha-2 or alpha-3 codes; empty allows all).
+func Allowed(countries []string, region string) bool {
+	if len(countries) == 0 {
+		return true
+	}
+	for _, c := range countries {
+		if a2, ok := Alpha2(strings.TrimSpace(c)); ok && a2 == region {
+			return true
+		}
+	}
+	return false
+}
+
 // Alpha2 returns the alpha-2 region of an ISO 3166-1 alpha-3 ("GBR") or
 // alpha-2 ("GB") code, in any case. It reports false for anything else.
 func Alpha2(code string) (string, bool) {

@@ -192,6 +192,21 @@ func limitsShow(ctx context.Context, store verifyd.Store, a *verifyd.Account, n 
 	// now as exactly as the waits and the instants they end (stamp), so
 	// that it plus a wait is the until shown.
 	fmt.Fprintf(out, "Limits of account %s on sends to %s (%s) as of %s:\n", a.Name, n.Digits, n.Region, stamp(now))
+	// Refusals that come before any limit, in the order a create meets
+	// them: authentication, then the request's number.
+	var refusal string
+	if a.Disabled {
+		refusal = "the account is disabled"
+		fmt.Fprintf(out, "Disabled: the account is disabled, so all its requests are refused 401 before any limit "+
+			"('verifyd accounts enable %s' enables it).\n", a.Name)
+	}
+	if !phone.Allowed(a.Settings.Countries, n.Region) {
+		if refusal == "" {
+			refusal = "the number is outside the account's countries"
+		}
+		fmt.Fprintf(out, "Not allowed: the account's countries (%s) leave out %s, so every send to this number is refused "+
+			"with %s, whatever its limits.\n", strings.Join(a.Settings.Countries, ", "), n.Region, verifyd.FailCountryNotAllowed)
+	}
 	if a.Settings.LimitsOff {
 		fmt.Fprintf(out, "none: the account has limits=off, so nothing limits its sends ('verifyd accounts set %s limits=on' turns them on)\n", a.Name)
 		return nil
@@ -260,9 +275,12 @@ func limitsShow(ctx context.Context, store verifyd.Store, a *verifyd.Account, n 
 		return err
 	}
 
-	if worst == nil {
+	switch {
+	case refusal != "":
+		fmt.Fprintf(out, "A send now is refused: %s.\n", refusal)
+	case worst == nil:
 		fmt.Fprintln(out, "A send now passes.")
-	} else {
+	default:
 		// A create answers the longest wait, so that its retry passes them all.
 		fmt.Fprintf(out, "A send now is refused by the %s limit: %s.\n", worst.Name, verdict(*worst, longest, now))
 	}
