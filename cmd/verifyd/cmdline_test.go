@@ -102,6 +102,7 @@ func TestUsageOutput(t *testing.T) {
 			{"limits", "-h"},
 			{"send", "--help"},
 			{"validate", "-h"},
+			{"version", "-h"},
 		} {
 			code, stdout, stderr := runMain(t, nil, args...)
 			if code != 0 || stderr != "" || !strings.HasPrefix(stdout, "usage: verifyd "+args[0]) {

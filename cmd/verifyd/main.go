@@ -96,6 +96,7 @@ commands:
   keygen      print a new random server key (64 hex characters)
   send        ask a server to send a code: prints the request id
   validate    ask a server to check a code: prints the status
+  version     print the version and commit this binary was built from
 
 Every flag can also be set in the environment: --db is VERIFYD_DB,
 --default-from is VERIFYD_DEFAULT_FROM, and so on.
@@ -128,6 +129,8 @@ func runWith(ctx context.Context, args []string, e *env) error {
 		return send(ctx, rest, e)
 	case "validate":
 		return validate(ctx, rest, e)
+	case "version", "--version":
+		return version(rest, e)
 	case "help", "-h", "--help":
 		fmt.Fprintln(e.stdout, usage)
 		return nil
