@@ -27,6 +27,7 @@ const (
 	macLabel         = "verifyd code MAC v1"
 	aeadLabel        = "verifyd text AEAD v1"
 	fingerprintLabel = "verifyd server key fingerprint v1"
+	receiptLabel     = "verifyd gateway receipt token v1"
 )
 
 // Keyring holds the keys derived from the server key. It is safe for
@@ -35,6 +36,7 @@ type Keyring struct {
 	macKey      []byte
 	aead        cipher.AEAD
 	fingerprint []byte
+	receiptKey  []byte
 }
 
 // NewKeyring derives the MAC and sealing keys from a 32-byte server key
@@ -65,7 +67,11 @@ func NewKeyring(key []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Keyring{macKey: macKey, aead: aead, fingerprint: fingerprint}, nil
+	receiptKey, err := derive(key, receiptLabel)
+	if err != nil {
+		return nil, err
+	}
+	return &Keyring{macKey: macKey, aead: aead, fingerprint: fingerprint, receiptKey: receiptKey}, nil
 }
 
 // Fingerprint names the server key without giving it away (a key of its
@@ -73,6 +79,17 @@ func NewKeyring(key []byte) (*Keyring, error) {
 // started with another key, under which every stored MAC and sealed text is
 // worthless, is refused instead of failing each right code.
 func (k *Keyring) Fingerprint() []byte { return k.fingerprint }
+
+// ReceiptToken returns HMAC-SHA256 over ref under a key of its own: the
+// token an HTTP gateway's delivery report URL carries back, which is all
+// that shows the report came from a URL this server wrote. A key apart from
+// the code MAC's means no token can ever stand in for a code's MAC, or the
+// other way round.
+func (k *Keyring) ReceiptToken(ref string) []byte {
+	m := hmac.New(sha256.New, k.receiptKey)
+	m.Write([]byte(ref))
+	return m.Sum(nil)
+}
 
 func derive(key []byte, label string) ([]byte, error) {
 	out := make([]byte, KeySize)

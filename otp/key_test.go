@@ -255,3 +255,33 @@ func TestParseKeyErr(t *testing.T) {
 		})
 	}
 }
+
+// A receipt token is HMAC-SHA256 over the ref under its own HKDF key: never
+// the code MAC's key, so that no token can pass for a code's MAC.
+func TestReceiptTokenMatchesSpecification(t *testing.T) {
+	t.Parallel()
+	key := bytes.Repeat([]byte{7}, KeySize)
+	k, err := NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenKey, err := hkdf.Key(sha256.New, key, nil, "verifyd gateway receipt token v1", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha256.New, tokenKey)
+	m.Write([]byte("kannel-00112233445566778899aabbccddeeff"))
+	if got := k.ReceiptToken("kannel-00112233445566778899aabbccddeeff"); !bytes.Equal(got, m.Sum(nil)) {
+		t.Fatalf("ReceiptToken = %x, want %x", got, m.Sum(nil))
+	}
+	macKey, _ := hkdf.Key(sha256.New, key, nil, "verifyd code MAC v1", 32)
+	if bytes.Equal(tokenKey, macKey) {
+		t.Fatal("the receipt token key is the code MAC key")
+	}
+	if bytes.Equal(k.ReceiptToken("a"), k.ReceiptToken("b")) {
+		t.Fatal("two refs have one token")
+	}
+	if bytes.Equal(k.ReceiptToken("a"), testKeyring(t, 8).ReceiptToken("a")) {
+		t.Fatal("two server keys make one token")
+	}
+}
