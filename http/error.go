@@ -15,6 +15,7 @@ import (
 var statuses = map[string]int{
 	verifyd.EINVALID:      http.StatusBadRequest,
 	verifyd.EUNAUTHORIZED: http.StatusUnauthorized,
+	verifyd.EFORBIDDEN:    http.StatusForbidden,
 	verifyd.ENOTFOUND:     http.StatusNotFound,
 	verifyd.ECONFLICT:     http.StatusConflict,
 	verifyd.EMISMATCH:     http.StatusUnprocessableEntity,

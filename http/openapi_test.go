@@ -23,6 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"verifyd"
+	"verifyd/kannel"
 )
 
 // loadOpenAPI parses and validates the embedded document.
@@ -54,7 +55,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	t.Parallel()
 	doc := loadOpenAPI(t)
 	// Every optional route on, so that the table is whole.
-	s := NewServer(Config{Dev: true, Metrics: http.NotFoundHandler()})
+	s := NewServer(Config{Dev: true, Metrics: http.NotFoundHandler(), Receipts: &kannel.Sender{}})
 	served := map[string]bool{}
 	for _, rt := range s.routeTable() {
 		key := rt.method + " " + params.ReplaceAllString(rt.path, "{}")
@@ -290,7 +291,7 @@ func TestOpenAPIMatchesTraffic(t *testing.T) {
 		w.Write([]byte("# HELP verifyd_up Whether verifyd is up.\n# TYPE verifyd_up gauge\nverifyd_up 1\n"))
 	})
 	dev := withConfig(func(cfg *Config) { cfg.Dev, cfg.Metrics = true, metricsText })
-	e := newEnv(t, dev, withSettings(func(s *verifyd.Settings) { s.Limits = map[string]string{"number": "1/1h"} }))
+	e := newEnv(t, dev, withKannel(t, nil), withSettings(func(s *verifyd.Settings) { s.Limits = map[string]string{"number": "1/1h"} }))
 	basic := func(r *http.Request) { r.SetBasicAuth(e.user, e.secret) }
 	noCreds := func(*http.Request) {}
 	wrongCreds := func(r *http.Request) { r.SetBasicAuth(e.user, "not-the-secret") }
@@ -397,6 +398,19 @@ func TestOpenAPIMatchesTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(exchange{name: "InboxMessages", method: "GET", target: "/inbox/messages?to=%2B1+541-754-3011", edit: noCreds, want: 200})
+
+	// Kannel's delivery reports: no account credentials, a token instead.
+	ref := "kannel-00112233445566778899aabbccddeeff"
+	report := "/sms/receipts/kannel?ref=" + ref + "&token=" + e.token(ref)
+	run(exchange{name: "Report", method: "GET", target: report + "&type=1", edit: noCreds, want: 200})
+	run(exchange{name: "ReportIntermediate", method: "GET", target: report + "&type=8", edit: noCreds, want: 200})
+	run(exchange{name: "ReportNoType", method: "GET", target: report, edit: noCreds, want: 400, refused: true})
+	run(exchange{name: "ReportUnknownType", method: "GET", target: report + "&type=3", edit: noCreds, want: 400})
+	run(exchange{name: "ReportCredentialsInQuery", method: "GET", target: report + "&type=1&password=x", edit: noCreds, want: 400})
+	run(exchange{name: "ReportForged", method: "GET", target: "/sms/receipts/kannel?ref=" + ref + "&token=00&type=1", edit: noCreds, want: 403})
+	run(exchange{name: "ReportUnknownRef", method: "GET", target: "/sms/receipts/kannel?ref=x&token=00&type=1", edit: noCreds, want: 404, refused: true})
+	failing := newEnv(t, withKannel(t, failingRecorder{errors.New("disk on fire")}))
+	c.run(t, failing.srv, exchange{name: "ReportStoreFails", method: "GET", target: report + "&type=1", want: 503}, noCreds)
 
 	// The failures of the dependencies.
 	notReady := newEnv(t, dev, withConfig(func(cfg *Config) {

@@ -41,6 +41,11 @@ func (s *Server) routeTable() []route {
 		// listener instead).
 		rs = append(rs, route{"GET", "/metrics", s.cfg.Metrics})
 	}
+	if s.cfg.Receipts != nil {
+		// No account credentials: Kannel cannot send them. Each report
+		// carries a token over its reference instead.
+		rs = append(rs, route{"GET", "/sms/receipts/kannel", s.handle(s.handleKannelReceipt)})
+	}
 	if s.cfg.Dev {
 		// No credentials: dev mode runs on a developer's machine, and the
 		// page must open in a browser as is.
