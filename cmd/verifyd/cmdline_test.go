@@ -138,6 +138,11 @@ func TestServeBadFlagValues(t *testing.T) {
 		{[]string{"--sms", "smpp://127.0.0.1:2775"}, "system_id"},
 		{[]string{"--sms", "smpp://esme:pw@127.0.0.1:abc"}, "--sms: smpp: URL port is not a number"},
 		{[]string{"--sms", "smpp://esme:pw@127.0.0.1:99999"}, "--sms: smpp: URL port is not a number"},
+		{[]string{"--sms", "http://127.0.0.1:13013/cgi-bin/sendsms"}, "--sms: kannel: URL has no username"},
+		{[]string{"--sms", "http://u:Pw9zQ@127.0.0.1:99999/cgi-bin/sendsms"}, "--sms: kannel: URL port is not a number"},
+		{[]string{"--sms", "https://u:Pw9zQ@127.0.0.1:13013/cgi-bin/sendsms?receipts=verifyd.example.com"}, "receipts"},
+		{[]string{"--sms", "http://u:x@127.0.0.1:13013/cgi-bin/sendsms?password=Pw9zQ"}, `--sms: kannel: URL parameter "password"`},
+		{[]string{"--sms", "ftp://u:Pw9zQ@127.0.0.1:13013/"}, "--sms must be"},
 		{[]string{"--addr", "nonsense"}, "--addr"},
 		{[]string{"--addr", "127.0.0.1:99999"}, "--addr"},
 		{[]string{"--addr", "127.0.0.1:18400", "--metrics-addr", "9090"}, "--metrics-addr"},
@@ -155,6 +160,9 @@ func TestServeBadFlagValues(t *testing.T) {
 		code, _, stderr := runMain(t, nil, append([]string{"serve", "--db", db}, tc.args...)...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("serve %q: exit %d, stderr %q; want 2 and a line about %s", tc.args, code, stderr, tc.want)
+		}
+		if strings.Contains(stderr, "Pw9zQ") {
+			t.Errorf("serve %q: stderr %q shows the password", tc.args, stderr)
 		}
 	}
 }

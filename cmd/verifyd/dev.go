@@ -59,12 +59,13 @@ func devAccount(ctx context.Context, store verifyd.Store, c *serveConfig, e *env
 	return devAccountName, secret, nil
 }
 
-// printDevBanner says where messages go: --dev with --sms smpp://... sends
-// to the SMSC, and its inbox page stays empty.
-func printDevBanner(e *env, url, user, secret, smsc string) {
+// printDevBanner says where messages go: --dev with --sms smpp://... or a
+// Kannel URL sends to that gateway (described by gateway, "the SMSC at
+// ..."), and its inbox page stays empty.
+func printDevBanner(e *env, url, user, secret, gateway string) {
 	where, inbox := "the inbox, not to phones", "\n  inbox:    "+url+"/inbox"
-	if smsc != "" {
-		where, inbox = "the SMSC at "+smsc+", not to the inbox", ""
+	if gateway != "" {
+		where, inbox = gateway+", not to the inbox", ""
 	}
 	fmt.Fprintf(e.stdout, `verifyd is running in dev mode: messages go to %[4]s.
 

@@ -24,6 +24,7 @@ import (
 	"verifyd/delivery"
 	"verifyd/http"
 	"verifyd/inbox"
+	"verifyd/kannel"
 	"verifyd/metrics"
 	"verifyd/otp"
 	"verifyd/phone"
@@ -32,14 +33,16 @@ import (
 )
 
 const serveSynopsis = `serve [--addr 127.0.0.1:8080] [--db sqlite:verifyd.db | --db postgres://...]
-                     [--sms inbox | --sms smpp://SYSTEM_ID:PASSWORD@HOST:PORT?...] [--dev] [flags]`
+                     [--sms inbox | --sms smpp://SYSTEM_ID:PASSWORD@HOST:PORT?...
+                      | --sms http://USERNAME:PASSWORD@HOST:PORT/cgi-bin/sendsms?...] [--dev] [flags]`
 
 // serveConfig is the parsed command line of serve.
 type serveConfig struct {
 	addr            string
 	db              database
 	sms             string
-	smpp            smpp.Config // parsed from sms, unless it is inbox
+	smpp            smpp.Config   // parsed from sms when it is smpp:// or smpps://
+	kannel          kannel.Config // parsed from sms when it is http:// or https://
 	dev             bool
 	secretKeyFile   string
 	defaultFrom     string
@@ -57,7 +60,7 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 	c := &serveConfig{}
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	dbFlag := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://...")
-	fs.StringVar(&c.sms, "sms", "inbox", "sender: inbox (messages kept for the dev inbox) or smpp://SYSTEM_ID:PASSWORD@HOST:PORT?window=50&binds=1&...")
+	fs.StringVar(&c.sms, "sms", "inbox", "sender: inbox (messages kept for the dev inbox), smpp://SYSTEM_ID:PASSWORD@HOST:PORT?window=50&binds=1&... or a Kannel sendsms URL, http(s)://USERNAME:PASSWORD@HOST:PORT/cgi-bin/sendsms?receipts=BASE_URL&...")
 	fs.BoolVar(&c.dev, "dev", false, "dev mode: create a dev account, keep a server key beside the database, serve the inbox page")
 	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "file holding the server key (64 hex characters); VERIFYD_SECRET_KEY holds it directly")
 	fs.StringVar(&c.defaultFrom, "default-from", "", "sender id for requests and accounts that name none")
@@ -82,15 +85,20 @@ func parseServe(args []string, e *env) (*serveConfig, error) {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, usagef("--tls-cert and --tls-key go together")
 	}
-	if c.sms != "inbox" && !strings.HasPrefix(c.sms, "smpp://") && !strings.HasPrefix(c.sms, "smpps://") {
-		return nil, usagef("--sms must be inbox or smpp://...")
-	}
-	if c.sms != "inbox" {
-		// A mistake in the URL is a bad flag: found here, before the
-		// key, the database or the listener can fail first.
+	// A mistake in the URL is a bad flag: found here, before the key, the
+	// database or the listener can fail first.
+	switch smsKind(c.sms) {
+	case "inbox":
+	case "smpp":
 		if c.smpp, err = smpp.ParseURL(c.sms); err != nil {
 			return nil, usagef("--sms: %v", err)
 		}
+	case "kannel":
+		if c.kannel, err = kannel.ParseURL(c.sms); err != nil {
+			return nil, usagef("--sms: %v", err)
+		}
+	default:
+		return nil, usagef("--sms must be inbox, smpp://... or a Kannel sendsms URL, http(s)://...")
 	}
 	// The worker cuts a hand-over off at three quarters of its lease: a
 	// lease under a second leaves a carrier no time to answer, so each
@@ -271,7 +279,16 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 
 	// The sender starts last: nothing after it can fail before the server
 	// runs, so it is always closed in order below.
-	snd := startSender(ctx, c, store, msgs, keyring, m, e, logger)
+	snd, err := startSender(ctx, c, store, msgs, keyring, m, e, logger)
+	if err != nil {
+		return err
+	}
+	// The Kannel sender's delivery reports come back to the API, and go
+	// through the same counting wrapper as SMPP receipts.
+	var receipts http.ReceiptReader
+	if k, ok := snd.(*kannel.Sender); ok && k.Config().Receipts != "" {
+		receipts = k
+	}
 
 	worker := delivery.New(delivery.Config{
 		Store:  msgs,
@@ -302,6 +319,8 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 		Wake:     worker.Wake,
 		Observer: m,
 		Metrics:  metricsHandler,
+		Receipts: receipts,
+		Recorder: msgs,
 	})
 
 	srv := newHTTPServer(handler, logger)
@@ -331,7 +350,14 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 	}
 	logger.Info("verifyd listening", "url", url, "transport", note, "db", c.db.kind, "sms", smsKind(c.sms), "dev", c.dev)
 	if c.dev {
-		printDevBanner(e, url, devUser, devSecret, c.smpp.Addr)
+		gateway := ""
+		switch smsKind(c.sms) {
+		case "smpp":
+			gateway = "the SMSC at " + c.smpp.Addr
+		case "kannel":
+			gateway = "the Kannel gateway at " + c.kannel.Endpoint
+		}
+		printDevBanner(e, url, devUser, devSecret, gateway)
 		if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
 			// The inbox needs no password and shows every code: fine on a
 			// developer's loopback, a leak on an address others reach.
@@ -404,12 +430,21 @@ func senderShare(timeout time.Duration) time.Duration {
 	return min(timeout/4, 5*time.Second)
 }
 
-// startSender starts the sender --sms names: the dev inbox, or an SMPP
-// client binding in the background. Receipts go to receipts.
+// startSender starts the sender --sms names: the dev inbox, a Kannel
+// gateway, or an SMPP client binding in the background. SMPP receipts go to
+// receipts; Kannel's come to the API.
 func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, receipts verifyd.ReceiptRecorder,
-	keyring *otp.Keyring, m *metrics.Metrics, e *env, logger *slog.Logger) sender {
-	if c.sms == "inbox" {
-		return inboxSender{inbox.New(store, keyring, e.now)}
+	keyring *otp.Keyring, m *metrics.Metrics, e *env, logger *slog.Logger) (sender, error) {
+	switch smsKind(c.sms) {
+	case "inbox":
+		return inboxSender{inbox.New(store, keyring, e.now)}, nil
+	case "kannel":
+		k, err := kannel.New(c.kannel, kannel.Options{Signer: keyring, Now: e.now, Rand: e.random})
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("Kannel sender", "gateway", c.kannel.Redacted(), "receipts", c.kannel.Receipts != "")
+		return k, nil
 	}
 	cfg := c.smpp
 	client := smpp.NewClient(cfg, receipts, logger)
@@ -417,14 +452,20 @@ func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, recei
 	// Close, not the signal, ends the binds: it unbinds in order.
 	client.Start(context.WithoutCancel(ctx))
 	logger.Info("SMPP sender", "smsc", cfg.Redacted())
-	return client
+	return client, nil
 }
 
+// smsKind names the sender --sms asks for by its scheme; "" for none known.
 func smsKind(s string) string {
-	if s == "inbox" {
+	switch {
+	case s == "inbox":
 		return "inbox"
+	case strings.HasPrefix(s, "smpp://") || strings.HasPrefix(s, "smpps://"):
+		return "smpp"
+	case strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://"):
+		return "kannel"
 	}
-	return "smpp"
+	return ""
 }
 
 // serverKey finds the server key: VERIFYD_SECRET_KEY, --secret-key-file,
