@@ -5,8 +5,8 @@ run:
 	go run ./cmd/verifyd serve --dev
 
 # The tests start what they need themselves (a throwaway PostgreSQL cluster,
-# the node-smpp SMSC after an npm install); this only makes sure the
-# PostgreSQL binaries are on the machine.
+# the node-smpp SMSC after an npm install, a Kannel bearerbox and smsbox);
+# this only makes sure the PostgreSQL and Kannel binaries are on the machine.
 test: test-deps
 	go vet ./...
 	go test -race -count=1 -timeout 15m ./...
@@ -15,6 +15,10 @@ test-deps:
 	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
 		echo "installing PostgreSQL 15 for the tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+	@if [ ! -x /usr/sbin/bearerbox ] || [ ! -x /usr/sbin/smsbox ]; then \
+		echo "installing Kannel for the HTTP gateway sender's tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kannel >/dev/null; \
 	fi
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "the SMPP tests need Node.js 20 and npm"; exit 1; }
 	@if [ ! -x /usr/bin/chromium ]; then \
