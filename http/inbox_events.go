@@ -222,7 +222,9 @@ func (st *inboxStreams) stopOf(r *http.Request) <-chan struct{} {
 	if !ok {
 		ch = make(chan struct{})
 		st.stopping[srv] = ch
-		srv.RegisterOnShutdown(func() { close(ch) })
+		// Every Shutdown call runs the hooks again (a caller may retry
+		// one that ran out of time): close once.
+		srv.RegisterOnShutdown(sync.OnceFunc(func() { close(ch) }))
 	}
 	return ch
 }
