@@ -2,6 +2,8 @@ package http
 
 import (
 	"context"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -26,4 +28,30 @@ func TestInboxEventsShutdownTwice(t *testing.T) {
 	}
 	// The hooks run in goroutines of their own: give the second its time.
 	time.Sleep(100 * time.Millisecond)
+}
+
+// TestInboxEventsOutliveTheServersTimeouts serves streams under the
+// deadlines serve gives every connection (newHTTPServer: a ReadTimeout and
+// a WriteTimeout of 30 s, counted from the request's start), here cut to
+// 200 ms: a page's stream must go on past them, still carrying new
+// messages, not be cut and reconnected at each.
+func TestInboxEventsOutliveTheServersTimeouts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withConfig(func(cfg *Config) { cfg.Dev = true }))
+	st := newInboxStreams(e.srv)
+	st.poll, st.heartbeat = 10*time.Millisecond, 50*time.Millisecond
+	ts := httptest.NewUnstartedServer(e.srv.handle(st.serve))
+	ts.Config.ReadTimeout, ts.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	ts.Start()
+	t.Cleanup(ts.Close)
+	c := openStream(t, ts.URL, "")
+	select {
+	case <-c.done:
+		t.Fatal("the stream ended at the server's timeouts")
+	case <-time.After(time.Second):
+	}
+	m := e.addInbox("447979080215", "Your verification code is 123456", time.Second)
+	if ev := c.next(t); ev.id != strconv.FormatInt(m.ID, 10) {
+		t.Fatalf("event %+v, want message %d", ev, m.ID)
+	}
 }
