@@ -19,6 +19,7 @@ test-deps:
 	@if [ ! -x /usr/sbin/bearerbox ] || [ ! -x /usr/sbin/smsbox ]; then \
 		echo "installing Kannel for the HTTP gateway sender's tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kannel >/dev/null; \
+		invoke-rc.d kannel stop >/dev/null 2>&1 || true; \
 	fi
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "the SMPP tests need Node.js 20 and npm"; exit 1; }
 	@if [ ! -x /usr/bin/chromium ]; then \
