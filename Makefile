@@ -38,6 +38,7 @@ fuzz:
 	go test ./smpp -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	go test ./smpp -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./smpp -run '^$$' -fuzz '^FuzzParseReceipt$$' -fuzztime $(FUZZTIME)
+	go test ./kannel -run '^$$' -fuzz '^FuzzParseReceipt$$' -fuzztime $(FUZZTIME)
 	go test ./gsm -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
 	go test ./gsm -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	go test ./otp -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME)

@@ -84,7 +84,7 @@ func sendURL(base, opts string) string {
 
 var now = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-func newSender(t *testing.T, raw string, clock func() time.Time) *Sender {
+func newSender(t testing.TB, raw string, clock func() time.Time) *Sender {
 	t.Helper()
 	cfg, err := ParseURL(raw)
 	if err != nil {
