@@ -143,6 +143,10 @@ func TestServeBadFlagValues(t *testing.T) {
 		{[]string{"--sms", "https://u:Pw9zQ@127.0.0.1:13013/cgi-bin/sendsms?receipts=verifyd.example.com"}, "receipts"},
 		{[]string{"--sms", "http://u:x@127.0.0.1:13013/cgi-bin/sendsms?password=Pw9zQ"}, `--sms: kannel: URL parameter "password"`},
 		{[]string{"--sms", "ftp://u:Pw9zQ@127.0.0.1:13013/"}, "--sms must be"},
+		// A URL's scheme is case-insensitive (RFC 3986): an upper-case one
+		// names the same sender, and is judged as that sender's URL.
+		{[]string{"--sms", "SMPP://esme:pw@127.0.0.1:2775?window=many"}, "window"},
+		{[]string{"--sms", "HTTP://127.0.0.1:13013/cgi-bin/sendsms"}, "--sms: kannel: URL has no username"},
 		{[]string{"--addr", "nonsense"}, "--addr"},
 		{[]string{"--addr", "127.0.0.1:99999"}, "--addr"},
 		{[]string{"--addr", "127.0.0.1:18400", "--metrics-addr", "9090"}, "--metrics-addr"},

@@ -455,14 +455,20 @@ func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, recei
 	return client, nil
 }
 
-// smsKind names the sender --sms asks for by its scheme; "" for none known.
+// smsKind names the sender --sms asks for by its scheme (in any case, as
+// URL schemes are); "" for none known.
 func smsKind(s string) string {
-	switch {
-	case s == "inbox":
+	if s == "inbox" {
 		return "inbox"
-	case strings.HasPrefix(s, "smpp://") || strings.HasPrefix(s, "smpps://"):
+	}
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok {
+		return ""
+	}
+	switch strings.ToLower(scheme) {
+	case "smpp", "smpps":
 		return "smpp"
-	case strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://"):
+	case "http", "https":
 		return "kannel"
 	}
 	return ""
