@@ -37,7 +37,10 @@ type VerificationStore interface {
 	// create's 202), in the same transaction. A key's record is then Done
 	// exactly when its create committed, so a record still running past
 	// IdempotencyLease belongs to a request that died before committing,
-	// and running it anew sends nothing twice.
+	// and running it anew sends nothing twice. When the key no longer holds
+	// answer's reservation (answer.Created), because a retry took it over
+	// after the lease, nothing is written and the error is ECONFLICT: the
+	// retry sends the code.
 	CreateVerificationWithAnswer(ctx context.Context, v *Verification, m *Message, limits []Limit, answer *IdempotentRequest) error
 	// FindVerification returns the account's verification with its Delivery;
 	// ENOTFOUND for an unknown id or another account's.
@@ -144,11 +147,12 @@ type IdempotencyStore interface {
 	// 24 hours count as free, and so do records still running after
 	// IdempotencyLease: their request died (see CreateVerificationWithAnswer).
 	BeginIdempotentRequest(ctx context.Context, r *IdempotentRequest) (*IdempotentRequest, error)
-	// FinishIdempotentRequest stores the answer of a reserved key, or with
-	// r.Status 0 releases the key so that a retry runs anew, unless its
-	// create committed and recorded its answer: a create answered 5xx after
-	// its commit (a connection lost on the way back) is then replayed, not
-	// sent again.
+	// FinishIdempotentRequest stores the answer of the reservation made at
+	// r.Created, or with r.Status 0 releases it so that a retry runs anew,
+	// unless its create committed and recorded its answer: a create
+	// answered 5xx after its commit (a connection lost on the way back) is
+	// then replayed, not sent again. A reservation a retry made after the
+	// lease is left alone.
 	FinishIdempotentRequest(ctx context.Context, r *IdempotentRequest) error
 }
 

@@ -45,25 +45,29 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 		return nil
 	}
 
+	// The reservation this request made, which its create records its
+	// answer on and its release frees: the one of now, and not one a
+	// retry made after the lease (IdempotencyLease) had passed.
+	reserved := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now}
+	release := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, Created: now}
 	rec := &recorder{header: http.Header{}}
 	done := false
 	defer func() {
 		if !done {
 			// A panic: free the key so the client's retry can run, and let
 			// the panic go on to the recovery in ServeHTTP.
-			s.cfg.Store.FinishIdempotentRequest(ctx, &verifyd.IdempotentRequest{AccountID: a.ID, Key: key})
+			s.cfg.Store.FinishIdempotentRequest(ctx, release)
 		}
 	}()
 	// fn records its 202 on the key in the create's own transaction, so
 	// the record says what the create did even if this process dies now;
 	// any other answer releases the key, so that a retry runs anew.
-	reserved := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now}
 	if err := fn(rec, reserved); err != nil {
 		s.renderError(rec, r, err)
 	}
 	done = true
 	if rec.status != http.StatusAccepted {
-		if err := s.cfg.Store.FinishIdempotentRequest(ctx, &verifyd.IdempotentRequest{AccountID: a.ID, Key: key}); err != nil {
+		if err := s.cfg.Store.FinishIdempotentRequest(ctx, release); err != nil {
 			// The answer is still the truth and is sent; only a retry with
 			// this key now waits out the lease (IdempotencyLease). That is
 			// worth an operator's attention.

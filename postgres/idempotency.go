@@ -13,6 +13,10 @@ import (
 // idempotencyWindow is how long a key's first answer is kept.
 const idempotencyWindow = 24 * time.Hour
 
+// errKeyTakenOver refuses the create of a request whose key another
+// request took over after the lease: that one runs (or ran) the create.
+var errKeyTakenOver error = verifyd.Errorf(verifyd.ECONFLICT, "A request with this Idempotency-Key is still running; retry later.")
+
 // BeginIdempotentRequest reserves (r.AccountID, r.Key). It returns nil when
 // the key was free (the caller now runs the request), or the record already
 // there, whether Done or still running. Records older than 24 hours, and
@@ -62,19 +66,21 @@ func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.Idempoten
 	return found, err
 }
 
-// FinishIdempotentRequest stores the answer of a reserved key, or with
-// r.Status 0 releases the key so that a retry runs anew, unless its create
-// committed and recorded its answer (then the answer stays). A key no longer
-// reserved (purged meanwhile) is left alone, as the SQLite store does.
+// FinishIdempotentRequest stores the answer of the reservation r made (the
+// one of r.Created), or with r.Status 0 releases it so that a retry runs
+// anew, unless its create committed and recorded its answer (then the
+// answer stays). A key no longer reserved by r (purged meanwhile, or taken
+// over by a retry after the lease) is left alone, as the SQLite store does.
 func (s *Store) FinishIdempotentRequest(ctx context.Context, r *verifyd.IdempotentRequest) error {
 	return s.do(ctx, func(ctx context.Context) error {
 		if r.Status == 0 {
 			// A create that committed has recorded its answer: that stays.
-			_, err := s.pool.Exec(ctx, "DELETE FROM idempotent_requests WHERE account_id = $1 AND key = $2 AND NOT done", r.AccountID, r.Key)
+			_, err := s.pool.Exec(ctx, "DELETE FROM idempotent_requests WHERE account_id = $1 AND key = $2 AND NOT done AND created = $3",
+				r.AccountID, r.Key, ms(r.Created))
 			return err
 		}
 		_, err := s.pool.Exec(ctx, `UPDATE idempotent_requests SET done = true, status = $3, response = $4
-			WHERE account_id = $1 AND key = $2`, r.AccountID, r.Key, r.Status, r.Response)
+			WHERE account_id = $1 AND key = $2 AND created = $5`, r.AccountID, r.Key, r.Status, r.Response, ms(r.Created))
 		return err
 	})
 }

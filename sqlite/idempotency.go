@@ -12,6 +12,10 @@ import (
 // idempotencyWindow is how long a create's first answer is replayed.
 const idempotencyWindow = 24 * time.Hour
 
+// errKeyTakenOver refuses the create of a request whose key another
+// request took over after the lease: that one runs (or ran) the create.
+var errKeyTakenOver error = verifyd.Errorf(verifyd.ECONFLICT, "A request with this Idempotency-Key is still running; retry later.")
+
 // BeginIdempotentRequest reserves (r.AccountID, r.Key). It returns nil when
 // the key was free (the caller now runs the request), or the record already
 // there, whether Done or still running. Records older than 24 hours (as of
@@ -52,18 +56,21 @@ func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.Idempoten
 	return held, nil
 }
 
-// FinishIdempotentRequest stores the answer of a reserved key, or with
-// r.Status 0 releases the key so that a retry runs anew, unless its create
-// committed and recorded its answer (then the answer stays).
+// FinishIdempotentRequest stores the answer of the reservation r made (the
+// one of r.Created), or with r.Status 0 releases it so that a retry runs
+// anew, unless its create committed and recorded its answer (then the
+// answer stays). A reservation taken over after the lease is the new
+// request's, and is left alone.
 func (s *Store) FinishIdempotentRequest(ctx context.Context, r *verifyd.IdempotentRequest) error {
 	return s.w.write(ctx, func(t *tx) error {
 		if r.Status == 0 {
 			// A create that committed has recorded its answer: that stays.
-			_, err := t.exec("DELETE FROM idempotent_requests WHERE account_id = ? AND key = ? AND done = 0", r.AccountID, r.Key)
+			_, err := t.exec("DELETE FROM idempotent_requests WHERE account_id = ? AND key = ? AND done = 0 AND created = ?",
+				r.AccountID, r.Key, ms(r.Created))
 			return err
 		}
 		_, err := t.exec(`UPDATE idempotent_requests SET done = 1, status = ?, response = ?
-			WHERE account_id = ? AND key = ?`, r.Status, r.Response, r.AccountID, r.Key)
+			WHERE account_id = ? AND key = ? AND created = ?`, r.Status, r.Response, r.AccountID, r.Key, ms(r.Created))
 		return err
 	})
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -71,10 +72,21 @@ func (s *Store) CreateVerificationWithAnswer(ctx context.Context, v *verifyd.Ver
 			}
 		}
 		if answer != nil {
-			_, err = t.exec(`UPDATE idempotent_requests SET done = 1, status = ?, response = ?
-				WHERE account_id = ? AND key = ? AND done = 0`, answer.Status, answer.Response, answer.AccountID, answer.Key)
+			// The key must still be this request's reservation (the one of
+			// answer.Created): one taken over after the lease belongs to a
+			// retry that sends its own code, so this create, only slow,
+			// must not commit a second one.
+			res, err := t.exec(`UPDATE idempotent_requests SET done = 1, status = ?, response = ?
+				WHERE account_id = ? AND key = ? AND done = 0 AND created = ?`,
+				answer.Status, answer.Response, answer.AccountID, answer.Key, ms(answer.Created))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return cmp.Or(err, errKeyTakenOver)
+			}
 		}
-		return err
+		return nil
 	})
 }
 

@@ -167,4 +167,46 @@ func testIdempotency(t *testing.T, newStore NewStore) {
 		got := f.begin(idempotent(a.ID, "k1", base().Add(verifyd.IdempotencyLease+2*time.Second)))
 		wantEqual(t, "the new reservation", normIdempotent(got), normIdempotent(fresh))
 	})
+
+	// A key taken over after the lease belongs to its new request alone.
+	// Its first request, if it was only slow (a clock minutes off between
+	// instances, a stalled lookup), must neither commit its create nor
+	// free the key when it ends: both once happened, and two codes went
+	// out under one key.
+	t.Run("KeyTakenOverIsTheNewRequestsAlone", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		slow := idempotent(a.ID, "k1", base())
+		f.begin(slow)
+		retry := idempotent(a.ID, "k1", base().Add(verifyd.IdempotencyLease+time.Second))
+		if got := f.begin(retry); got != nil {
+			t.Fatalf("Begin after the lease = %+v, want nil", got)
+		}
+		// The slow request fails and releases what it thinks is its key.
+		if err := f.s.FinishIdempotentRequest(f.ctx, idempotent(a.ID, "k1", base())); err != nil {
+			t.Fatal(err)
+		}
+		got := f.begin(idempotent(a.ID, "k1", base().Add(verifyd.IdempotencyLease+2*time.Second)))
+		wantEqual(t, "the retry's reservation, after the slow request released", normIdempotent(got), normIdempotent(retry))
+
+		// Or the slow request's create reaches the store after all. It
+		// charges nothing either: the retry's create passes a limit of one.
+		l := limit("1:number:"+number(1), 1, time.Hour)
+		v1, m1 := pending(a, 1, base())
+		answer := *slow
+		answer.Done, answer.Status, answer.Response = true, 202, []byte(`{"requestId":"slow"}`)
+		err := f.s.CreateVerificationWithAnswer(f.ctx, v1, m1, []verifyd.Limit{l}, &answer)
+		wantCode(t, err, verifyd.ECONFLICT)
+		_, err = f.s.FindVerification(f.ctx, a.ID, v1.ID)
+		wantCode(t, err, verifyd.ENOTFOUND)
+
+		v2, m2 := pending(a, 1001, retry.Created) // number(1) again
+		answer = *retry
+		answer.Done, answer.Status, answer.Response = true, 202, []byte(`{"requestId":"retry"}`)
+		if err := f.s.CreateVerificationWithAnswer(f.ctx, v2, m2, []verifyd.Limit{l}, &answer); err != nil {
+			t.Fatalf("the retry's create: %v", err)
+		}
+		got = f.begin(idempotent(a.ID, "k1", base().Add(verifyd.IdempotencyLease+3*time.Second)))
+		wantEqual(t, "the retry's answer", normIdempotent(got), normIdempotent(&answer))
+	})
 }
