@@ -64,6 +64,28 @@ func testInbox(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	// The inbox page and its event stream know a message by its id, and a
+	// stream resumes after the last id it sent: an id given again after
+	// the purge took its message would be taken for one the page has.
+	t.Run("IDsNeverReusedAfterThePurge", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		old := inboxMessage(1, number(1), base())
+		if err := f.s.AddInboxMessages(f.ctx, []*verifyd.InboxMessage{old}); err != nil {
+			t.Fatalf("AddInboxMessages: %v", err)
+		}
+		f.purge(base().Add(verifyd.InboxRetention+time.Minute), 0)
+		if got := f.inbox(""); len(got) != 0 {
+			t.Fatalf("%d messages after the purge, want none", len(got))
+		}
+		next := inboxMessage(2, number(1), base().Add(verifyd.InboxRetention+time.Hour))
+		if err := f.s.AddInboxMessages(f.ctx, []*verifyd.InboxMessage{next}); err != nil {
+			t.Fatalf("AddInboxMessages: %v", err)
+		}
+		if next.ID <= old.ID {
+			t.Fatalf("the message after the purge got id %d, the purged one had %d", next.ID, old.ID)
+		}
+	})
+
 	t.Run("ListNewestFirstFilteredAndLimited", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		x, y := number(1), number(2)
