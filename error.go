@@ -12,7 +12,7 @@ import (
 const (
 	EINVALID      = "invalid"      // 400: see Failures
 	EUNAUTHORIZED = "unauthorized" // 401
-	EFORBIDDEN    = "forbidden"    // 403: credentials that are not a route's own (a receipt's token)
+	EFORBIDDEN    = "forbidden"    // 403: credentials that are not a route's own (a receipt's token), an inbox request under a foreign Host
 	ENOTFOUND     = "not_found"    // 404
 	ECONFLICT     = "conflict"     // 409
 	EMISMATCH     = "mismatch"     // 422: an idempotency key reused with another body

@@ -206,6 +206,9 @@ func (c *openAPIChecker) run(t *testing.T, h http.Handler, x exchange, creds fun
 	t.Helper()
 	newRequest := func() *http.Request {
 		r := httptest.NewRequest(x.method, x.target, strings.NewReader(x.body))
+		// Not httptest's example.com, which the inbox refuses; an edit may
+		// set another.
+		r.Host = "localhost:8080"
 		if x.body != "" {
 			r.Header.Set("Content-Type", "application/json")
 		}
@@ -375,6 +378,11 @@ func TestOpenAPIMatchesTraffic(t *testing.T) {
 		run(exchange{name: "CredentialsInQuery", method: "GET", target: target + "?password=x", edit: noCreds, want: 400})
 	}
 	run(exchange{name: "Events", method: "GET", target: "/inbox/events?to=15417543011", edit: noCreds, want: 200, stream: true})
+	// A page elsewhere whose domain name was rebound to this server.
+	rebound := func(r *http.Request) { noCreds(r); r.Host = "attacker.example:8080" }
+	for _, target := range []string{"/inbox", "/inbox/messages", "/inbox/events"} {
+		run(exchange{name: "ForeignHost", method: "GET", target: target, edit: rebound, want: 403, stream: true})
+	}
 	run(exchange{name: "EventsCredentialsInQuery", method: "GET", target: "/inbox/events?password=x", edit: noCreds, want: 400})
 	t.Run("TooManyStreams", func(t *testing.T) {
 		// Hold every stream slot open, then ask for one more.
@@ -385,7 +393,9 @@ func TestOpenAPIMatchesTraffic(t *testing.T) {
 			begun := make(chan struct{})
 			held.Go(func() {
 				w := &startedWriter{ResponseRecorder: httptest.NewRecorder(), started: begun}
-				e.srv.ServeHTTP(w, httptest.NewRequest("GET", "/inbox/events", nil).WithContext(ctx))
+				r := httptest.NewRequest("GET", "/inbox/events", nil).WithContext(ctx)
+				r.Host = "localhost:8080"
+				e.srv.ServeHTTP(w, r)
 			})
 			<-begun
 		}

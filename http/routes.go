@@ -48,11 +48,13 @@ func (s *Server) routeTable() []route {
 	}
 	if s.cfg.Dev {
 		// No credentials: dev mode runs on a developer's machine, and the
-		// page must open in a browser as is.
+		// page must open in a browser as is. Only under a Host that names
+		// this machine directly, so that another site's page cannot rebind
+		// its domain name here and read the codes (inbox_host.go).
 		rs = append(rs,
-			route{"GET", "/inbox", s.handle(s.handleInboxPage)},
-			route{"GET", "/inbox/messages", s.handle(s.handleInboxMessages)},
-			route{"GET", "/inbox/events", s.handle(newInboxStreams(s).serve)},
+			route{"GET", "/inbox", s.handle(s.onlyDirectHosts(s.handleInboxPage))},
+			route{"GET", "/inbox/messages", s.handle(s.onlyDirectHosts(s.handleInboxMessages))},
+			route{"GET", "/inbox/events", s.handle(s.onlyDirectHosts(newInboxStreams(s).serve))},
 		)
 	}
 	return rs

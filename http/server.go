@@ -49,6 +49,13 @@ type Config struct {
 	Charset gsm.Charset
 	// Dev turns on the inbox routes.
 	Dev bool
+	// InboxHosts are host names, beyond the ones a browser can only reach
+	// this server by directly (IP literals, localhost and *.localhost,
+	// names without a dot), that the inbox answers to, such as the host
+	// of serve's --addr when it is a name. Any other Host is refused, so a
+	// page elsewhere cannot rebind its own domain name to this server and
+	// read the codes.
+	InboxHosts []string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed. When
 	// empty the client IP is unknown and the per-IP send limit is off.
 	TrustedProxies []netip.Prefix

@@ -146,6 +146,9 @@ func (e *testEnv) do(method, target, body string) *httptest.ResponseRecorder {
 func (e *testEnv) doWith(method, target, body string, edit func(r *http.Request)) *httptest.ResponseRecorder {
 	e.t.Helper()
 	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	// A developer's own browser, not httptest's example.com: the inbox
+	// refuses a dotted name it was not told of.
+	r.Host = "127.0.0.1:8080"
 	if edit != nil {
 		edit(r)
 	}
