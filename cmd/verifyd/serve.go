@@ -349,6 +349,12 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 		note = "HTTPS, TLS 1.2 and newer"
 	}
 	logger.Info("verifyd listening", "url", url, "transport", note, "db", c.db.kind, "sms", smsKind(c.sms), "dev", c.dev)
+	if smsKind(c.sms) == "inbox" && !c.dev {
+		// The default sender: a server set up without --sms would answer
+		// every create 202 and record every message delivered.
+		logger.Warn("no message reaches a phone: --sms is inbox, which keeps messages for the dev inbox (served only with --dev); " +
+			"set --sms smpp://... or a Kannel sendsms URL, http(s)://..., to deliver codes")
+	}
 	if c.dev {
 		gateway := ""
 		switch smsKind(c.sms) {
