@@ -218,7 +218,7 @@ func (s *Settings) Set(key, value string) error {
 		s.ReservedFrom = list()
 	case "codeLength":
 		var n int
-		if n, err = intIn(4, 10); err == nil {
+		if n, err = intIn(MinCodeLength, MaxCodeLength); err == nil {
 			// A test number whose code no longer has the right length could
 			// never be validated: refuse rather than break it silently.
 			for digits, tn := range s.TestNumbers {

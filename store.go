@@ -135,7 +135,8 @@ type InboxStore interface {
 	// AddInboxMessages stores messages and sets their IDs.
 	AddInboxMessages(ctx context.Context, ms []*InboxMessage) error
 	// ListInboxMessages returns up to limit messages to the number to ("" for
-	// all), newest first.
+	// all), newest first, each with its verification's CodeMAC and
+	// PhoneNumber (none once the verification is purged), in one query.
 	ListInboxMessages(ctx context.Context, to string, limit int) ([]*InboxMessage, error)
 }
 

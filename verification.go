@@ -12,6 +12,8 @@ const (
 	DefaultMaxAttempts = 5
 	// DefaultCodeLength is the number of digits in a code.
 	DefaultCodeLength = 6
+	// MinCodeLength and MaxCodeLength bound an account's codeLength.
+	MinCodeLength, MaxCodeLength = 4, 10
 	// DefaultRetention is how long a verification stays readable after its
 	// creation.
 	DefaultRetention = 30 * 24 * time.Hour

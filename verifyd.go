@@ -154,6 +154,11 @@ type InboxMessage struct {
 	From      string
 	Sealed    []byte
 	Created   time.Time
+	// CodeMAC and PhoneNumber are those of the message's verification, as
+	// listed (nil and "" when it was purged): they tell which digits of the
+	// text are its code, so the inbox page need not guess.
+	CodeMAC     []byte
+	PhoneNumber string
 }
 
 // Number is a parsed, valid phone number.

@@ -27,6 +27,9 @@ type inboxMessage struct {
 	From      string    `json:"from"`
 	Body      string    `json:"body"`
 	Created   timestamp `json:"created"`
+	// Code is the digits of Body that are the verification's code, absent
+	// when they cannot be known (see messageCode).
+	Code string `json:"code,omitempty"`
 }
 
 // unreadable is the body shown for a message sealed under another server
@@ -107,9 +110,10 @@ func (s *Server) handleInboxMessages(w http.ResponseWriter, r *http.Request) err
 
 // openInboxMessage is m as the inbox shows it, its text opened.
 func (s *Server) openInboxMessage(m *verifyd.InboxMessage) inboxMessage {
-	body := unreadable
+	body, code := unreadable, ""
 	if text, err := s.cfg.Keyring.Open(m.RequestID, m.Sealed); err == nil {
 		body = string(text)
+		code = s.messageCode(m, body)
 	}
 	return inboxMessage{
 		ID:        strconv.FormatInt(m.ID, 10),
@@ -118,5 +122,48 @@ func (s *Server) openInboxMessage(m *verifyd.InboxMessage) inboxMessage {
 		From:      m.From,
 		Body:      body,
 		Created:   timestamp(m.Created),
+		Code:      code,
 	}
 }
+
+// maxCodeCandidates bounds the digit runs of one text tried as its code: a
+// template holds its code among a few other numbers at most, and each try
+// is an HMAC, for each of up to inboxLimit messages at each poll.
+const maxCodeCandidates = 8
+
+// messageCode is the run of digits in body that is m's code, found by
+// checking each run of a code's possible length against the verification's
+// code MAC, as validate would: a text may hold other numbers before its
+// code (a year, an order number), so which one is the code cannot be
+// guessed. It is "" when none matches: the verification was purged, or its
+// MAC was made under another server key, or the template put its code
+// against other digits.
+func (s *Server) messageCode(m *verifyd.InboxMessage, body string) string {
+	if m.PhoneNumber == "" {
+		// No verification (purged): nothing to check against.
+		return ""
+	}
+	tried := 0
+	for i := 0; i < len(body) && tried < maxCodeCandidates; {
+		if !isDigit(body[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(body) && isDigit(body[j]) {
+			j++
+		}
+		run := body[i:j]
+		i = j
+		if len(run) < verifyd.MinCodeLength || len(run) > verifyd.MaxCodeLength {
+			continue
+		}
+		tried++
+		if s.cfg.Keyring.Equal(s.cfg.Keyring.MAC(m.RequestID, m.PhoneNumber, run), m.CodeMAC) {
+			return run
+		}
+	}
+	return ""
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

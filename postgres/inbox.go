@@ -81,25 +81,33 @@ func (s *Store) ListInboxMessages(ctx context.Context, to string, limit int) ([]
 	if limit > 0 {
 		max = &limit
 	}
-	const columns = "SELECT id, request_id, to_number, from_id, sealed, created FROM inbox_messages "
+	// Each message with its verification's code MAC and number, by which
+	// the inbox tells which digits of the text are the code; NULL once the
+	// verification is purged.
+	const columns = `SELECT i.id, i.request_id, i.to_number, i.from_id, i.sealed, i.created, v.code_mac, v.phone_number
+		FROM inbox_messages i LEFT JOIN verifications v ON v.id = i.request_id `
 	var out []*verifyd.InboxMessage
 	err := s.do(ctx, func(ctx context.Context) error {
 		var rows pgx.Rows
 		if to == "" {
-			rows, _ = s.pool.Query(ctx, columns+"ORDER BY created DESC, id DESC LIMIT $1", max)
+			rows, _ = s.pool.Query(ctx, columns+"ORDER BY i.created DESC, i.id DESC LIMIT $1", max)
 		} else {
-			rows, _ = s.pool.Query(ctx, columns+"WHERE to_number = $1 ORDER BY created DESC, id DESC LIMIT $2", to, max)
+			rows, _ = s.pool.Query(ctx, columns+"WHERE i.to_number = $1 ORDER BY i.created DESC, i.id DESC LIMIT $2", to, max)
 		}
 		var err error
 		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*verifyd.InboxMessage, error) {
 			var (
 				m       verifyd.InboxMessage
 				created int64
+				number  *string
 			)
-			if err := row.Scan(&m.ID, &m.RequestID, &m.To, &m.From, &m.Sealed, &created); err != nil {
+			if err := row.Scan(&m.ID, &m.RequestID, &m.To, &m.From, &m.Sealed, &created, &m.CodeMAC, &number); err != nil {
 				return nil, err
 			}
 			m.Created = fromMS(created)
+			if number != nil {
+				m.PhoneNumber = *number
+			}
 			return &m, nil
 		})
 		return err

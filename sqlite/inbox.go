@@ -88,10 +88,14 @@ func (s *Store) ListInboxMessages(ctx context.Context, to string, limit int) ([]
 	if limit <= 0 {
 		limit = -1 // SQLite's "no limit"
 	}
-	const columns = "SELECT id, request_id, to_number, from_id, sealed, created FROM inbox_messages "
-	query, args := columns+"ORDER BY created DESC, id DESC LIMIT ?", []any{limit}
+	// Each message with its verification's code MAC and number, by which
+	// the inbox tells which digits of the text are the code; NULL once the
+	// verification is purged.
+	const columns = `SELECT i.id, i.request_id, i.to_number, i.from_id, i.sealed, i.created, v.code_mac, v.phone_number
+		FROM inbox_messages i LEFT JOIN verifications v ON v.id = i.request_id `
+	query, args := columns+"ORDER BY i.created DESC, i.id DESC LIMIT ?", []any{limit}
 	if to != "" {
-		query, args = columns+"WHERE to_number = ? ORDER BY created DESC, id DESC LIMIT ?", []any{to, limit}
+		query, args = columns+"WHERE i.to_number = ? ORDER BY i.created DESC, i.id DESC LIMIT ?", []any{to, limit}
 	}
 	stmt, err := s.read(ctx, query)
 	if err != nil {
@@ -107,11 +111,12 @@ func (s *Store) ListInboxMessages(ctx context.Context, to string, limit int) ([]
 		var (
 			m       verifyd.InboxMessage
 			created int64
+			number  sql.NullString
 		)
-		if err := rows.Scan(&m.ID, &m.RequestID, &m.To, &m.From, &m.Sealed, &created); err != nil {
+		if err := rows.Scan(&m.ID, &m.RequestID, &m.To, &m.From, &m.Sealed, &created, &m.CodeMAC, &number); err != nil {
 			return nil, err
 		}
-		m.Created = fromMS(created)
+		m.Created, m.PhoneNumber = fromMS(created), number.String
 		out = append(out, &m)
 	}
 	return out, rows.Err()

@@ -25,6 +25,7 @@ func normInbox(ms []*verifyd.InboxMessage) []verifyd.InboxMessage {
 		out[i] = *m
 		out[i].Sealed = normBytes(m.Sealed)
 		out[i].Created = normTime(m.Created)
+		out[i].CodeMAC = normBytes(m.CodeMAC)
 	}
 	return out
 }
@@ -115,6 +116,45 @@ func testInbox(t *testing.T, newStore NewStore) {
 			}
 			wantEqual(t, fmt.Sprintf("ListInboxMessages(%q, %d)", tc.to, tc.limit), normInbox(got), normInbox(tc.want))
 		}
+	})
+
+	// The inbox shows which digits of a text are its code by checking them
+	// against the verification's code MAC, made over its request id and
+	// number: the listing carries both, in the one query, and neither once
+	// the verification is purged (its message stays the inbox's 7 days).
+	t.Run("ListCarriesTheVerificationsCodeMAC", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		short := &verifyd.Account{Name: "short", Settings: verifyd.Settings{RetentionDays: 1}, Created: base()}
+		if err := f.s.CreateAccount(f.ctx, short); err != nil {
+			t.Fatalf("CreateAccount: %v", err)
+		}
+		kept, _ := f.queue(f.account("long"), 1, base())
+		gone, _ := f.queue(short, 2, base())
+		ms := []*verifyd.InboxMessage{
+			inboxMessage(1, kept.PhoneNumber, base()),
+			inboxMessage(2, gone.PhoneNumber, base().Add(time.Second)),
+			inboxMessage(3, number(3), base().Add(2*time.Second)), // no verification at all
+		}
+		if err := f.s.AddInboxMessages(f.ctx, ms); err != nil {
+			t.Fatalf("AddInboxMessages: %v", err)
+		}
+		// Newest first, as listed.
+		want := func(purged bool) []*verifyd.InboxMessage {
+			var out []*verifyd.InboxMessage
+			for _, m := range []*verifyd.InboxMessage{ms[2], ms[1], ms[0]} {
+				c := *m
+				out = append(out, &c)
+			}
+			out[2].CodeMAC, out[2].PhoneNumber = kept.CodeMAC, kept.PhoneNumber
+			if !purged {
+				out[1].CodeMAC, out[1].PhoneNumber = gone.CodeMAC, gone.PhoneNumber
+			}
+			return out
+		}
+		wantEqual(t, "ListInboxMessages", normInbox(f.inbox("")), normInbox(want(false)))
+		f.purge(base().Add(24*time.Hour+time.Second), 1)
+		wantEqual(t, "ListInboxMessages after the purge", normInbox(f.inbox("")), normInbox(want(true)))
+		wantEqual(t, "ListInboxMessages to one number", normInbox(f.inbox(kept.PhoneNumber)), normInbox(want(true)[2:]))
 	})
 }
 

@@ -1,0 +1,96 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// A custom body with a year before its code ("Acme 2026: your code is
+// 123456") showed 2026 as the code on the inbox page, and its copy button
+// copied 2026: the page took the first run of digits. In Chromium, streamed
+// and polled, the page now shows the code the server found, and no code
+// at all for a message whose code the server cannot know (its verification
+// purged), rather than a guess.
+func TestInboxPageShowsTheCodeNotAYear(t *testing.T) {
+	t.Parallel()
+	b := newBrowserEnv(t)
+	browser := startBrowser(t)
+	for _, c := range []struct{ name, setup, status, to string }{
+		{"Stream", "", "live", "447979080231"},
+		{"Polling", `delete window.EventSource;`, "polling", "447979080232"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tab, cancel := chromedp.NewContext(browser)
+			defer cancel()
+			tab, cancelTimeout := context.WithTimeout(tab, 60*time.Second)
+			defer cancelTimeout()
+			setup := chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument,
+					page.AddScriptToEvaluateOnNewDocumentParams{Source: c.setup})
+				return err
+			})
+			if err := chromedp.Do(tab, setup, chromedp.Navigate(b.url+"/inbox?to="+c.to)); err != nil {
+				t.Fatal(err)
+			}
+			poll[bool](t, tab, "the page reading", `document.getElementById("status").className === "`+c.status+`"`)
+
+			// A message with no verification behind it: no code to show.
+			b.addInbox(c.to, "Acme 2026: your code is 314159", time.Duration(len(c.name)))
+			poll[bool](t, tab, "the message without a verification", `document.getElementById("list").textContent.includes("314159")`)
+
+			id := b.sendBody(c.to, "Acme 2026: your code is {{code}}")
+			item := `[...document.querySelectorAll("#list li")].find(li => li.textContent.includes("` + id + `"))`
+			got := poll[string](t, tab, "the code of request "+id, item+`?.querySelector(".code")?.textContent`)
+			text := b.sentCode(c.to, id) // no default prefix to cut: the whole text
+			want := strings.TrimPrefix(text, "Acme 2026: your code is ")
+			if got != want {
+				t.Fatalf("the page shows code %q for text %q, want %q", got, text, want)
+			}
+			if n := poll[string](t, tab, "the codes shown", `String(document.querySelectorAll("#list li .code").length)`); n != "1" {
+				t.Fatalf("%s codes shown, want only the verification's: the message without one shows none", n)
+			}
+			// The copy button copies what is shown; the clipboard itself is
+			// the browser's, so the page's copy is caught on its way there.
+			copied := `navigator.clipboard.writeText = t => { window.copied = t; return Promise.resolve(); }; true`
+			if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](copied)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](item+`.querySelector("button").click() || true`)); err != nil {
+				t.Fatal(err)
+			}
+			if got := poll[string](t, tab, "the copied code", `window.copied`); got != want {
+				t.Fatalf("copied %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// sendBody creates a verification with a custom body through the API, and
+// returns its request id.
+func (b *browserEnv) sendBody(to, body string) string {
+	b.t.Helper()
+	payload, _ := json.Marshal(map[string]string{"to": to, "from": "Test", "body": body})
+	req, err := http.NewRequest("POST", b.url+"/webapi/verify", strings.NewReader(string(payload)))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.SetBasicAuth(b.user, b.secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var vc verifyCode
+	if err := json.NewDecoder(resp.Body).Decode(&vc); err != nil || resp.StatusCode != http.StatusAccepted {
+		b.t.Fatalf("create: %d %v", resp.StatusCode, err)
+	}
+	return vc.RequestID
+}
