@@ -309,6 +309,7 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 		DefaultFrom:    c.defaultFrom,
 		Charset:        c.smpp.Charset,
 		Dev:            c.dev,
+		InboxHosts:     inboxHosts(c.addr),
 		TrustedProxies: c.trustedProxies,
 		Ready: func(ctx context.Context) error {
 			if err := store.Ping(ctx); err != nil {
@@ -459,6 +460,20 @@ func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, recei
 	client.Start(context.WithoutCancel(ctx))
 	logger.Info("SMPP sender", "smsc", cfg.Redacted())
 	return client, nil
+}
+
+// inboxHosts is the host of addr when it is a name: a developer who serves
+// --dev on devbox.lan:8080 opens the inbox by that name, which the inbox
+// would otherwise refuse as one a page elsewhere could rebind.
+func inboxHosts(addr string) []string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	return []string{host}
 }
 
 // smsKind names the sender --sms asks for by its scheme (in any case, as
