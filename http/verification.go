@@ -31,8 +31,15 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, a *verifyd
 	if err != nil {
 		return err
 	}
-	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		return s.idempotent(w, r, a, key, body, func(w http.ResponseWriter, reserved *verifyd.IdempotentRequest) error {
+	// A key sent twice, or sent empty (idempotent refuses that), is a
+	// client's mistake: taking the first, or none, would leave a client
+	// that believes its retries safe sending a second code.
+	if keys := r.Header.Values("Idempotency-Key"); len(keys) > 0 {
+		if len(keys) > 1 {
+			return verifyd.Invalid(verifyd.Failure{Property: "Idempotency-Key", Code: verifyd.FailInvalidJSON,
+				Details: "The Idempotency-Key header must be sent once, with one key."})
+		}
+		return s.idempotent(w, r, a, keys[0], body, func(w http.ResponseWriter, reserved *verifyd.IdempotentRequest) error {
 			return s.create(w, r, a, body, reserved)
 		})
 	}
