@@ -107,12 +107,23 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 // client, and returns its request id.
 func (b *browserEnv) send(to string) string {
 	b.t.Helper()
-	req, err := http.NewRequest("POST", b.url+"/webapi/verify", strings.NewReader(`{"to":"`+to+`","from":"Test"}`))
+	return b.sendBody(to, "")
+}
+
+// sendBody is send with a custom body, or the account's when body is "".
+func (b *browserEnv) sendBody(to, body string) string {
+	b.t.Helper()
+	req := map[string]string{"to": to, "from": "Test"}
+	if body != "" {
+		req["body"] = body
+	}
+	payload, _ := json.Marshal(req)
+	r, err := http.NewRequest("POST", b.url+"/webapi/verify", strings.NewReader(string(payload)))
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	req.SetBasicAuth(b.user, b.secret)
-	resp, err := http.DefaultClient.Do(req)
+	r.SetBasicAuth(b.user, b.secret)
+	resp, err := http.DefaultClient.Do(r)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -143,6 +154,28 @@ func (b *browserEnv) sentCode(to, id string) string {
 	}
 	b.t.Fatalf("request %s is not in the inbox", id)
 	return ""
+}
+
+// openInbox opens url in a new tab of browser, with script run before the
+// page's own (deleting EventSource makes the page poll), and waits until
+// the page reads its messages the way status names ("live" or "polling").
+// The tab closes when the test ends.
+func openInbox(t *testing.T, browser context.Context, url, script, status string) context.Context {
+	t.Helper()
+	tab, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	tab, cancelTimeout := context.WithTimeout(tab, 60*time.Second)
+	t.Cleanup(cancelTimeout)
+	setup := chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument,
+			page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
+		return err
+	})
+	if err := chromedp.Do(tab, setup, chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	poll[bool](t, tab, "the page reading", `document.getElementById("status").className === "`+status+`"`)
+	return tab
 }
 
 // poll waits for a JavaScript expression to be truthy on the page and

@@ -1,15 +1,10 @@
 package http
 
 import (
-	"context"
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -28,19 +23,7 @@ func TestInboxPageShowsTheCodeNotAYear(t *testing.T) {
 		{"Polling", `delete window.EventSource;`, "polling", "447979080232"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tab, cancel := chromedp.NewContext(browser)
-			defer cancel()
-			tab, cancelTimeout := context.WithTimeout(tab, 60*time.Second)
-			defer cancelTimeout()
-			setup := chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
-				_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument,
-					page.AddScriptToEvaluateOnNewDocumentParams{Source: c.setup})
-				return err
-			})
-			if err := chromedp.Do(tab, setup, chromedp.Navigate(b.url+"/inbox?to="+c.to)); err != nil {
-				t.Fatal(err)
-			}
-			poll[bool](t, tab, "the page reading", `document.getElementById("status").className === "`+c.status+`"`)
+			tab := openInbox(t, browser, b.url+"/inbox?to="+c.to, c.setup, c.status)
 
 			// A message with no verification behind it: no code to show.
 			b.addInbox(c.to, "Acme 2026: your code is 314159", time.Duration(len(c.name)))
@@ -71,26 +54,4 @@ func TestInboxPageShowsTheCodeNotAYear(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sendBody creates a verification with a custom body through the API, and
-// returns its request id.
-func (b *browserEnv) sendBody(to, body string) string {
-	b.t.Helper()
-	payload, _ := json.Marshal(map[string]string{"to": to, "from": "Test", "body": body})
-	req, err := http.NewRequest("POST", b.url+"/webapi/verify", strings.NewReader(string(payload)))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.SetBasicAuth(b.user, b.secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var vc verifyCode
-	if err := json.NewDecoder(resp.Body).Decode(&vc); err != nil || resp.StatusCode != http.StatusAccepted {
-		b.t.Fatalf("create: %d %v", resp.StatusCode, err)
-	}
-	return vc.RequestID
 }

@@ -1,13 +1,8 @@
 package http
 
 import (
-	"context"
 	"testing"
 	"time"
-
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/chromedp"
 )
 
 // animated is, on the inbox page, the data-id of each list item whose
@@ -29,19 +24,7 @@ func TestInboxPageFlashesOnlyTheNewMessage(t *testing.T) {
 		{"Polling", `delete window.EventSource;`, "polling", "4479790803"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tab, cancel := chromedp.NewContext(browser)
-			defer cancel()
-			tab, cancelTimeout := context.WithTimeout(tab, 60*time.Second)
-			defer cancelTimeout()
-			setup := chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
-				_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument,
-					page.AddScriptToEvaluateOnNewDocumentParams{Source: c.setup})
-				return err
-			})
-			if err := chromedp.Do(tab, setup, chromedp.Navigate(b.url+"/inbox")); err != nil {
-				t.Fatal(err)
-			}
-			poll[bool](t, tab, "the page reading", `document.getElementById("status").className === "`+c.status+`"`)
+			tab := openInbox(t, browser, b.url+"/inbox", c.setup, c.status)
 			// What comes in the stream's first second is its backlog,
 			// which does not flash.
 			time.Sleep(1500 * time.Millisecond)

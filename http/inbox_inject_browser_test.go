@@ -1,16 +1,9 @@
 package http
 
 import (
-	"context"
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/chromedp"
 )
 
 // A create's custom body is text an API client chose, and the inbox page
@@ -24,25 +17,11 @@ func TestInboxPageShowsMarkupAsText(t *testing.T) {
 	browser := startBrowser(t)
 	const body = `<img src=x onerror="document.title='pwned'"><b>bold</b> {{code}} ` +
 		`</div><script>document.title='pwned'</script><a href="javascript:void(document.title='pwned')">x</a>`
-	payload, _ := json.Marshal(map[string]string{"to": "447979080215", "from": "Test", "body": body})
-	req, err := http.NewRequest("POST", b.url+"/webapi/verify", strings.NewReader(string(payload)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth(b.user, b.secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vc verifyCode
-	if err := json.NewDecoder(resp.Body).Decode(&vc); err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("create: %d %v", resp.StatusCode, err)
-	}
-	resp.Body.Close()
+	id := b.sendBody("447979080215", body)
 	code := func() string {
 		// The body as the store has it, the code taken from where the
 		// template put it.
-		text := b.sentCode("447979080215", vc.RequestID)
+		text := b.sentCode("447979080215", id)
 		_, after, _ := strings.Cut(text, "<b>bold</b> ")
 		code, _, _ := strings.Cut(after, " ")
 		return code
@@ -53,19 +32,7 @@ func TestInboxPageShowsMarkupAsText(t *testing.T) {
 		{"Polling", `delete window.EventSource;`, "polling"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tab, cancel := chromedp.NewContext(browser)
-			defer cancel()
-			tab, cancelTimeout := context.WithTimeout(tab, 60*time.Second)
-			defer cancelTimeout()
-			setup := chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
-				_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument,
-					page.AddScriptToEvaluateOnNewDocumentParams{Source: c.setup})
-				return err
-			})
-			if err := chromedp.Do(tab, setup, chromedp.Navigate(b.url+"/inbox")); err != nil {
-				t.Fatal(err)
-			}
-			poll[bool](t, tab, "the page's way of reading", `document.getElementById("status").className === "`+c.status+`"`)
+			tab := openInbox(t, browser, b.url+"/inbox", c.setup, c.status)
 			shown := poll[string](t, tab, "the message", `document.querySelector("#list li .body")?.textContent`)
 			code := code()
 			want := strings.ReplaceAll(body, "{{code}}", code)
