@@ -94,7 +94,8 @@ func tail(s string, n int) string {
 
 // TestRealKannel sends through a real Kannel (bearerbox and smsbox, of the
 // Debian kannel package) whose SMSC is an SMPP peer of this repository: the
-// text reaches the SMSC as sent, in GSM or UCS-2, and the SMSC's delivery
+// text reaches the SMSC as sent, in GSM or UCS-2, to an international
+// number, and the SMSC's delivery
 // receipt comes back through Kannel's DLR URL as a report ParseReceipt
 // takes for Delivered, again after a 503 when smsbox sets
 // http-request-retry, as the README advises.
@@ -220,6 +221,11 @@ concatenation = true
 	subs := smsc.WaitSubmits(t, 1, 10*time.Second)
 	if s := subs[0]; s.Text != "Your verification code is 123456" || s.DataCoding != 0 || s.Dest.Addr != "447979080215" || s.Source.Addr != "MyBrand" {
 		t.Fatalf("the SMSC got %q (data_coding %d) from %q to %q", s.Text, s.DataCoding, s.Source.Addr, s.Dest.Addr)
+	}
+	// Kannel sends a number without a leading + as a national one (TON 2):
+	// the SMSC would read 44... as a number inside its own country.
+	if d := subs[0].Dest; d.TON != 1 {
+		t.Fatalf("the SMSC got the destination with TON %d, want 1 (international)", d.TON)
 	}
 	if subs[0].RegisteredDelivery&1 == 0 {
 		t.Fatalf("Kannel did not ask the SMSC for a receipt (registered_delivery %#x)", subs[0].RegisteredDelivery)

@@ -146,7 +146,11 @@ func (s *Sender) requestURL(m *verifyd.SMS, ref string) string {
 	q.Set("username", s.cfg.Username)
 	q.Set("password", s.cfg.Password)
 	q.Set("from", m.From)
-	q.Set("to", m.To)
+	// Kannel's SMPP and other drivers take a number without a leading +
+	// as national (TON 2), so the SMSC would read 44... as a number of its
+	// own country; with the + they send it as international. m.To is the
+	// international form's digits.
+	q.Set("to", "+"+m.To)
 	q.Set("text", m.Text)
 	q.Set("charset", "UTF-8")
 	// Kannel's coding 0 is its 7-bit default alphabet, which its SMSC

@@ -131,7 +131,7 @@ func TestSendRequest(t *testing.T) {
 			}
 			q := g.last(t)
 			want := url.Values{
-				"username": {"verifyd"}, "password": {testPassword}, "from": {"MyBrand"}, "to": {"447979080215"},
+				"username": {"verifyd"}, "password": {testPassword}, "from": {"MyBrand"}, "to": {"+447979080215"},
 				"text": {tc.text}, "charset": {"UTF-8"}, "coding": {tc.coding}, "validity": {tc.validity},
 				"smsc": {"carrier1"}, "priority": {"1"},
 			}

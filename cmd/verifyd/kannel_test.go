@@ -90,7 +90,7 @@ func TestKannelEndToEnd(t *testing.T) {
 			t.Fatalf("%s: messageId %q, want the sender's kannel- reference", id, ref)
 		}
 		k.mu.Lock()
-		texts := k.texts[number(i)]
+		texts := k.texts["+"+number(i)] // international, as Kannel needs it
 		k.mu.Unlock()
 		if len(texts) != 1 {
 			t.Fatalf("%s got %d texts, want 1", number(i), len(texts))
