@@ -162,6 +162,7 @@ smsc-username = kannel
 smsc-password = smscpw
 system-type = VMA
 reconnect-delay = 1
+denied-prefix = "+1;1"
 
 group = smsbox
 bearerbox-host = 127.0.0.1
@@ -266,5 +267,13 @@ concatenation = true
 	_, err = bs.Send(context.Background(), &verifyd.SMS{To: "447979080215", From: "MyBrand", Text: "Code 111111"})
 	if se := verifyd.SendErrorOf(err); err == nil || se.Kind != verifyd.SendTemporary || !strings.Contains(se.Reason, "credentials") {
 		t.Fatalf("Send with the wrong password: %v", err)
+	}
+
+	// A number no SMSC of Kannel's may take (its denied-prefix): also a
+	// 403, but Kannel's "Not routable. Do not try again.", which no retry
+	// changes.
+	_, err = sender.Send(context.Background(), &verifyd.SMS{To: "15005550006", From: "MyBrand", Text: "Code 222222"})
+	if se := verifyd.SendErrorOf(err); err == nil || se.Kind != verifyd.SendPermanent || strings.Contains(se.Reason, "credentials") {
+		t.Fatalf("Send that Kannel cannot route: %v (kind %d), want a permanent failure", err, verifyd.SendErrorOf(err).Kind)
 	}
 }

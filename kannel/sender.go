@@ -8,6 +8,7 @@
 package kannel
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -208,6 +209,12 @@ func answerError(status int, body []byte, password, text string) error {
 	}
 	detail := safeDetail(body, password, text)
 	switch {
+	case status == http.StatusForbidden && bytes.HasPrefix(body, notRoutable):
+		// Kannel's 403 for a message no SMSC of its may take (bearerbox
+		// found no route: denied-prefix, allowed-smsc-id, ...), not for
+		// the credentials: the same text again gets the same answer.
+		return &verifyd.SendError{Kind: verifyd.SendPermanent,
+			Reason: fmt.Sprintf("gateway refused the message (HTTP %d)%s", status, detail)}
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		// A wrong username or password is the operator's to fix; the
 		// message itself is fine and goes once the gateway takes it.
@@ -227,6 +234,10 @@ func answerError(status int, body []byte, password, text string) error {
 			Reason: fmt.Sprintf("gateway answered HTTP %d%s", status, detail)}
 	}
 }
+
+// notRoutable starts the body of Kannel's 403 for a message bearerbox
+// cannot route; its 403 for wrong credentials says "Authorization failed".
+var notRoutable = []byte("Not routable.")
 
 // safeDetail is ": " and the first line of body when it is fit to store,
 // else "".

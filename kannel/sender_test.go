@@ -201,6 +201,8 @@ func TestSendAnswers(t *testing.T) {
 		{"Queued", 202, "3: Queued for later delivery", true, 0, ""},
 		{"OK", 200, "Sent.", true, 0, ""},
 		{"Forbidden", 403, "Authorization failed for sendsms", false, verifyd.SendTemporary, "gateway refused the credentials (HTTP 403)"},
+		{"NotRoutable", 403, "Not routable. Do not try again.", false, verifyd.SendPermanent,
+			"gateway refused the message (HTTP 403): Not routable. Do not try again."},
 		{"Unauthorized", 401, "", false, verifyd.SendTemporary, "gateway refused the credentials (HTTP 401)"},
 		{"QueueFull", 503, "4: Temporal failure, try again later.", false, verifyd.SendThrottled, "gateway busy (HTTP 503): 4: Temporal failure, try again later."},
 		{"BadDestination", 400, "Number(s) has/have been denied by white- and/or black-lists.", false, verifyd.SendPermanent,
