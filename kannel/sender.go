@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -99,13 +98,21 @@ func New(cfg Config, opt Options) (*Sender, error) {
 // Send makes one sendsms request for m and returns the reference it made as
 // the message's one carrier id.
 func (s *Sender) Send(ctx context.Context, m *verifyd.SMS) ([]string, error) {
+	validity := 0
+	if !m.ValidUntil.IsZero() {
+		if validity = validityMinutes(m.ValidUntil.Sub(s.now())); validity < 1 {
+			// Kannel counts whole minutes: any validity it can be given
+			// would let the SMSC deliver the text after the code expired.
+			return nil, &verifyd.SendError{Kind: verifyd.SendTemporary, Reason: "less than a minute of validity left"}
+		}
+	}
 	ref, err := s.newRef()
 	if err != nil {
 		return nil, &verifyd.SendError{Kind: verifyd.SendTemporary, Reason: "no randomness for a reference", Err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.requestURL(m, ref), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.requestURL(m, ref, validity), nil)
 	if err != nil {
 		// Not reached: the endpoint parsed at start.
 		return nil, &verifyd.SendError{Kind: verifyd.SendPermanent, Reason: "sendsms URL is not valid"}
@@ -138,8 +145,9 @@ func (s *Sender) Send(ctx context.Context, m *verifyd.SMS) ([]string, error) {
 }
 
 // requestURL is the sendsms GET for m: Kannel's own parameters, then the
-// operator's, with the DLR URL when reports are asked for.
-func (s *Sender) requestURL(m *verifyd.SMS, ref string) string {
+// operator's, with the DLR URL when reports are asked for. validity is in
+// minutes, 0 for none.
+func (s *Sender) requestURL(m *verifyd.SMS, ref string, validity int) string {
 	q := url.Values{}
 	for k, v := range s.cfg.Params {
 		q[k] = v
@@ -161,8 +169,8 @@ func (s *Sender) requestURL(m *verifyd.SMS, ref string) string {
 	} else {
 		q.Set("coding", "2")
 	}
-	if !m.ValidUntil.IsZero() {
-		q.Set("validity", strconv.Itoa(validityMinutes(m.ValidUntil.Sub(s.now()))))
+	if validity > 0 {
+		q.Set("validity", strconv.Itoa(validity))
 	}
 	if s.cfg.Receipts != "" {
 		q.Set("dlr-mask", strconv.Itoa(dlrMask))
@@ -172,10 +180,10 @@ func (s *Sender) requestURL(m *verifyd.SMS, ref string) string {
 }
 
 // validityMinutes is sendsms's validity for a text that must not be
-// delivered after left: whole minutes, rounded up (Kannel counts no
-// seconds), at least 1.
+// delivered after left: whole minutes (Kannel counts no seconds), rounded
+// down so that the SMSC gives up no later than the code expires.
 func validityMinutes(left time.Duration) int {
-	return max(1, int(math.Ceil(left.Minutes())))
+	return int(left / time.Minute)
 }
 
 // dlrMask asks for the final reports: delivered to the phone (1), not

@@ -114,10 +114,11 @@ func TestSendRequest(t *testing.T) {
 		coding     string
 		validity   string
 	}{
-		{"GSM", "Your code is 123456 @ £5 {ok} €", 10*time.Minute + 30*time.Second, "0", "11"},
+		// validity is whole minutes, rounded down: the gateway must not
+		// deliver the text after the code expired.
+		{"GSM", "Your code is 123456 @ £5 {ok} €", 10*time.Minute + 59*time.Second, "0", "10"},
 		{"UCS2", "Ваш код 123456", 10 * time.Minute, "2", "10"},
-		{"Emoji", "Code 123456 🙂", time.Second, "2", "1"},
-		{"PastDeadline", "Code 123456", -time.Minute, "0", "1"},
+		{"Emoji", "Code 123456 🙂", 119 * time.Second, "2", "1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ids, err := s.Send(context.Background(), &verifyd.SMS{
@@ -139,6 +140,29 @@ func TestSendRequest(t *testing.T) {
 				t.Fatalf("sendsms query\n got %s\nwant %s", q.Encode(), want.Encode())
 			}
 		})
+	}
+}
+
+// Kannel's validity counts whole minutes: with less than one left, any
+// validity it can be given outlives the code, so the text is not handed over.
+func TestSendValidityNeverOutlivesTheCode(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t)
+	s := newSender(t, sendURL(g.URL, ""), nil)
+	for _, left := range []time.Duration{59 * time.Second, 0, -time.Minute} {
+		_, err := s.Send(context.Background(), &verifyd.SMS{
+			To: "447979080215", From: "MyBrand", Text: "Code 123456", ValidUntil: now.Add(left),
+		})
+		var se *verifyd.SendError
+		if !errors.As(err, &se) || se.Kind != verifyd.SendTemporary {
+			t.Errorf("Send with %v left = %v, want a temporary failure", left, err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.queries) != 0 {
+		t.Fatalf("%d texts handed to the gateway with less than a minute of the code left: validity %q",
+			len(g.queries), g.queries[0].Get("validity"))
 	}
 }
 
