@@ -38,7 +38,7 @@ type VerificationStore interface {
 	// exactly when its create committed, so a record still running past
 	// IdempotencyLease belongs to a request that died before committing,
 	// and running it anew sends nothing twice. When the key no longer holds
-	// answer's reservation (answer.Created), because a retry took it over
+	// answer's reservation (answer.Token), because a retry took it over
 	// after the lease, nothing is written and the error is ECONFLICT: the
 	// retry sends the code.
 	CreateVerificationWithAnswer(ctx context.Context, v *Verification, m *Message, limits []Limit, answer *IdempotentRequest) error
@@ -147,13 +147,17 @@ type IdempotencyStore interface {
 	// already there, whether Done or still running. Records older than
 	// 24 hours count as free, and so do records still running after
 	// IdempotencyLease: their request died (see CreateVerificationWithAnswer).
+	// The reservation is named by r.Token; a record returned carries none.
+	// An error may hide a reservation that committed (its answer lost):
+	// its request releases it by its token.
 	BeginIdempotentRequest(ctx context.Context, r *IdempotentRequest) (*IdempotentRequest, error)
-	// FinishIdempotentRequest stores the answer of the reservation made at
-	// r.Created, or with r.Status 0 releases it so that a retry runs anew,
+	// FinishIdempotentRequest stores the answer of the reservation named by
+	// r.Token, or with r.Status 0 releases it so that a retry runs anew,
 	// unless its create committed and recorded its answer: a create
 	// answered 5xx after its commit (a connection lost on the way back) is
-	// then replayed, not sent again. A reservation a retry made after the
-	// lease is left alone.
+	// then replayed, not sent again. A reservation another request made (a
+	// retry after the lease, a double-submit in the same millisecond), or
+	// none at all, is left alone.
 	FinishIdempotentRequest(ctx context.Context, r *IdempotentRequest) error
 }
 

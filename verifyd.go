@@ -203,4 +203,10 @@ type IdempotentRequest struct {
 	Status    int    // the HTTP status of the first answer, once Done
 	Response  []byte // the body of the first answer, once Done
 	Created   time.Time
+	// Token is drawn at random for each reservation, and names it: only
+	// its own request records an answer on it or releases it. Its time
+	// cannot, as two double-submits may land in one millisecond, and a
+	// request whose reservation's answer was lost knows no other name for
+	// it. Nil names none (a record stored before tokens).
+	Token []byte
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"io"
 	"net/http"
 
 	"verifyd"
@@ -27,10 +28,28 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 	sum := sha256.Sum256(body)
 	now := s.now().UTC()
 	ctx := context.WithoutCancel(r.Context())
-	prev, err := s.cfg.Store.BeginIdempotentRequest(ctx, &verifyd.IdempotentRequest{
-		AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now,
-	})
+	// The token names this request's reservation: its create records its
+	// answer on it and its release frees it, and neither touches a
+	// reservation another request made, even in the same millisecond.
+	token := make([]byte, 16)
+	if err := s.draw(func(r io.Reader) error { _, err := io.ReadFull(r, token); return err }); err != nil {
+		return err
+	}
+	// The reservation this request makes, which its create records its
+	// answer on, and what frees it.
+	reserved := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now, Token: token}
+	release := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, Created: now, Token: token}
+	prev, err := s.cfg.Store.BeginIdempotentRequest(ctx, reserved)
 	if err != nil {
+		// The reservation may have committed with its answer lost (the
+		// database's connection dropped): then the key would answer
+		// 409 "still running" until the lease ended, for a request that
+		// never ran. Freeing it lets the client's retry run at once; a
+		// reservation that was never made, or that is another's, is left
+		// as it is.
+		if rerr := s.cfg.Store.FinishIdempotentRequest(ctx, release); rerr != nil {
+			s.log.Error("releasing an idempotency key", "request", requestID(r.Context()), "err", rerr)
+		}
 		return err
 	}
 	if prev != nil {
@@ -45,11 +64,6 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 		return nil
 	}
 
-	// The reservation this request made, which its create records its
-	// answer on and its release frees: the one of now, and not one a
-	// retry made after the lease (IdempotencyLease) had passed.
-	reserved := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now}
-	release := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, Created: now}
 	rec := &recorder{header: http.Header{}}
 	done := false
 	defer func() {

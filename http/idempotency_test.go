@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,4 +250,51 @@ func TestIdempotencyKeyOfARequestThatDied(t *testing.T) {
 			t.Fatalf("after the lease: %d %s, want 202 (the dead request committed nothing)", w.code, w.body)
 		}
 	})
+}
+
+// beginLost is a store on which the first reservation of a key commits but
+// its answer is lost, as when the connection to the database drops after
+// the commit: BeginIdempotentRequest reserves, then reports an error.
+type beginLost struct {
+	verifyd.Store
+	lost atomic.Bool
+}
+
+func (s *beginLost) BeginIdempotentRequest(ctx context.Context, r *verifyd.IdempotentRequest) (*verifyd.IdempotentRequest, error) {
+	prev, err := s.Store.BeginIdempotentRequest(ctx, r)
+	if err == nil && prev == nil && s.lost.CompareAndSwap(false, true) {
+		return nil, verifyd.Errorf(verifyd.EUNAVAILABLE, "the database answered nothing")
+	}
+	return prev, err
+}
+
+// TestIdempotencyKeyOfALostReservation: a create whose key's reservation
+// committed but whose answer was lost answered 503, and its client's retry
+// with the same key then met 409 "still running" for the 5-minute lease,
+// for a request that never ran. The request now releases its reservation
+// (by its token), so the retry runs, and one code is sent.
+func TestIdempotencyKeyOfALostReservation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withConfig(func(cfg *Config) { cfg.Store = &beginLost{Store: cfg.Store} }))
+	send := func() *httptestResult {
+		w := e.doWith("POST", "/webapi/verify", `{"to":"447979080215","from":"Test"}`, func(r *http.Request) {
+			r.SetBasicAuth(e.user, e.secret)
+			r.Header.Set("Idempotency-Key", "k")
+		})
+		return &httptestResult{w.Code, w.Body.String(), w.Header()}
+	}
+	if w := send(); w.code != http.StatusServiceUnavailable {
+		t.Fatalf("first: %d %s, want 503", w.code, w.body)
+	}
+	e.advance(time.Second)
+	if w := send(); w.code != http.StatusAccepted || w.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("retry: %d %s %v, want a fresh 202", w.code, w.body, w.header)
+	}
+	ms, err := e.store.ClaimMessages(t.Context(), e.clock(), time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 {
+		t.Fatalf("%d messages queued under one key, want 1", len(ms))
+	}
 }

@@ -80,44 +80,44 @@ func (s *Store) CreateVerificationWithAnswer(ctx context.Context, v *verifyd.Ver
 // row another create with the same id left. It runs last in the group's
 // transaction, after the refused creates are removed.
 const recordAnswers = `UPDATE idempotent_requests i SET done = true, status = u.status, response = u.response
-FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bytea[], $5::text[], $6::bytea[], $7::bigint[])
-	AS u(account_id, key, status, response, id, mac, reserved)
-WHERE i.account_id = u.account_id AND i.key = u.key AND NOT i.done AND i.created = u.reserved
+FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bytea[], $5::text[], $6::bytea[], $7::bytea[])
+	AS u(account_id, key, status, response, id, mac, token)
+WHERE i.account_id = u.account_id AND i.key = u.key AND NOT i.done AND i.token = u.token
 	AND EXISTS (SELECT 1 FROM verifications v WHERE v.id = u.id AND v.code_mac = u.mac)`
 
 // queueRecordAnswers adds recordAnswers for the group's creates that carry
 // an answer, if any do.
 func queueRecordAnswers(b *pgx.Batch, group []*call[createArgs]) {
 	var (
-		accounts, reserved []int64
-		keys, ids          []string
-		statuses           []int32
-		responses, macs    [][]byte
+		accounts                []int64
+		keys, ids               []string
+		statuses                []int32
+		responses, macs, tokens [][]byte
 	)
 	for _, c := range group {
 		if a := c.arg.answer; a != nil {
 			accounts, keys, statuses = append(accounts, a.AccountID), append(keys, a.Key), append(statuses, int32(a.Status))
 			responses, ids, macs = append(responses, a.Response), append(ids, c.arg.v.ID), append(macs, c.arg.v.CodeMAC)
-			reserved = append(reserved, ms(a.Created))
+			tokens = append(tokens, a.Token)
 		}
 	}
 	if len(keys) > 0 {
-		b.Queue(recordAnswers, accounts, keys, statuses, responses, ids, macs, reserved)
+		b.Queue(recordAnswers, accounts, keys, statuses, responses, ids, macs, tokens)
 	}
 }
 
 // insertCreates inserts the group's verifications, skipping ids already
 // taken and creates whose Idempotency-Key ($24, $25: the key and the
-// reservation's created, NULL for a create without one) no longer holds
+// reservation's token, NULL for a create without one) no longer holds
 // their reservation, and the messages of those it inserted; it returns
 // their ids. The reservations it finds are locked until the commit, so a
 // retry cannot take one over between this check and the recording of its
 // answer (recordAnswers): a slow request whose key was taken over after
 // the lease commits nothing, and the retry sends the only code.
 const insertCreates = `WITH held AS MATERIALIZED (
-	SELECT i.account_id, i.key, i.created FROM idempotent_requests i
-	JOIN unnest($2::bigint[], $24::text[], $25::bigint[]) AS r(account_id, key, created)
-		ON i.account_id = r.account_id AND i.key = r.key AND i.created = r.created
+	SELECT i.account_id, i.key, i.token FROM idempotent_requests i
+	JOIN unnest($2::bigint[], $24::text[], $25::bytea[]) AS r(account_id, key, token)
+		ON i.account_id = r.account_id AND i.key = r.key AND i.token = r.token
 	WHERE NOT i.done
 	FOR UPDATE OF i
 ), v AS (
@@ -127,9 +127,9 @@ const insertCreates = `WITH held AS MATERIALIZED (
 		u.max_attempts, u.created, u.valid_until, u.verified, u.updated, u.run_cooldown
 	FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
 		$8::int[], $9::int[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $23::bigint[],
-		$24::text[], $25::bigint[]) AS u(id, account_id, phone_number, country, number_status, state, code_mac,
-		attempts, max_attempts, created, valid_until, verified, updated, run_cooldown, key, reserved)
-	WHERE u.key IS NULL OR (u.account_id, u.key, u.reserved) IN (SELECT account_id, key, created FROM held)
+		$24::text[], $25::bytea[]) AS u(id, account_id, phone_number, country, number_status, state, code_mac,
+		attempts, max_attempts, created, valid_until, verified, updated, run_cooldown, key, token)
+	WHERE u.key IS NULL OR (u.account_id, u.key, u.token) IN (SELECT account_id, key, token FROM held)
 	ON CONFLICT (id) DO NOTHING
 	RETURNING id
 ), m AS (
@@ -157,7 +157,7 @@ func queueInsertCreates(b *pgx.Batch, group []*call[createArgs], inserted map[st
 		runCooldowns                                    = make([]int64, n)
 		verified                                        = make([]*int64, n)
 		keys                                            = make([]*string, n) // NULL: no Idempotency-Key
-		reserved                                        = make([]*int64, n)
+		tokens                                          = make([][]byte, n)
 
 		mIDs, mTos, mFroms                 []string
 		mAccounts, mNext, mDeadline, mMade []int64
@@ -172,8 +172,7 @@ func queueInsertCreates(b *pgx.Batch, group []*call[createArgs], inserted map[st
 		created[i], validUntil[i], verified[i], updated[i] = ms(v.Created), ms(v.ValidUntil), nullMS(v.Verified), ms(v.Updated)
 		runCooldowns[i] = verifyd.RunCooldown(r.arg.limits).Milliseconds()
 		if a := r.arg.answer; a != nil {
-			created := ms(a.Created)
-			keys[i], reserved[i] = &a.Key, &created
+			keys[i], tokens[i] = &a.Key, a.Token
 		}
 		if m := r.arg.m; m != nil {
 			mIDs, mAccounts, mTos, mFroms = append(mIDs, m.RequestID), append(mAccounts, m.AccountID), append(mTos, m.To), append(mFroms, m.From)
@@ -183,7 +182,7 @@ func queueInsertCreates(b *pgx.Batch, group []*call[createArgs], inserted map[st
 	}
 	b.Queue(insertCreates, ids, accounts, numbers, countries, numberStatuses, states, macs, attempts, maxAttempts,
 		created, validUntil, verified, updated,
-		mIDs, mAccounts, mTos, mFroms, mSealed, mAttempts, mNext, mDeadline, mMade, runCooldowns, keys, reserved).
+		mIDs, mAccounts, mTos, mFroms, mSealed, mAttempts, mNext, mDeadline, mMade, runCooldowns, keys, tokens).
 		Query(func(rows pgx.Rows) error {
 			var id string
 			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {

@@ -30,14 +30,15 @@ func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.Idempoten
 		// again; a few rounds settle any race.
 		for range 5 {
 			var reserved bool
-			err := s.pool.QueryRow(ctx, `INSERT INTO idempotent_requests (account_id, key, body_hash, done, status, response, created)
-				VALUES ($1, $2, $3, false, 0, NULL, $4)
+			err := s.pool.QueryRow(ctx, `INSERT INTO idempotent_requests (account_id, key, body_hash, done, status, response, created, token)
+				VALUES ($1, $2, $3, false, 0, NULL, $4, $7)
 				ON CONFLICT (account_id, key) DO UPDATE SET
-					body_hash = excluded.body_hash, done = false, status = 0, response = NULL, created = excluded.created
+					body_hash = excluded.body_hash, done = false, status = 0, response = NULL, created = excluded.created,
+					token = excluded.token
 				WHERE idempotent_requests.created < $5 OR NOT idempotent_requests.done AND idempotent_requests.created < $6
 				RETURNING true`,
 				r.AccountID, r.Key, r.BodyHash, ms(r.Created), ms(r.Created.Add(-idempotencyWindow)),
-				ms(r.Created.Add(-verifyd.IdempotencyLease))).Scan(&reserved)
+				ms(r.Created.Add(-verifyd.IdempotencyLease)), r.Token).Scan(&reserved)
 			if err == nil {
 				found = nil
 				return nil
@@ -67,20 +68,21 @@ func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.Idempoten
 }
 
 // FinishIdempotentRequest stores the answer of the reservation r made (the
-// one of r.Created), or with r.Status 0 releases it so that a retry runs
+// one of r.Token), or with r.Status 0 releases it so that a retry runs
 // anew, unless its create committed and recorded its answer (then the
-// answer stays). A key no longer reserved by r (purged meanwhile, or taken
-// over by a retry after the lease) is left alone, as the SQLite store does.
+// answer stays). A key no longer reserved by r (purged meanwhile, taken
+// over by a retry after the lease, or reserved by a double-submit in the
+// same millisecond) is left alone, as the SQLite store does.
 func (s *Store) FinishIdempotentRequest(ctx context.Context, r *verifyd.IdempotentRequest) error {
 	return s.do(ctx, func(ctx context.Context) error {
 		if r.Status == 0 {
 			// A create that committed has recorded its answer: that stays.
-			_, err := s.pool.Exec(ctx, "DELETE FROM idempotent_requests WHERE account_id = $1 AND key = $2 AND NOT done AND created = $3",
-				r.AccountID, r.Key, ms(r.Created))
+			_, err := s.pool.Exec(ctx, "DELETE FROM idempotent_requests WHERE account_id = $1 AND key = $2 AND NOT done AND token = $3",
+				r.AccountID, r.Key, r.Token)
 			return err
 		}
 		_, err := s.pool.Exec(ctx, `UPDATE idempotent_requests SET done = true, status = $3, response = $4
-			WHERE account_id = $1 AND key = $2 AND created = $5`, r.AccountID, r.Key, r.Status, r.Response, ms(r.Created))
+			WHERE account_id = $1 AND key = $2 AND token = $5`, r.AccountID, r.Key, r.Status, r.Response, r.Token)
 		return err
 	})
 }

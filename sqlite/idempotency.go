@@ -43,11 +43,11 @@ func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.Idempoten
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		_, err = t.exec(`INSERT INTO idempotent_requests (account_id, key, body_hash, done, status, response, created)
-			VALUES (?, ?, ?, 0, 0, NULL, ?)
+		_, err = t.exec(`INSERT INTO idempotent_requests (account_id, key, body_hash, done, status, response, created, token)
+			VALUES (?, ?, ?, 0, 0, NULL, ?, ?)
 			ON CONFLICT (account_id, key) DO UPDATE SET body_hash = excluded.body_hash, done = 0, status = 0,
-				response = NULL, created = excluded.created`,
-			r.AccountID, r.Key, r.BodyHash, ms(r.Created))
+				response = NULL, created = excluded.created, token = excluded.token`,
+			r.AccountID, r.Key, r.BodyHash, ms(r.Created), r.Token)
 		return err
 	})
 	if err != nil {
@@ -57,20 +57,21 @@ func (s *Store) BeginIdempotentRequest(ctx context.Context, r *verifyd.Idempoten
 }
 
 // FinishIdempotentRequest stores the answer of the reservation r made (the
-// one of r.Created), or with r.Status 0 releases it so that a retry runs
+// one of r.Token), or with r.Status 0 releases it so that a retry runs
 // anew, unless its create committed and recorded its answer (then the
-// answer stays). A reservation taken over after the lease is the new
-// request's, and is left alone.
+// answer stays). A reservation another request made (a retry after the
+// lease, a double-submit in the same millisecond), or none at all, is left
+// alone.
 func (s *Store) FinishIdempotentRequest(ctx context.Context, r *verifyd.IdempotentRequest) error {
 	return s.w.write(ctx, func(t *tx) error {
 		if r.Status == 0 {
 			// A create that committed has recorded its answer: that stays.
-			_, err := t.exec("DELETE FROM idempotent_requests WHERE account_id = ? AND key = ? AND done = 0 AND created = ?",
-				r.AccountID, r.Key, ms(r.Created))
+			_, err := t.exec("DELETE FROM idempotent_requests WHERE account_id = ? AND key = ? AND done = 0 AND token = ?",
+				r.AccountID, r.Key, r.Token)
 			return err
 		}
 		_, err := t.exec(`UPDATE idempotent_requests SET done = 1, status = ?, response = ?
-			WHERE account_id = ? AND key = ? AND created = ?`, r.Status, r.Response, r.AccountID, r.Key, ms(r.Created))
+			WHERE account_id = ? AND key = ? AND token = ?`, r.Status, r.Response, r.AccountID, r.Key, r.Token)
 		return err
 	})
 }

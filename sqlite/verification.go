@@ -73,12 +73,12 @@ func (s *Store) CreateVerificationWithAnswer(ctx context.Context, v *verifyd.Ver
 		}
 		if answer != nil {
 			// The key must still be this request's reservation (the one of
-			// answer.Created): one taken over after the lease belongs to a
+			// answer.Token): one taken over after the lease belongs to a
 			// retry that sends its own code, so this create, only slow,
 			// must not commit a second one.
 			res, err := t.exec(`UPDATE idempotent_requests SET done = 1, status = ?, response = ?
-				WHERE account_id = ? AND key = ? AND done = 0 AND created = ?`,
-				answer.Status, answer.Response, answer.AccountID, answer.Key, ms(answer.Created))
+				WHERE account_id = ? AND key = ? AND done = 0 AND token = ?`,
+				answer.Status, answer.Response, answer.AccountID, answer.Key, answer.Token)
 			if err != nil {
 				return err
 			}

@@ -1,15 +1,24 @@
 package storetest
 
 import (
+	"crypto/rand"
 	"testing"
 	"time"
 
 	"verifyd"
 )
 
-// idempotent is a reservation of key by account at created.
+// idempotent is a reservation of key by account at created, named by a
+// token of its own, as each request draws one.
 func idempotent(account int64, key string, created time.Time) *verifyd.IdempotentRequest {
-	return &verifyd.IdempotentRequest{AccountID: account, Key: key, BodyHash: []byte("sha256 of the body"), Created: created}
+	return &verifyd.IdempotentRequest{AccountID: account, Key: key, BodyHash: []byte("sha256 of the body"), Created: created,
+		Token: []byte(rand.Text())}
+}
+
+// release is what a request sends to free the reservation r, as the
+// server does after an error: its key and token, and no answer.
+func release(r *verifyd.IdempotentRequest) *verifyd.IdempotentRequest {
+	return &verifyd.IdempotentRequest{AccountID: r.AccountID, Key: r.Key, Created: r.Created, Token: r.Token}
 }
 
 // begin reserves r and returns what was there.
@@ -29,6 +38,7 @@ func normIdempotent(r *verifyd.IdempotentRequest) verifyd.IdempotentRequest {
 	out := *r
 	out.BodyHash, out.Response = normBytes(r.BodyHash), normBytes(r.Response)
 	out.Created = normTime(r.Created)
+	out.Token = nil // another request's name for its reservation, not returned
 	return out
 }
 
@@ -182,8 +192,8 @@ func testIdempotency(t *testing.T, newStore NewStore) {
 		if got := f.begin(retry); got != nil {
 			t.Fatalf("Begin after the lease = %+v, want nil", got)
 		}
-		// The slow request fails and releases what it thinks is its key.
-		if err := f.s.FinishIdempotentRequest(f.ctx, idempotent(a.ID, "k1", base())); err != nil {
+		// The slow request fails and releases its reservation.
+		if err := f.s.FinishIdempotentRequest(f.ctx, release(slow)); err != nil {
 			t.Fatal(err)
 		}
 		got := f.begin(idempotent(a.ID, "k1", base().Add(verifyd.IdempotencyLease+2*time.Second)))
@@ -207,6 +217,54 @@ func testIdempotency(t *testing.T, newStore NewStore) {
 			t.Fatalf("the retry's create: %v", err)
 		}
 		got = f.begin(idempotent(a.ID, "k1", base().Add(verifyd.IdempotencyLease+3*time.Second)))
+		wantEqual(t, "the retry's answer", normIdempotent(got), normIdempotent(&answer))
+	})
+
+	// A reservation whose answer was lost (the connection dropped after
+	// it committed) is released by its request, which answered 503, so
+	// that the client's retry runs at once rather than meet 409 "still
+	// running" until the lease ends. The release names the reservation
+	// by its token: a double-submit in the same millisecond whose answer
+	// was lost frees nothing of the request that holds the key, nor can
+	// it commit a create on it. By time alone it did both.
+	t.Run("LostReservationIsReleasedByItsOwnRequestAlone", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		a := f.account("shop")
+		lost := idempotent(a.ID, "k1", base())
+		f.begin(lost) // committed; its request saw an error
+		if err := f.s.FinishIdempotentRequest(f.ctx, release(lost)); err != nil {
+			t.Fatal(err)
+		}
+		retry := idempotent(a.ID, "k1", base().Add(time.Second))
+		if got := f.begin(retry); got != nil {
+			t.Fatalf("the retry's Begin = %+v, want nil: the key is free", got)
+		}
+
+		// A double-submit of the retry, in its millisecond: it finds the
+		// key running, but its answer is lost and it releases its own.
+		twin := idempotent(a.ID, "k1", retry.Created)
+		f.begin(twin)
+		if err := f.s.FinishIdempotentRequest(f.ctx, release(twin)); err != nil {
+			t.Fatal(err)
+		}
+		got := f.begin(idempotent(a.ID, "k1", base().Add(2*time.Second)))
+		wantEqual(t, "the retry's reservation, after its twin released", normIdempotent(got), normIdempotent(retry))
+
+		v1, m1 := pending(a, 1, twin.Created)
+		answer := *twin
+		answer.Done, answer.Status, answer.Response = true, 202, []byte(`{"requestId":"twin"}`)
+		err := f.s.CreateVerificationWithAnswer(f.ctx, v1, m1, nil, &answer)
+		wantCode(t, err, verifyd.ECONFLICT)
+		_, err = f.s.FindVerification(f.ctx, a.ID, v1.ID)
+		wantCode(t, err, verifyd.ENOTFOUND)
+
+		v2, m2 := pending(a, 2, retry.Created)
+		answer = *retry
+		answer.Done, answer.Status, answer.Response = true, 202, []byte(`{"requestId":"retry"}`)
+		if err := f.s.CreateVerificationWithAnswer(f.ctx, v2, m2, nil, &answer); err != nil {
+			t.Fatalf("the retry's create: %v", err)
+		}
+		got = f.begin(idempotent(a.ID, "k1", base().Add(3*time.Second)))
 		wantEqual(t, "the retry's answer", normIdempotent(got), normIdempotent(&answer))
 	})
 }
