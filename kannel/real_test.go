@@ -276,4 +276,19 @@ concatenation = true
 	if se := verifyd.SendErrorOf(err); err == nil || se.Kind != verifyd.SendPermanent || strings.Contains(se.Reason, "credentials") {
 		t.Fatalf("Send that Kannel cannot route: %v (kind %d), want a permanent failure", err, verifyd.SendErrorOf(err).Kind)
 	}
+
+	// A sender id that is a phone number goes as international, as SMPP's
+	// sender sends it; a short code as a number of the carrier's country.
+	for i, tc := range []struct {
+		from string
+		ton  byte
+	}{{"447700900000", 1}, {"+447700900001", 1}, {"84433", 2}} {
+		if _, err := sender.Send(context.Background(), &verifyd.SMS{To: "447979080215", From: tc.from, Text: "Code 333333"}); err != nil {
+			t.Fatal(err)
+		}
+		s := smsc.WaitSubmits(t, 3+i, 10*time.Second)[2+i]
+		if want := strings.TrimPrefix(tc.from, "+"); s.Source.Addr != want || s.Source.TON != tc.ton {
+			t.Errorf("from %q: the SMSC got source %q with TON %d, want %q with TON %d", tc.from, s.Source.Addr, s.Source.TON, want, tc.ton)
+		}
+	}
 }

@@ -154,7 +154,7 @@ func (s *Sender) requestURL(m *verifyd.SMS, ref string, validity int) string {
 	}
 	q.Set("username", s.cfg.Username)
 	q.Set("password", s.cfg.Password)
-	q.Set("from", m.From)
+	q.Set("from", senderID(m.From))
 	// Kannel's SMPP and other drivers take a number without a leading +
 	// as national (TON 2), so the SMSC would read 44... as a number of its
 	// own country; with the + they send it as international. m.To is the
@@ -177,6 +177,18 @@ func (s *Sender) requestURL(m *verifyd.SMS, ref string, validity int) string {
 		q.Set("dlr-url", s.reportURL(ref))
 	}
 	return s.cfg.Endpoint + "?" + q.Encode()
+}
+
+// senderID is m.From as sendsms takes it. Kannel sends a numeric sender
+// without a leading + as a national number (TON 2), so a phone number gets
+// its + and goes as international, as the SMPP sender sends it; a short
+// code (6 digits at most, as the SMPP sender counts) and a name go as they
+// are.
+func senderID(from string) string {
+	if len(from) > 6 && verifyd.IsDigits(from) {
+		return "+" + from
+	}
+	return from
 }
 
 // validityMinutes is sendsms's validity for a text that must not be

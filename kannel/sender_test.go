@@ -143,6 +143,25 @@ func TestSendRequest(t *testing.T) {
 	}
 }
 
+// Kannel sends a numeric sender without a leading + as a national number;
+// a phone number as sender id must go as international, as SMPP's sender
+// sends it, and a short code (6 digits at most) and a name as they are.
+func TestSendFromNumberIsInternational(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t)
+	s := newSender(t, sendURL(g.URL, ""), nil)
+	for from, want := range map[string]string{
+		"447700900000": "+447700900000", "+447700900000": "+447700900000", "84433": "84433", "MyBrand": "MyBrand", "Shop24": "Shop24",
+	} {
+		if _, err := s.Send(context.Background(), &verifyd.SMS{To: "447979080215", From: from, Text: "Code 123456"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := g.last(t).Get("from"); got != want {
+			t.Errorf("from %q went as %q, want %q", from, got, want)
+		}
+	}
+}
+
 // Kannel's validity counts whole minutes: with less than one left, any
 // validity it can be given outlives the code, so the text is not handed over.
 func TestSendValidityNeverOutlivesTheCode(t *testing.T) {
