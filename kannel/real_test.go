@@ -291,4 +291,36 @@ concatenation = true
 			t.Errorf("from %q: the SMSC got source %q with TON %d, want %q with TON %d", tc.from, s.Source.Addr, s.Source.TON, want, tc.ton)
 		}
 	}
+
+	// With max-messages and concatenation = true, as the README asks, a
+	// long text reaches the SMSC whole, in concatenated parts, and Kannel
+	// reports once for all of them.
+	long := strings.Repeat("Your verification code is 123456. ", 6)
+	ids = send(long)
+	subs = smsc.WaitSubmits(t, 7, 10*time.Second)
+	if a, b := subs[5], subs[6]; a.Total != 2 || b.Total != 2 || a.Text+b.Text != long {
+		t.Fatalf("a %d-character text reached the SMSC as %q (part %d of %d) and %q (part %d of %d)",
+			len(long), a.Text, a.Part, a.Total, b.Text, b.Part, b.Total)
+	}
+	for _, s := range subs[5:] {
+		if _, err := smsc.SendReceipt(smpptest.Receipt{ID: s.MessageID, Stat: "DELIVRD"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		var rep report
+		select {
+		case rep = <-reports:
+		case <-timeout:
+			t.Fatal("no delivery report came back for a long text")
+		}
+		if rep.err == nil && rep.r.CarrierID != ids[0] {
+			continue // the refused message's report (type 16)
+		}
+		if rep.err != nil || !rep.final || rep.r.State != verifyd.DeliveryDelivered {
+			t.Fatalf("Kannel's report of a long text: %+v, %v, %v; want %s Delivered", rep.r, rep.final, rep.err, ids[0])
+		}
+		break
+	}
 }
