@@ -203,9 +203,12 @@ func validityMinutes(left time.Duration) int {
 const dlrMask = DLRDelivered | DLRUndelivered | DLRSMSCRejected
 
 // reportURL is the DLR URL of the message with reference ref. Kannel puts
-// the report's type in place of %d.
+// the report's type in place of %d, and reads every other % as one of its
+// escapes too (%A is the SMSC's receipt text, which quotes the code; %C the
+// charset), so each % of the base's own escapes is doubled: Kannel turns
+// %% back into %.
 func (s *Sender) reportURL(ref string) string {
-	return s.cfg.Receipts + ReceiptPath + "?ref=" + ref + "&token=" +
+	return strings.ReplaceAll(s.cfg.Receipts, "%", "%%") + ReceiptPath + "?ref=" + ref + "&token=" +
 		hex.EncodeToString(s.signer.ReceiptToken(ref)) + "&type=%d"
 }
 

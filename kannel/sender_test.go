@@ -282,6 +282,24 @@ func TestSendAnswers(t *testing.T) {
 }
 
 // A redirect would carry the password in the query to wherever it points.
+// Kannel reads every % of a DLR URL as one of its escapes (%A, %C, ...
+// put in the report's own data) and %% as a %: a base whose path has
+// %-escapes must reach verifyd as written.
+func TestSendReportURLKeepsTheBasesEscapes(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t)
+	s := newSender(t, sendURL(g.URL, "receipts="+url.QueryEscape("https://verifyd.example.com/caf%C3%A9")), nil)
+	ids, err := s.Send(context.Background(), &verifyd.SMS{To: "447979080215", From: "MyBrand", Text: "Code 123456"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "https://verifyd.example.com/caf%%C3%%A9/sms/receipts/kannel?ref=" + ids[0] +
+		"&token=" + hex.EncodeToString(testSigner{}.ReceiptToken(ids[0])) + "&type=%d"
+	if got := g.last(t).Get("dlr-url"); got != want {
+		t.Fatalf("dlr-url\n got %s\nwant %s", got, want)
+	}
+}
+
 func TestSendFollowsNoRedirect(t *testing.T) {
 	t.Parallel()
 	elsewhere := newGateway(t)
