@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -136,9 +137,16 @@ func (s *Sender) Send(ctx context.Context, m *verifyd.SMS) ([]string, error) {
 		return nil, &verifyd.SendError{Kind: verifyd.SendTemporary, Reason: reason, Err: err}
 	}
 	defer resp.Body.Close()
-	s.markUp()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if err := answerError(resp.StatusCode, body, s.cfg.Password, m.Text); err != nil {
+	err = answerError(resp.StatusCode, body, s.cfg.Password, m.Text)
+	// A gateway that refuses the credentials takes no text until the
+	// operator fixes them: as unusable as one that cannot be reached.
+	if credentialsRefused(resp.StatusCode, body) {
+		s.markDown()
+	} else {
+		s.markUp()
+	}
+	if err != nil {
 		return nil, err
 	}
 	return []string{ref}, nil
@@ -238,7 +246,7 @@ func answerError(status int, body []byte, password, text string) error {
 		// the credentials: the same text again gets the same answer.
 		return &verifyd.SendError{Kind: verifyd.SendPermanent,
 			Reason: fmt.Sprintf("gateway refused the message (HTTP %d)%s", status, detail)}
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+	case credentialsRefused(status, body):
 		// A wrong username or password is the operator's to fix; the
 		// message itself is fine and goes once the gateway takes it.
 		return &verifyd.SendError{Kind: verifyd.SendTemporary,
@@ -256,6 +264,12 @@ func answerError(status int, body []byte, password, text string) error {
 		return &verifyd.SendError{Kind: verifyd.SendTemporary,
 			Reason: fmt.Sprintf("gateway answered HTTP %d%s", status, detail)}
 	}
+}
+
+// credentialsRefused reports whether the gateway's answer refuses the
+// username or password, not the message.
+func credentialsRefused(status int, body []byte) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden && !bytes.HasPrefix(body, notRoutable)
 }
 
 // notRoutable starts the body of Kannel's 403 for a message bearerbox
@@ -301,11 +315,15 @@ func hasDigits(s string, n int) bool {
 // request: no connection was made.
 func isConnectError(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
+	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "remote error") {
+		return true // refused, unreachable, or a TLS handshake the gateway refused
 	}
+	// A certificate the sender does not trust leaves no connection to
+	// send on, as surely as a closed port.
+	var cert *tls.CertificateVerificationError
+	var record tls.RecordHeaderError
 	var dns *net.DNSError
-	return errors.As(err, &dns)
+	return errors.As(err, &cert) || errors.As(err, &record) || errors.As(err, &dns)
 }
 
 func (s *Sender) markDown() {
@@ -320,13 +338,14 @@ func (s *Sender) markUp() {
 	s.mu.Unlock()
 }
 
-// Ready reports the gateway unusable while the last send could not connect
-// to it, for a minute after that send.
+// Ready reports the gateway unusable while the last send could not use it
+// (no connection, an untrusted certificate, refused credentials), for a
+// minute after that send.
 func (s *Sender) Ready() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lastDown.After(s.lastUp) && s.now().Sub(s.lastDown) < readyWindow {
-		return errors.New("kannel: the gateway could not be reached by the last send")
+		return errors.New("kannel: the last send could not use the gateway (unreachable, untrusted certificate or refused credentials)")
 	}
 	return nil
 }
