@@ -355,7 +355,11 @@ func verdict(l verifyd.Limit, wait time.Duration, now time.Time) string {
 	if wait <= 0 {
 		return "passes"
 	}
-	return fmt.Sprintf("refused for %s, until %s (Retry-After: %d)", wait, stamp(now.Add(wait)), l.Throttled(wait).RetryAfter/time.Second)
+	// Shown in milliseconds, as the difference of the two times shown, so
+	// that the "as of" time plus the wait is the until.
+	until := now.Add(wait)
+	shown := until.Truncate(time.Millisecond).Sub(now.Truncate(time.Millisecond))
+	return fmt.Sprintf("refused for %s, until %s (Retry-After: %d)", shown, stamp(until), l.Throttled(wait).RetryAfter/time.Second)
 }
 
 // runText describes a run of wrong codes.
@@ -383,9 +387,11 @@ func period(d time.Duration) string {
 	return string(text)
 }
 
-// stamp writes a time in UTC to the nanosecond it is kept to, so that an
-// "until" is the instant a retry passes, not a second before it.
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// stamp writes a time in UTC to the millisecond: finer says nothing to a
+// reader, and coarser would make an "until" a second before a retry passes.
+func stamp(t time.Time) string {
+	return t.UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.999Z07:00")
+}
 
 // limitsReset deletes what the limits keep of n that is n's own: its
 // number and numberDaily buckets and its run of wrong codes. The prefix,

@@ -2,8 +2,10 @@ package main
 
 import (
 	nethttp "net/http"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // limits show answers why sends to a number are refused, so it names the
@@ -48,4 +50,23 @@ func TestLimitsShowRefusalsThatAreNotLimits(t *testing.T) {
 			t.Errorf("show says a send passes:\n%s", out)
 		}
 	})
+}
+
+// The times limits show prints, and the waits between them, were
+// nanosecond-precise at a real clock ("refused for 9m59.876543211s, until
+// 2026-03-01T12:10:00.000000001Z"), digits no reader needs; they are now
+// milliseconds, and the "as of" time plus each wait is still its until.
+func TestLimitsShowTimesInMilliseconds(t *testing.T) {
+	t.Parallel()
+	d := newDesk(t, "limit.number=1/10m")
+	d.now = d.now.Add(123456789 * time.Nanosecond)
+	d.sent("447979080215")
+	d.now = d.now.Add(time.Nanosecond)
+	out := d.show("447979080215")
+	if regexp.MustCompile(`\d\.\d{4,}`).MatchString(out) {
+		t.Errorf("show prints times or waits finer than a millisecond:\n%s", out)
+	}
+	wantLines(t, "show at a clock of nanoseconds", out,
+		`Limits of account shop on sends to 447979080215 \(GB\) as of 2026-03-01T12:00:00\.123Z:`,
+		`number\s+1/10m\s+1 send\s+refused for 10m0s, until 2026-03-01T12:10:00\.123Z \(Retry-After: 600\)`)
 }
