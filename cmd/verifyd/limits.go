@@ -388,7 +388,7 @@ func period(d time.Duration) string {
 }
 
 // stamp writes a time in UTC to the millisecond: finer says nothing to a
-// reader, and coarser would make an "until" a second before a retry passes.
+// reader, and whole seconds would show an "until" up to a second early.
 func stamp(t time.Time) string {
 	return t.UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.999Z07:00")
 }
