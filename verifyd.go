@@ -193,6 +193,11 @@ const (
 // outlived.
 const IdempotencyLease = 5 * time.Minute
 
+// ErrIdempotencyKeyRunning answers a create whose Idempotency-Key another
+// request holds: one still running, or one that took the key over after
+// this request outlived its lease (that one sends the code).
+var ErrIdempotencyKeyRunning error = Errorf(ECONFLICT, "A request with this Idempotency-Key is still running; retry later.")
+
 // IdempotentRequest remembers the first answer to a create that carried an
 // Idempotency-Key header, for 24 hours.
 type IdempotentRequest struct {

@@ -35,8 +35,6 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 	if err := s.draw(func(r io.Reader) error { _, err := io.ReadFull(r, token); return err }); err != nil {
 		return err
 	}
-	// The reservation this request makes, which its create records its
-	// answer on, and what frees it.
 	reserved := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, BodyHash: sum[:], Created: now, Token: token}
 	release := &verifyd.IdempotentRequest{AccountID: a.ID, Key: key, Created: now, Token: token}
 	prev, err := s.cfg.Store.BeginIdempotentRequest(ctx, reserved)
@@ -57,7 +55,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, a *verifyd.A
 		case !bytes.Equal(prev.BodyHash, sum[:]):
 			return verifyd.Errorf(verifyd.EMISMATCH, "This Idempotency-Key was used with a different request body.")
 		case !prev.Done:
-			return verifyd.Errorf(verifyd.ECONFLICT, "A request with this Idempotency-Key is still running; retry later.")
+			return verifyd.ErrIdempotencyKeyRunning
 		}
 		w.Header().Set("Idempotent-Replayed", "true")
 		writeJSONBytes(w, prev.Status, prev.Response)

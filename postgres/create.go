@@ -233,7 +233,7 @@ func (s *Store) createTx(ctx context.Context, group []*call[createArgs]) ([]erro
 			case r.arg.answer != nil:
 				// A random id is never taken: its key was, by a retry
 				// after the lease (see insertCreates).
-				errs[i] = errKeyTakenOver
+				errs[i] = verifyd.ErrIdempotencyKeyRunning
 			default:
 				errs[i] = verifyd.Errorf(verifyd.ECONFLICT, "a verification with this id already exists")
 			}

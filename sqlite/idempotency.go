@@ -12,10 +12,6 @@ import (
 // idempotencyWindow is how long a create's first answer is replayed.
 const idempotencyWindow = 24 * time.Hour
 
-// errKeyTakenOver refuses the create of a request whose key another
-// request took over after the lease: that one runs (or ran) the create.
-var errKeyTakenOver error = verifyd.Errorf(verifyd.ECONFLICT, "A request with this Idempotency-Key is still running; retry later.")
-
 // BeginIdempotentRequest reserves (r.AccountID, r.Key). It returns nil when
 // the key was free (the caller now runs the request), or the record already
 // there, whether Done or still running. Records older than 24 hours (as of

@@ -83,7 +83,7 @@ func (s *Store) CreateVerificationWithAnswer(ctx context.Context, v *verifyd.Ver
 				return err
 			}
 			if n, err := res.RowsAffected(); err != nil || n == 0 {
-				return cmp.Or(err, errKeyTakenOver)
+				return cmp.Or(err, verifyd.ErrIdempotencyKeyRunning)
 			}
 		}
 		return nil
