@@ -9,6 +9,7 @@ import (
 
 	"verifyd"
 	"verifyd/postgres"
+	"verifyd/postgres/pgtest"
 )
 
 // TestCommitWhoseAnswerIsLostIsReportedCommitted: the session of a create
@@ -32,23 +33,7 @@ func TestCommitWhoseAnswerIsLostIsReportedCommitted(t *testing.T) {
 	a := createAccount(t, s)
 	limit := verifyd.Limit{Name: "number", Key: "1:number:447700900001", Rate: verifyd.Rate{Count: 5, Per: 10 * time.Minute}, Property: "to"}
 
-	admin, err := pgx.Connect(ctx, c.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
-	setStandby := func(name string) {
-		t.Helper()
-		if _, err := admin.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = '"+name+"'"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admin.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setStandby("nobody")
-	// The reload reaches every backend at its next command.
-	time.Sleep(200 * time.Millisecond)
+	admin := holdCommits(t, c)
 
 	for i, limits := range [][]verifyd.Limit{{limit}, nil} {
 		v, m := pending(a, i+1)
@@ -69,27 +54,64 @@ func TestCommitWhoseAnswerIsLostIsReportedCommitted(t *testing.T) {
 	}
 }
 
+// holdCommits makes every commit on c wait for a synchronous standby that
+// never comes (the commit is durable, its answer held back), and returns
+// an admin connection for ending the sessions that wait. releaseCommits
+// lets commits be answered again.
+func holdCommits(t *testing.T, c *pgtest.Cluster) *pgx.Conn {
+	t.Helper()
+	admin, err := pgx.Connect(t.Context(), c.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	setStandby(t, admin, "nobody")
+	// The reload reaches every backend at its next command.
+	time.Sleep(200 * time.Millisecond)
+	return admin
+}
+
+// releaseCommits undoes holdCommits.
+func releaseCommits(t *testing.T, admin *pgx.Conn) { setStandby(t, admin, "") }
+
+func setStandby(t *testing.T, admin *pgx.Conn, name string) {
+	t.Helper()
+	if _, err := admin.Exec(t.Context(), "ALTER SYSTEM SET synchronous_standby_names = '"+name+"'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(t.Context(), "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// endHeldCommit waits for a session named victim to wait in its held
+// commit, and ends it there, as a crash, a failover or a proxy can after
+// any COMMIT.
+func endHeldCommit(t *testing.T, admin *pgx.Conn) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = 'victim' AND wait_event = 'SyncRep'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no session waited in its commit")
+		}
+	}
+}
+
 // lostCommit runs call, whose COMMIT waits for a synchronous standby, ends
 // its session while it waits, and fails the test unless call reports
 // success.
 func lostCommit(t *testing.T, admin *pgx.Conn, call func() error) {
 	t.Helper()
-	ctx := t.Context()
 	done := make(chan error, 1)
 	go func() { done <- call() }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var n int
-		if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE application_name = 'victim' AND wait_event = 'SyncRep'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the create never waited in its COMMIT")
-		}
-	}
+	endHeldCommit(t, admin)
 	if err := <-done; err != nil {
 		t.Errorf("the call answered %v, yet its transaction is committed", err)
 	}

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"context"
 	"crypto/rand"
 	"log/slog"
 	"net/http"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"verifyd"
 	"verifyd/auth"
@@ -66,41 +63,12 @@ func TestIdempotencyKeyWhoseReservationAnswerIsLost(t *testing.T) {
 		return w
 	}
 
-	admin, err := pgx.Connect(ctx, c.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
-	setStandby := func(name string) {
-		t.Helper()
-		if _, err := admin.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = '"+name+"'"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admin.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setStandby("nobody")
-	// The reload reaches every backend at its next command.
-	time.Sleep(200 * time.Millisecond)
-
+	admin := holdCommits(t, c)
 	first := make(chan *httptest.ResponseRecorder, 1)
 	go func() { first <- create() }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var n int
-		if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE application_name = 'victim' AND wait_event = 'SyncRep'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reservation never waited in its commit")
-		}
-	}
+	endHeldCommit(t, admin)
 	// Commits are answered again: the release, and the retry.
-	setStandby("")
+	releaseCommits(t, admin)
 	if w := <-first; w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("first: %d %s, want 503 (its reservation's answer was lost)", w.Code, w.Body)
 	}
