@@ -71,17 +71,23 @@ func TestSMPPEndToEnd(t *testing.T) {
 	}
 	got := messagesByNumber(node)
 	for i, id := range ids {
-		texts := got[number(i)]
-		if len(texts) != 1 {
-			t.Fatalf("%s received %d messages, want 1", number(i), len(texts))
-		}
-		m := codeRE.FindStringSubmatch(texts[0])
-		if m == nil {
-			t.Fatalf("%s received %q", number(i), texts[0])
-		}
-		if st, status := s.validate(t, id, m[1]); st != 200 || status != "CodeVerified" {
-			t.Fatalf("validating %s with the code the SMSC got: %d %s", id, st, status)
-		}
+		s.validateTheOneText(t, id, number(i), got[number(i)])
+	}
+}
+
+// validateTheOneText checks that to received exactly one text, and that
+// the code in it verifies request id: what the carrier got is the code.
+func (s *server) validateTheOneText(t *testing.T, id, to string, texts []string) {
+	t.Helper()
+	if len(texts) != 1 {
+		t.Fatalf("%s received %d texts, want 1", to, len(texts))
+	}
+	m := codeRE.FindStringSubmatch(texts[0])
+	if m == nil {
+		t.Fatalf("%s received %q", to, texts[0])
+	}
+	if st, status := s.validate(t, id, m[1]); st != 200 || status != "CodeVerified" {
+		t.Fatalf("validating %s with the code the carrier got: %d %s", id, st, status)
 	}
 }
 
