@@ -3,7 +3,6 @@ package kannel
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -81,10 +80,9 @@ func ParseURL(raw string) (Config, error) {
 	if u.Hostname() == "" {
 		return Config{}, errors.New("kannel: URL has no host")
 	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
-			return Config{}, errors.New("kannel: URL port is not a number from 1 to 65535")
-		}
+	if p := u.Port(); p != "" && !isPort(p) {
+		// url.Parse takes any digits; 99999 would fail only at each send.
+		return Config{}, errors.New("kannel: URL port is not a number from 1 to 65535")
 	}
 	if u.Path == "" || u.Path == "/" {
 		return Config{}, errors.New("kannel: URL has no path; Kannel's is /cgi-bin/sendsms")
@@ -135,12 +133,15 @@ func parseBase(v string) (string, error) {
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return "", bad("want a base URL with no user, query or fragment")
 	}
-	if _, port, err := net.SplitHostPort(u.Host); err == nil {
-		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-			return "", bad("the port is not a number from 1 to 65535")
-		}
+	if p := u.Port(); p != "" && !isPort(p) {
+		return "", bad("the port is not a number from 1 to 65535")
 	}
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func isPort(s string) bool {
+	n, err := strconv.ParseUint(s, 10, 16)
+	return err == nil && n > 0
 }
 
 // Redacted returns the Config as a URL with the password replaced by
