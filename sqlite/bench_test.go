@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/binary"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -428,91 +426,6 @@ func BenchmarkFinishMessages(b *testing.B) {
 		if err := s.FinishMessages(b.Context(), batch); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// BenchmarkDurableRowFloor measures the least a durable write of one row
-// costs through the driver DESIGN.md chooses, with the writer's own
-// settings (WAL, synchronous=FULL) and none of the store: one connection,
-// one prepared statement, 64 rows per transaction (about the writer's group
-// at 64 connections), no other goroutine. Each row is keyed by a random
-// UUID like a request id (API.md), so each lands on a random page of the
-// id index; SequentialID shows what that costs. A create writes at least
-// two rows in its transaction (the verification and its message), the
-// inbox sender one more, and its delivery updates the message twice; a
-// validate updates one row. cpu-µs/row against the HTTP budget of a
-// target is worked out in BENCHMARKS.md.
-func BenchmarkDurableRowFloor(b *testing.B) {
-	const (
-		group = 64
-		rows  = 100_000 // stored before an update run
-	)
-	payload := make([]byte, 120) // about a verification row's other columns
-	for _, bc := range []struct {
-		name string
-		sql  string
-		arg  func(n int) any
-		fill bool
-	}{
-		{"Insert/RandomID", `INSERT INTO rows (id, payload) VALUES (?, ?)`, func(n int) any { return uuidOf(n) }, false},
-		{"Insert/SequentialID", `INSERT INTO rows (id, payload) VALUES (?, ?)`, func(n int) any { return fmt.Sprintf("%036d", n) }, false},
-		{"Update/RandomID", `UPDATE rows SET payload = ? WHERE id = ?`, func(n int) any { return uuidOf(int(uint64(n) * 2654435761 % rows)) }, true},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			db, err := sql.Open("sqlite", sqlite.WriterDSN(filepath.Join(b.TempDir(), "floor.db")))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			db.SetMaxOpenConns(1)
-			if _, err := db.Exec(`CREATE TABLE rows (vid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, payload BLOB NOT NULL) STRICT`); err != nil {
-				b.Fatal(err)
-			}
-			if bc.fill {
-				tx, err := db.Begin()
-				if err != nil {
-					b.Fatal(err)
-				}
-				for i := range rows {
-					if _, err := tx.Exec(`INSERT INTO rows (id, payload) VALUES (?, ?)`, uuidOf(i), payload); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := tx.Commit(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			write := func(st *sql.Stmt, n int) error {
-				if bc.fill {
-					_, err := st.Exec(payload, bc.arg(n))
-					return err
-				}
-				_, err := st.Exec(bc.arg(n+rows), payload)
-				return err
-			}
-			cpu := cpuTime()
-			b.ResetTimer()
-			for n := 0; n < b.N; {
-				tx, err := db.Begin()
-				if err != nil {
-					b.Fatal(err)
-				}
-				st, err := tx.Prepare(bc.sql)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for end := min(n+group, b.N); n < end; n++ {
-					if err := write(st, n); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := tx.Commit(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(cpuTime()-cpu)/1e3/float64(b.N), "cpu-µs/row")
-		})
 	}
 }
 

@@ -9,7 +9,3 @@ import "context"
 func (s *Store) WriterQueryRow(ctx context.Context, query string, dest ...any) error {
 	return s.w.write(ctx, func(t *tx) error { return t.queryRow(query).Scan(dest...) })
 }
-
-// WriterDSN is the data source name the writer opens path with: its
-// pragmas, so that a benchmark of the bare driver measures the same SQLite.
-func WriterDSN(path string) string { return dsn(path, writerPragmas...) }
