@@ -2,7 +2,6 @@ package http
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -42,7 +41,10 @@ const (
 // of them may have delivered the message. Every message in the newest
 // inboxLimit not yet sent on the stream is sent, oldest first, so one that
 // commits after a newer one (ids are not commit order across processes) is
-// still shown. A reconnecting browser's Last-Event-ID skips what it has.
+// still shown. For the same reason a reconnecting browser's Last-Event-ID
+// is not a point to resume after: a message with a lower id may have
+// committed since. A new stream sends the whole backlog, and the page skips
+// by id what it has.
 type inboxStreams struct {
 	s         *Server
 	poll      time.Duration
@@ -91,13 +93,6 @@ func (st *inboxStreams) serve(w http.ResponseWriter, r *http.Request) error {
 	// Not a number: it matches nothing, rather than everything, but the
 	// stream stays open so the page does not fall back to polling.
 	none := query != "" && to == ""
-	after, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
-	if after > 0 && !st.gaveID(ctx, after) {
-		// Ids only grow, so this one came from another database (the dev
-		// database deleted while the page stayed open): skipping up to it
-		// would hide every new message until the ids caught up.
-		after = 0
-	}
 
 	rc := http.NewResponseController(w)
 	setStreamHeaders(w.Header())
@@ -121,7 +116,7 @@ func (st *inboxStreams) serve(w http.ResponseWriter, r *http.Request) error {
 	beat := time.NewTicker(st.heartbeat)
 	defer beat.Stop()
 	seen := map[int64]bool{}
-	for first := true; ; first = false {
+	for {
 		if !none {
 			ms, err := st.s.cfg.Store.ListInboxMessages(ctx, to, inboxLimit)
 			if err != nil {
@@ -132,7 +127,7 @@ func (st *inboxStreams) serve(w http.ResponseWriter, r *http.Request) error {
 				}
 				return nil
 			}
-			st.newEvents(&buf, ms, seen, first, after)
+			st.newEvents(&buf, ms, seen)
 		}
 		if buf.Len() > 0 {
 			if !send() {
@@ -155,23 +150,6 @@ func (st *inboxStreams) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-// gaveID reports whether the store may have given id: whether its newest
-// messages, whatever their number, reach that id. It errs towards false
-// (the page is sent what it has again, and ignores it by id), and says true
-// when the store cannot be asked, as the first poll then fails anyway.
-func (st *inboxStreams) gaveID(ctx context.Context, id int64) bool {
-	ms, err := st.s.cfg.Store.ListInboxMessages(ctx, "", inboxLimit)
-	if err != nil {
-		return true
-	}
-	for _, m := range ms {
-		if m.ID >= id {
-			return true
-		}
-	}
-	return false
-}
-
 // setStreamHeaders sets the headers of an event stream's answer.
 func setStreamHeaders(h http.Header) {
 	h.Set("Content-Type", "text/event-stream")
@@ -183,12 +161,11 @@ func setStreamHeaders(h http.Header) {
 // newEvents writes to buf an event for each message of ms (newest first,
 // as the store lists them) not in seen, oldest first, and leaves in seen
 // exactly the ids of ms: a message that fell out of the newest inboxLimit
-// does not come back. On a stream's first poll, messages up to after (the
-// browser's Last-Event-ID) count as seen.
-func (st *inboxStreams) newEvents(buf *bytes.Buffer, ms []*verifyd.InboxMessage, seen map[int64]bool, first bool, after int64) {
+// does not come back.
+func (st *inboxStreams) newEvents(buf *bytes.Buffer, ms []*verifyd.InboxMessage, seen map[int64]bool) {
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
-		if seen[m.ID] || (first && m.ID <= after) {
+		if seen[m.ID] {
 			continue
 		}
 		b, err := json.Marshal(st.s.openInboxMessage(m))

@@ -169,10 +169,16 @@ func TestInboxEvents(t *testing.T) {
 	})
 
 	ts, _ := fastStreams(t, e, 4)
-	t.Run("ResumesAfterLastEventID", func(t *testing.T) {
-		c := openStream(t, ts.URL, strconv.FormatInt(a.ID, 10))
-		if ev := c.next(t); ev.id != strconv.FormatInt(b.ID, 10) {
-			t.Fatalf("first event after Last-Event-ID %d: %+v", a.ID, ev)
+	t.Run("ReconnectGetsTheWholeBacklog", func(t *testing.T) {
+		// The page had b but not a: with several servers on PostgreSQL,
+		// a can commit after b though its id is lower. The page skips by
+		// id what it has, so the stream sends the backlog again whatever
+		// the Last-Event-ID.
+		c := openStream(t, ts.URL, strconv.FormatInt(b.ID, 10))
+		for _, m := range []*verifyd.InboxMessage{a, b} {
+			if ev := c.next(t); ev.id != strconv.FormatInt(m.ID, 10) {
+				t.Fatalf("event %+v after Last-Event-ID %d, want message %d", ev, b.ID, m.ID)
+			}
 		}
 	})
 	t.Run("FilteredByNormalisedNumber", func(t *testing.T) {
@@ -318,27 +324,4 @@ func TestInboxEventsHeadEnds(t *testing.T) {
 	// Every slot is still free for a page.
 	c := openStream(t, ts.URL+"/inbox/events", "")
 	c.close()
-}
-
-// TestInboxEventsLastEventIDFromAnotherDatabase reconnects a page with a
-// Last-Event-ID above every id the store holds, as after a developer
-// deleted the dev database and restarted the server with the page open:
-// that id was given by another database, so the new messages must not be
-// skipped as if the page had them.
-func TestInboxEventsLastEventIDFromAnotherDatabase(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, withConfig(func(cfg *Config) { cfg.Dev = true }))
-	a := e.addInbox("447979080215", "Your verification code is 111111", time.Second)
-	b := e.addInbox("33612345678", "Your verification code is 222222", 2*time.Second)
-	ts, _ := fastStreams(t, e, 4)
-	c := openStream(t, ts.URL, strconv.FormatInt(b.ID+1000, 10))
-	for _, m := range []*verifyd.InboxMessage{a, b} {
-		if ev := c.next(t); ev.id != strconv.FormatInt(m.ID, 10) {
-			t.Fatalf("event %+v, want message %d", ev, m.ID)
-		}
-	}
-	// A Last-Event-ID the store did give still skips what the page has,
-	// with a filter that leaves out the newest message too.
-	f := openStream(t, ts.URL+"?to=447979080215", strconv.FormatInt(a.ID, 10))
-	f.none(t, 100*time.Millisecond)
 }
