@@ -30,7 +30,11 @@ func TestValidateGroupWithAPartialCommit(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			dsn := newDatabase(t)
-			s := open(t, dsn+tc.dsnOpt, postgres.WithTimeout(time.Second))
+			// B's locked retry gives up after a second, or after the
+			// DSN's shorter lock_timeout; the store's whole timeout is
+			// far off, so that a loaded machine cannot fail A with it.
+			s := open(t, dsn+tc.dsnOpt, postgres.WithTimeout(10*time.Second))
+			s.SetLockedWait(time.Second)
 			a := createAccount(t, s)
 			vs := storePending(t, s, a, 2)
 			va, vb := vs[0], vs[1]

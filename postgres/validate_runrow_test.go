@@ -80,6 +80,14 @@ func cancel(v *verifyd.Verification) error {
 	return nil
 }
 
+// The tests of a held row: the store waits for it lockedWait, once per try,
+// and its whole timeout is far beyond, so that however loaded the machine,
+// only a wait for the whole timeout fails them.
+const (
+	heldRowTimeout    = 10 * time.Second
+	heldRowLockedWait = 500 * time.Millisecond
+)
+
 // TestValidateBesideAHeldRunRow: a wrong code's write of its verification
 // adds to its number's run of wrong codes (number_failures, by the trigger
 // of migration 0003), and another session holds one number's run row
@@ -91,7 +99,6 @@ func cancel(v *verifyd.Verification) error {
 // leaves the run alone) and the validates of other numbers are written.
 func TestValidateBesideAHeldRunRow(t *testing.T) {
 	t.Parallel()
-	const timeout = 2 * time.Second
 	for _, tc := range []struct {
 		name string
 		// changed makes every validate's row change under its optimistic
@@ -111,7 +118,8 @@ func TestValidateBesideAHeldRunRow(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			dsn := newDatabase(t)
-			s := open(t, dsn, postgres.WithTimeout(timeout))
+			s := open(t, dsn, postgres.WithTimeout(heldRowTimeout))
+			s.SetLockedWait(heldRowLockedWait)
 			a := createAccount(t, s)
 			vs := storePending(t, s, a, 2)
 			held, free := vs[0], vs[1]
@@ -170,7 +178,7 @@ func TestValidateBesideAHeldRunRow(t *testing.T) {
 			if errs[2] != nil {
 				t.Errorf("wrong code of another number: %v, want it written", errs[2])
 			}
-			if took >= timeout {
+			if took >= heldRowTimeout {
 				t.Errorf("the group took %v, the Store's whole timeout; want about lockedWait", took)
 			}
 			wantFree := 1
@@ -213,10 +221,10 @@ func TestValidateBesideAHeldRunRow(t *testing.T) {
 // other verifications.
 func TestValidateBesideAHeldMessageRow(t *testing.T) {
 	t.Parallel()
-	const timeout = 2 * time.Second
 	ctx := t.Context()
 	dsn := newDatabase(t)
-	s := open(t, dsn, postgres.WithTimeout(timeout))
+	s := open(t, dsn, postgres.WithTimeout(heldRowTimeout))
+	s.SetLockedWait(heldRowLockedWait)
 	a := createAccount(t, s)
 	vs := storePending(t, s, a, 3)
 	held, free, another := vs[0], vs[1], vs[2]
@@ -233,7 +241,7 @@ func TestValidateBesideAHeldMessageRow(t *testing.T) {
 	if errs[1] != nil || errs[2] != nil {
 		t.Errorf("wrong code and cancel of other verifications: %v, %v; want both written", errs[1], errs[2])
 	}
-	if took >= timeout {
+	if took >= heldRowTimeout {
 		t.Errorf("the group took %v, the Store's whole timeout; want about lockedWait", took)
 	}
 	if got := stateOf(t, dsn, held.ID); got != verifyd.StatePending {
