@@ -16,6 +16,7 @@ import (
 	"verifyd/delivery"
 	"verifyd/inbox"
 	"verifyd/sqlite"
+	"verifyd/storetest"
 )
 
 // BenchmarkCreateVerification measures durable creates (verification,
@@ -88,7 +89,7 @@ func createAt(b *testing.B, s *sqlite.Store, a *verifyd.Account, n int64, now ti
 // createWith is createAt, charged to no limit at all unless limits.
 func createWith(b *testing.B, s *sqlite.Store, a *verifyd.Account, n int64, now time.Time, limits bool) error {
 	h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(n)))
-	id := uuidOf(int(n))
+	id := storetest.RandomID(int(n))
 	number := fmt.Sprintf("4477%08d", binary.BigEndian.Uint32(h[16:20])%100_000_000)
 	v := &verifyd.Verification{
 		ID: id, AccountID: a.ID, PhoneNumber: number, Country: "GB",
@@ -135,7 +136,7 @@ func BenchmarkUpdateVerification(b *testing.B) {
 	wg.Wait()
 	ids := make([]string, stored)
 	for n := range stored {
-		ids[n] = uuidOf(n + 1)
+		ids[n] = storetest.RandomID(n + 1)
 	}
 	now := time.Date(2030, 1, 1, 0, 0, 1, 0, time.UTC)
 	next.Store(0)
@@ -427,10 +428,4 @@ func BenchmarkFinishMessages(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// uuidOf is the n-th of a fixed series of random-looking v4 UUIDs.
-func uuidOf(n int) string {
-	h := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(n)))
-	return fmt.Sprintf("%x-%x-4%x-8%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])[:36]
 }
