@@ -14,6 +14,9 @@ import (
 // ReceiptReader reads a delivery report that an HTTP gateway sends back to
 // verifyd (the Kannel sender's DLR URL).
 type ReceiptReader interface {
+	// ReceiptPath is the route of the reports: the path of the URL the
+	// reader gives the gateway for them.
+	ReceiptPath() string
 	// ParseReceipt reads the report's query: the receipt to record and
 	// true, false for a report that changes nothing, or a *verifyd.Error.
 	// It authenticates the report itself.
@@ -24,7 +27,8 @@ type ReceiptReader interface {
 // answers the gateway 503 (it tries again) rather than holding its request.
 const receiptTimeout = 10 * time.Second
 
-// handleKannelReceipt is GET /sms/receipts/kannel: a Kannel delivery report.
+// handleKannelReceipt is GET at the reader's ReceiptPath
+// (/sms/receipts/kannel): a Kannel delivery report.
 // Kannel cannot send Basic credentials, so the report carries its own: a
 // token over its reference that only this server's key makes. It answers
 // 200 only once the receipt is committed; Kannel's smsbox tries a failed

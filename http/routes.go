@@ -44,7 +44,7 @@ func (s *Server) routeTable() []route {
 	if s.cfg.Receipts != nil {
 		// No account credentials: Kannel cannot send them. Each report
 		// carries a token over its reference instead.
-		rs = append(rs, route{"GET", "/sms/receipts/kannel", s.handle(s.handleKannelReceipt)})
+		rs = append(rs, route{"GET", s.cfg.Receipts.ReceiptPath(), s.handle(s.handleKannelReceipt)})
 	}
 	if s.cfg.Dev {
 		// No credentials: dev mode runs on a developer's machine, and the

@@ -68,7 +68,7 @@ type Config struct {
 	// Observer, when set, is told of every request and of every change a
 	// request made, for metrics; nil counts nothing.
 	Observer Observer
-	// Receipts, when set, serves GET /sms/receipts/kannel: the delivery
+	// Receipts, when set, serves GET at its ReceiptPath: the delivery
 	// reports of the Kannel sender, without account credentials (each
 	// carries its own token). They are recorded through Recorder (default
 	// Store), the same path an SMPP sender's receipts take.

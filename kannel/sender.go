@@ -356,6 +356,5 @@ func (s *Sender) Close(context.Context) error {
 	return nil
 }
 
-// Config returns the sender's configuration (the password is in it: print
-// it only through its String method).
-func (s *Sender) Config() Config { return s.cfg }
+// ReceiptPath is the route its delivery report URLs point to.
+func (s *Sender) ReceiptPath() string { return ReceiptPath }

@@ -47,7 +47,7 @@ type Config struct {
 const DefaultTimeout = 10 * time.Second
 
 // ReceiptPath is the route of verifyd's API that a delivery report URL
-// points to.
+// points to, and the http package serves (Sender.ReceiptPath).
 const ReceiptPath = "/sms/receipts/kannel"
 
 // reserved are the sendsms parameters verifyd sets for each message, in

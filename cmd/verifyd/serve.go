@@ -279,15 +279,11 @@ func serve(ctx context.Context, args []string, e *env) (err error) {
 
 	// The sender starts last: nothing after it can fail before the server
 	// runs, so it is always closed in order below.
-	snd, err := startSender(ctx, c, store, msgs, keyring, m, e, logger)
+	// The Kannel sender's delivery reports come back to the API (receipts),
+	// and go through the same counting wrapper as SMPP receipts.
+	snd, receipts, err := startSender(ctx, c, store, msgs, keyring, m, e, logger)
 	if err != nil {
 		return err
-	}
-	// The Kannel sender's delivery reports come back to the API, and go
-	// through the same counting wrapper as SMPP receipts.
-	var receipts http.ReceiptReader
-	if k, ok := snd.(*kannel.Sender); ok && k.Config().Receipts != "" {
-		receipts = k
 	}
 
 	worker := delivery.New(delivery.Config{
@@ -439,19 +435,23 @@ func senderShare(timeout time.Duration) time.Duration {
 
 // startSender starts the sender --sms names: the dev inbox, a Kannel
 // gateway, or an SMPP client binding in the background. SMPP receipts go to
-// receipts; Kannel's come to the API.
+// receipts; Kannel's come to the API, read by the ReceiptReader returned
+// (nil when the Kannel URL asks for none, or for the other senders).
 func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, receipts verifyd.ReceiptRecorder,
-	keyring *otp.Keyring, m *metrics.Metrics, e *env, logger *slog.Logger) (sender, error) {
+	keyring *otp.Keyring, m *metrics.Metrics, e *env, logger *slog.Logger) (sender, http.ReceiptReader, error) {
 	switch smsKind(c.sms) {
 	case "inbox":
-		return inboxSender{inbox.New(store, keyring, e.now)}, nil
+		return inboxSender{inbox.New(store, keyring, e.now)}, nil, nil
 	case "kannel":
 		k, err := kannel.New(c.kannel, kannel.Options{Signer: keyring, Now: e.now, Rand: e.random})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		logger.Info("Kannel sender", "gateway", c.kannel.Redacted(), "receipts", c.kannel.Receipts != "")
-		return k, nil
+		if c.kannel.Receipts == "" {
+			return k, nil, nil
+		}
+		return k, k, nil
 	}
 	cfg := c.smpp
 	client := smpp.NewClient(cfg, receipts, logger)
@@ -459,7 +459,7 @@ func startSender(ctx context.Context, c *serveConfig, store verifyd.Store, recei
 	// Close, not the signal, ends the binds: it unbinds in order.
 	client.Start(context.WithoutCancel(ctx))
 	logger.Info("SMPP sender", "smsc", cfg.Redacted())
-	return client, nil
+	return client, nil, nil
 }
 
 // inboxHosts is the host of addr when it is a name: a developer who serves
