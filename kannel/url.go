@@ -64,7 +64,14 @@ var reserved = map[string]bool{
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		// url.Error quotes the whole URL, password included.
+		// url.Error quotes the whole URL, password included. A port that
+		// is not a number, and an unescaped '#', '/' or '?' in the
+		// password (which ends the host there, so that the password's
+		// start is read as the port), fail alike: name both.
+		var ue *url.Error
+		if errors.As(err, &ue) && strings.HasPrefix(ue.Err.Error(), "invalid port") {
+			return Config{}, errors.New("kannel: the URL does not parse: its port is not a number from 1 to 65535, or a special character in the password is not %-escaped")
+		}
 		return Config{}, errors.New("kannel: the URL does not parse (are special characters in the password %-escaped?)")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {

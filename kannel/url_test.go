@@ -54,6 +54,7 @@ func TestParseURLErrorsNeverShowThePassword(t *testing.T) {
 		{"http://u:" + pw + "@:13013/cgi-bin/sendsms", "no host"},
 		{"http://u:" + pw + "@h:99999/cgi-bin/sendsms", "port"},
 		{"http://u:" + pw + "@h:0/cgi-bin/sendsms", "port"},
+		{"http://u:" + pw + "@h:sms/cgi-bin/sendsms", "port is not a number"},
 		{"http://u:" + pw + "@h:13013", "no path"},
 		{"http://u:" + pw + "@h:13013/", "no path"},
 		{"http://u:ab#" + pw + "@h:13013/cgi-bin/sendsms", "does not parse"},
