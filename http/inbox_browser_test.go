@@ -156,11 +156,20 @@ func (b *browserEnv) sentCode(to, id string) string {
 	return ""
 }
 
-// openInbox opens url in a new tab of browser, with script run before the
-// page's own (deleting EventSource makes the page poll), and waits until
-// the page reads its messages the way status names ("live" or "polling").
-// The tab closes when the test ends.
-func openInbox(t *testing.T, browser context.Context, url, script, status string) context.Context {
+// pageMode is a way the inbox page reads its messages: script runs before
+// the page's own (deleting EventSource makes the page poll), and status is
+// the class the page's status line then shows.
+type pageMode struct{ name, script, status string }
+
+// pageModes are both ways: the event stream, and polling the JSON.
+var pageModes = []pageMode{
+	{"Stream", "", "live"},
+	{"Polling", `delete window.EventSource;`, "polling"},
+}
+
+// openInbox opens url in a new tab of browser in mode m, and waits until
+// the page reads its messages that way. The tab closes when the test ends.
+func openInbox(t *testing.T, browser context.Context, url string, m pageMode) context.Context {
 	t.Helper()
 	tab, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
@@ -168,13 +177,13 @@ func openInbox(t *testing.T, browser context.Context, url, script, status string
 	t.Cleanup(cancelTimeout)
 	setup := chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument,
-			page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
+			page.AddScriptToEvaluateOnNewDocumentParams{Source: m.script})
 		return err
 	})
 	if err := chromedp.Do(tab, setup, chromedp.Navigate(url)); err != nil {
 		t.Fatal(err)
 	}
-	poll[bool](t, tab, "the page reading", `document.getElementById("status").className === "`+status+`"`)
+	poll[bool](t, tab, "the page reading", `document.getElementById("status").className === "`+m.status+`"`)
 	return tab
 }
 
@@ -280,19 +289,7 @@ func TestInboxPageInBrowser(t *testing.T) {
 	})
 
 	t.Run("PollsWithoutEventSource", func(t *testing.T) {
-		tab2, cancel := chromedp.NewContext(browser)
-		defer cancel()
-		tab2, cancelTimeout := context.WithTimeout(tab2, 60*time.Second)
-		defer cancelTimeout()
-		noEventSource := chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
-			_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument,
-				page.AddScriptToEvaluateOnNewDocumentParams{Source: `delete window.EventSource;`})
-			return err
-		})
-		if err := chromedp.Do(tab2, noEventSource, chromedp.Navigate(b.url+"/inbox")); err != nil {
-			t.Fatal(err)
-		}
-		poll[bool](t, tab2, "polling", `document.getElementById("status").className === "polling"`)
+		tab2 := openInbox(t, browser, b.url+"/inbox", pageModes[1])
 		id := b.send("447979080217")
 		poll[bool](t, tab2, "the message by polling", `document.getElementById("list").textContent.includes("`+id+`")`)
 	})

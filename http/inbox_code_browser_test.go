@@ -1,6 +1,7 @@
 package http
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,21 +19,19 @@ func TestInboxPageShowsTheCodeNotAYear(t *testing.T) {
 	t.Parallel()
 	b := newBrowserEnv(t)
 	browser := startBrowser(t)
-	for _, c := range []struct{ name, setup, status, to string }{
-		{"Stream", "", "live", "447979080231"},
-		{"Polling", `delete window.EventSource;`, "polling", "447979080232"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			tab := openInbox(t, browser, b.url+"/inbox?to="+c.to, c.setup, c.status)
+	for i, m := range pageModes {
+		to := "44797908023" + strconv.Itoa(i+1)
+		t.Run(m.name, func(t *testing.T) {
+			tab := openInbox(t, browser, b.url+"/inbox?to="+to, m)
 
 			// A message with no verification behind it: no code to show.
-			b.addInbox(c.to, "Acme 2026: your code is 314159", time.Duration(len(c.name)))
+			b.addInbox(to, "Acme 2026: your code is 314159", time.Duration(len(m.name)))
 			poll[bool](t, tab, "the message without a verification", `document.getElementById("list").textContent.includes("314159")`)
 
-			id := b.sendBody(c.to, "Acme 2026: your code is {{code}}")
+			id := b.sendBody(to, "Acme 2026: your code is {{code}}")
 			item := `[...document.querySelectorAll("#list li")].find(li => li.textContent.includes("` + id + `"))`
 			got := poll[string](t, tab, "the code of request "+id, item+`?.querySelector(".code")?.textContent`)
-			text := b.sentCode(c.to, id) // no default prefix to cut: the whole text
+			text := b.sentCode(to, id) // no default prefix to cut: the whole text
 			want := strings.TrimPrefix(text, "Acme 2026: your code is ")
 			if got != want {
 				t.Fatalf("the page shows code %q for text %q, want %q", got, text, want)

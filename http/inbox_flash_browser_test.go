@@ -1,6 +1,7 @@
 package http
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -19,12 +20,10 @@ func TestInboxPageFlashesOnlyTheNewMessage(t *testing.T) {
 	t.Parallel()
 	b := newBrowserEnv(t)
 	browser := startBrowser(t)
-	for _, c := range []struct{ name, setup, status, to string }{
-		{"Stream", "", "live", "4479790802"},
-		{"Polling", `delete window.EventSource;`, "polling", "4479790803"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			tab := openInbox(t, browser, b.url+"/inbox", c.setup, c.status)
+	for i, m := range pageModes {
+		to := "447979080" + strconv.Itoa(i+2)
+		t.Run(m.name, func(t *testing.T) {
+			tab := openInbox(t, browser, b.url+"/inbox", m)
 			// What comes in the stream's first second is its backlog,
 			// which does not flash.
 			time.Sleep(1500 * time.Millisecond)
@@ -33,13 +32,13 @@ func TestInboxPageFlashesOnlyTheNewMessage(t *testing.T) {
 				return poll[string](t, tab, "the message of request "+requestID, `[...document.querySelectorAll("#list li")].find(li =>
 					li.querySelector(".meta").textContent.includes("`+requestID+`"))?.dataset.id`)
 			}
-			a := idOf(b.send(c.to + "15"))
+			a := idOf(b.send(to + "15"))
 			if got := poll[string](t, tab, "the first message's flash", animated); got != `["`+a+`"]` {
 				t.Fatalf("flashing: %s, want the new message %s alone", got, a)
 			}
 			poll[bool](t, tab, "the flash to end", `document.getAnimations().length === 0`)
 
-			id := idOf(b.send(c.to + "16"))
+			id := idOf(b.send(to + "16"))
 			if got := poll[string](t, tab, "the flashes", animated); got != `["`+id+`"]` {
 				t.Fatalf("flashing after the second message: %s, want the new message %s alone", got, id)
 			}

@@ -27,12 +27,9 @@ func TestInboxPageShowsMarkupAsText(t *testing.T) {
 		return code
 	}
 
-	for _, c := range []struct{ name, setup, status string }{
-		{"Stream", "", "live"},
-		{"Polling", `delete window.EventSource;`, "polling"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			tab := openInbox(t, browser, b.url+"/inbox", c.setup, c.status)
+	for _, m := range pageModes {
+		t.Run(m.name, func(t *testing.T) {
+			tab := openInbox(t, browser, b.url+"/inbox", m)
 			shown := poll[string](t, tab, "the message", `document.querySelector("#list li .body")?.textContent`)
 			code := code()
 			want := strings.ReplaceAll(body, "{{code}}", code)
