@@ -9,3 +9,6 @@ import "context"
 func (s *Store) WriterQueryRow(ctx context.Context, query string, dest ...any) error {
 	return s.w.write(ctx, func(t *tx) error { return t.queryRow(query).Scan(dest...) })
 }
+
+// WriterPragmas are the writer connection's settings, as name(value).
+var WriterPragmas = writerPragmas

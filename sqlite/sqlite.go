@@ -62,7 +62,8 @@ func dsn(path string, pragmas ...string) string {
 }
 
 // writerPragmas are the settings of the writer's connection (see Open).
-// The benchmark of sqlite/driverfloor runs the same ones: change both.
+// The benchmark of sqlite/driverfloor runs the same ones, written out again
+// (TestDriverFloorRunsTheWritersPragmas holds them together).
 var writerPragmas = []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)",
 	"temp_store(MEMORY)", "cache_size(-32768)", "wal_autocheckpoint(20000)"}
 
